@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Set up a checkout from nothing, then run the app or the test suite.
+
+The README's Quick start is exactly two commands, and both go through here:
+
+    python3 .ci/dev.py run     # system libraries, .venv, then the app
+    python3 .ci/dev.py test    # the same plus test tools, then the whole suite
+
+Only the standard library is used, because this runs before anything is installed.
+System packages come from briefcase.toml and are installed with apt-get on Debian and
+Ubuntu when missing (elsewhere the script says what to install and goes on).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".ibdesk-installed"
+
+
+def _say(message: str) -> None:
+    print(f"[ibdesk setup] {message}", file=sys.stderr, flush=True)
+
+
+def _debian_packages(groups: list[str]) -> list[str]:
+    with open(ROOT / "briefcase.toml", "rb") as fh:
+        table = tomllib.load(fh)["debian"]
+    wanted: list[str] = []
+    for group in groups:
+        for name in table.get(group, []):
+            if name not in wanted:
+                wanted.append(name)
+    return wanted
+
+
+def _missing(packages: list[str]) -> list[str]:
+    missing = []
+    for name in packages:
+        probe = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", name],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if "install ok installed" not in probe.stdout:
+            missing.append(name)
+    return missing
+
+
+def ensure_system_packages(groups: list[str]) -> None:
+    if not sys.platform.startswith("linux") or shutil.which("dpkg-query") is None:
+        return  # macOS / Windows wheels of Qt carry what they need.
+    missing = _missing(_debian_packages(groups))
+    if not missing:
+        return
+    prefix: list[str] = []
+    if os.geteuid() != 0:
+        if shutil.which("sudo") is None:
+            _say("missing system packages (install them, then run again): " + " ".join(missing))
+            return
+        prefix = ["sudo"]
+    _say("installing system packages: " + " ".join(missing))
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run([*prefix, "apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(
+        [*prefix, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+        check=True,
+        env=env,
+    )
+
+
+def _venv_python() -> Path:
+    if os.name == "nt":
+        return VENV / "Scripts" / "python.exe"
+    return VENV / "bin" / "python"
+
+
+def ensure_venv(extras: str) -> Path:
+    if sys.version_info < (3, 11):
+        sys.exit("ibdesk needs Python 3.11 or newer; run this with python3.11.")
+    python = _venv_python()
+    if not python.exists():
+        _say(f"creating {VENV}")
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    stamp = f"{digest} {extras}"
+    done = STAMP.read_text().split("\n") if STAMP.exists() else []
+    if stamp not in done:
+        target = f".[{extras}]" if extras else "."
+        _say(f"installing ibdesk{'[' + extras + ']' if extras else ''} into .venv")
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+             "-e", target],
+            check=True,
+            cwd=ROOT,
+        )
+        STAMP.write_text("\n".join([*done, stamp]))
+    return python
+
+
+def run(args: list[str]) -> int:
+    ensure_system_packages(["runtime"])
+    python = ensure_venv("")
+    return subprocess.call([str(python), "-m", "ibdesk", *args], cwd=ROOT)
+
+
+def test(args: list[str]) -> int:
+    ensure_system_packages(["runtime", "test"])
+    python = ensure_venv("dev")
+    env = dict(os.environ)
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    # The packages for a real Secret Service were just installed: the test that needs
+    # them must run, not skip.
+    if sys.platform.startswith("linux") and shutil.which("dbus-run-session"):
+        env["IBDESK_REQUIRE_REAL_KEYRING"] = "1"
+    cmd = [str(python), "-m", "pytest", "--cov=ibdesk", "--cov-report=term", *args]
+    code = subprocess.call(cmd, cwd=ROOT, env=env)
+    if code == 5:
+        _say("pytest collected no tests: that is a failure here.")
+        return 1
+    return code
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"run", "test"}:
+        print(__doc__)
+        return 2
+    command, rest = argv[0], argv[1:]
+    return run(rest) if command == "run" else test(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,213 @@
+"""Settings: defaults < `settings.toml` in the data dir < environment < explicit values.
+
+The seed's environment names (`DIGITAL_OCEAN_REGION`, …) keep working; ibdesk's own
+settings use the `IBDESK_` prefix. The data dir itself (`IBDESK_HOME`, `--home`) is
+decided first, because the settings file lives in it.
+
+`DIGITAL_OCEAN_API_KEY` is read from the environment only, so that it can be moved into
+the keyring (services.token); it is refused in `settings.toml` and never written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, ClassVar
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from ibdesk.domain.errors import ConfigError
+
+SETTINGS_FILE = "settings.toml"
+DEFAULT_API_URL = "https://api.digitalocean.com"
+
+_REGION = re.compile(r"^[a-z]{3}[0-9]$")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
+_IMAGE = re.compile(r"^([0-9]+|[a-z0-9][a-z0-9.-]*[a-z0-9])$")
+
+
+def default_home() -> Path:
+    return Path(platformdirs.user_data_dir("ibdesk", appauthor=False))
+
+
+def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
+    """`--home` beats `IBDESK_HOME` beats the platform's user data dir."""
+    if home:
+        return Path(home).expanduser().resolve()
+    env = os.environ.get("IBDESK_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    return default_home()
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Every setting, with the name a person sets it by in `alias` (shown in errors)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="",
+        case_sensitive=False,
+        extra="forbid",
+        validate_by_name=True,
+        validate_by_alias=True,
+        frozen=True,
+    )
+    #: Environment names, shown in error messages; keys of settings.toml are field names.
+    ENV_NAMES: ClassVar[dict[str, str]] = {
+        "home": "IBDESK_HOME",
+        "do_api_url": "IBDESK_DO_API_URL",
+        "database_url": "IBDESK_DATABASE_URL",
+        "keyring_service": "IBDESK_KEYRING_SERVICE",
+        "region": "DIGITAL_OCEAN_REGION",
+        "size": "DIGITAL_OCEAN_SIZE",
+        "image_id": "DIGITAL_OCEAN_IMAGE_ID",
+        "api_key": "DIGITAL_OCEAN_API_KEY",
+        "http_timeout": "IBDESK_HTTP_TIMEOUT",
+        "log_level": "IBDESK_LOG_LEVEL",
+    }
+
+    home: Path = Field(default_factory=default_home, validation_alias=_env("IBDESK_HOME", "home"))
+    do_api_url: str = Field(DEFAULT_API_URL,
+                            validation_alias=_env("IBDESK_DO_API_URL", "do_api_url"))
+    database_url: str | None = Field(None,
+                                     validation_alias=_env("IBDESK_DATABASE_URL", "database_url"))
+    keyring_service: str = Field(
+        "ibdesk", validation_alias=_env("IBDESK_KEYRING_SERVICE", "keyring_service"))
+    region: str = Field("nyc1", validation_alias=_env("DIGITAL_OCEAN_REGION", "region"))
+    size: str = Field("s-1vcpu-1gb", validation_alias=_env("DIGITAL_OCEAN_SIZE", "size"))
+    image_id: str = Field("182556282", validation_alias=_env("DIGITAL_OCEAN_IMAGE_ID", "image_id"))
+    api_key: SecretStr | None = Field(None, validation_alias=_env("DIGITAL_OCEAN_API_KEY"),
+                                      exclude=True, repr=False)
+    http_timeout: float = Field(30.0, gt=0, le=600,
+                                validation_alias=_env("IBDESK_HTTP_TIMEOUT", "http_timeout"))
+    log_level: str = Field("INFO", validation_alias=_env("IBDESK_LOG_LEVEL", "log_level"))
+
+    _toml_path: ClassVar[Path | None] = None
+
+    @field_validator("do_api_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+(:[0-9]+)?(/.*)?$", value):
+            raise ValueError("must be an http(s) URL such as https://api.digitalocean.com")
+        return value.rstrip("/")
+
+    @field_validator("region")
+    @classmethod
+    def _check_region(cls, value: str) -> str:
+        if not _REGION.match(value):
+            raise ValueError("must be a DigitalOcean region slug such as nyc1, ams3 or sgp1")
+        return value
+
+    @field_validator("size")
+    @classmethod
+    def _check_size(cls, value: str) -> str:
+        if not _SLUG.match(value):
+            raise ValueError("must be a DigitalOcean size slug such as s-1vcpu-1gb")
+        return value
+
+    @field_validator("image_id", mode="before")
+    @classmethod
+    def _check_image(cls, value: Any) -> str:
+        value = str(value)
+        if not _IMAGE.match(value):
+            raise ValueError("must be an image id (digits) or an image slug such as docker-20-04")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls._toml_path is not None and cls._toml_path.exists():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_path))
+        return tuple(sources)
+
+    @property
+    def settings_file(self) -> Path:
+        return self.home / SETTINGS_FILE
+
+    @property
+    def database_path(self) -> Path:
+        return self.home / "ibdesk.sqlite3"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.database_path}"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"The settings file {path} is not valid TOML: {exc}.",
+                          path=str(path)) from exc
+    except OSError as exc:
+        raise ConfigError(f"The settings file {path} cannot be read: {exc.strerror}.",
+                          path=str(path)) from exc
+
+
+def load_settings(home: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Settings for `home` (see `resolve_home`), or one ConfigError naming the setting."""
+    path = resolve_home(home)
+    toml_file = path / SETTINGS_FILE
+    if toml_file.exists():
+        data = _read_toml(toml_file)
+        secret_keys = {"api_key", "DIGITAL_OCEAN_API_KEY", "digital_ocean_api_key"} & set(data)
+        if secret_keys:
+            raise ConfigError(
+                f"{toml_file} holds the DigitalOcean token ({sorted(secret_keys)[0]}). Remove "
+                "that line: ibdesk keeps the token in the system keyring (`ibdesk token set`).",
+                path=str(toml_file))
+    bound = type("Settings", (Settings,), {"_toml_path": toml_file})
+    try:
+        return bound(home=path, **overrides)
+    except ValidationError as exc:
+        raise _config_error(exc, toml_file) from None
+
+
+def _config_error(exc: ValidationError, toml_file: Path) -> ConfigError:
+    first = exc.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "?"
+    name = Settings.ENV_NAMES.get(field, field)
+    for key, env in Settings.ENV_NAMES.items():
+        if field in (key, env) or field.upper() == env:
+            name = env
+            field = key
+    reason = first["msg"].removeprefix("Value error, ")
+    value = first.get("input")
+    shown = "" if field == "api_key" or isinstance(value, dict) else f" (got {value!r})"
+    return ConfigError(
+        f"Setting {name} is invalid{shown}: {reason}. Set it in the environment or as "
+        f"`{field}` in {toml_file}.",
+        setting=name,
+    )
+
+
+__all__ = ["DEFAULT_API_URL", "SETTINGS_FILE", "Settings", "default_home", "load_settings",
+           "resolve_home"]

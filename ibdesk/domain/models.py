@@ -1,0 +1,206 @@
+"""The things ibdesk reasons about, as immutable pydantic models.
+
+These are the shapes every layer passes around: the store maps them to rows, the
+services produce them, the window displays them. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets as _random
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+ACCOUNT_ID_RE = re.compile(r"^ib-(demo|paper|live)-[0-9a-f]{8}$")
+
+
+class Environment(StrEnum):
+    """Which IBKR login the gateway signs into.
+
+    `demo` is IBKR's free-trial/demo login (no funded account); it logs in like a
+    paper account but is a separate username. `paper` sets IBeam's paper flag; `live`
+    trades real money and needs a 2FA handler.
+    """
+
+    DEMO = "demo"
+    PAPER = "paper"
+    LIVE = "live"
+
+
+class ServerStatus(StrEnum):
+    """The user-facing status of an account's server (DESIGN.md, "Status model")."""
+
+    PROVISIONING = "provisioning"
+    INITIALIZING = "initializing"
+    RUNNING = "running"
+    STOPPED = "stopped"
+    ERROR = "error"
+
+
+class DropletState(StrEnum):
+    """DigitalOcean's own droplet `status` values."""
+
+    NEW = "new"
+    ACTIVE = "active"
+    OFF = "off"
+    ARCHIVE = "archive"
+
+
+class TwoFactorHandler(StrEnum):
+    """IBeam's `IBEAM_TWO_FA_HANDLER` choices."""
+
+    PYOTP = "PYOTP"
+    EXTERNAL_REQUEST = "EXTERNAL_REQUEST"
+    NOTIFICATION_RESEND = "NOTIFICATION_RESEND"
+    GOOGLE_MSG = "GOOGLE_MSG"
+    CUSTOM_HANDLER = "CUSTOM_HANDLER"
+
+
+def new_account_id(environment: Environment) -> str:
+    """A fresh id in the seed's shape, e.g. `ib-demo-a1b2c3d4`."""
+    return f"ib-{Environment(environment).value}-{_random.token_hex(4)}"
+
+
+AccountId = Annotated[str, StringConstraints(pattern=ACCOUNT_ID_RE.pattern)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Account(_Frozen):
+    """One IBKR login and the droplet that serves it.
+
+    Field names follow the seed's columns so that old exports stay recognisable.
+    Secrets (password, 2FA secret) are never fields here: they live in the keyring.
+    """
+
+    id: AccountId
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    environment: Environment
+    two_fa_handler: TwoFactorHandler | None = None
+    do_droplet_id: int | None = None
+    do_droplet_name: str | None = None
+    do_server_status: ServerStatus = ServerStatus.PROVISIONING
+    do_ip_address: str | None = None
+    do_region: str | None = None
+    do_size: str | None = None
+    do_image: str | None = None
+    do_last_status_check: datetime | None = None
+    created_at: datetime | None = None
+    custom_data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("username")
+    @classmethod
+    def _no_blank_username(cls, value: str) -> str:
+        if value != value.strip() or not value.strip():
+            raise ValueError("the IBKR username must not start or end with spaces")
+        if any(ord(ch) < 32 for ch in value):
+            raise ValueError("the IBKR username must not hold control characters")
+        return value
+
+    @model_validator(mode="after")
+    def _id_matches_environment(self) -> Account:
+        if self.id.split("-")[1] != self.environment.value:
+            raise ValueError(f"account id {self.id} does not match environment {self.environment}")
+        return self
+
+
+class GatewayHealth(_Frozen):
+    """What one probe of an IBeam gateway saw.
+
+    `None` means "not asked / no answer", which is different from `False`.
+    """
+
+    checked_at: datetime
+    reachable: bool
+    livez: bool | None = None
+    readyz: bool | None = None
+    authenticated: bool | None = None
+    connected: bool | None = None
+    competing: bool | None = None
+    message: str = ""
+    login_refused: bool = False
+    latency_ms: float | None = None
+    error: str | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return bool(self.readyz and self.authenticated)
+
+
+class StatusDetail(_Frozen):
+    """Why an account has its status, in words a trader understands."""
+
+    reason: str
+    fix: str | None = None
+    warning: str | None = None
+    authenticated: bool | None = None
+    connected: bool | None = None
+    competing: bool | None = None
+    gateway_message: str = ""
+    checked_at: datetime | None = None
+
+
+class StatusEvent(_Frozen):
+    """One line of an account's status history."""
+
+    account_id: AccountId
+    at: datetime
+    status: ServerStatus
+    previous: ServerStatus | None = None
+    reason: str
+
+
+
+class OperationState(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+
+
+class PendingOperation(_Frozen):
+    """A multi-step cloud operation, recorded before its first step.
+
+    `request_tag` is put on everything the operation creates, so after a crash the
+    reconciler can find what exists and finish or undo it instead of starting over.
+    `payload` holds ids and choices (region, size, droplet id), never a secret.
+    """
+
+    request_tag: str
+    account_id: str
+    kind: str
+    step: str = "recorded"
+    state: OperationState = OperationState.PENDING
+    payload: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+__all__ = [
+    "ACCOUNT_ID_RE",
+    "Account",
+    "AccountId",
+    "DropletState",
+    "Environment",
+    "GatewayHealth",
+    "ServerStatus",
+    "StatusDetail",
+    "StatusEvent",
+    "TwoFactorHandler",
+    "new_account_id",
+    "OperationState",
+    "PendingOperation",
+]

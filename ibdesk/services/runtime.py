@@ -1,0 +1,62 @@
+"""The composition root shared by the CLI and the window: settings, store, secrets.
+
+Front ends build one `Runtime` at start-up and hand its parts to the use cases, so that
+every use case can be tested with a fake keyring, a temporary database and a fake
+DigitalOcean transport.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+from keyring.backend import KeyringBackend
+
+from ibdesk.cloud import DigitalOceanClient
+from ibdesk.config import Settings, load_settings
+from ibdesk.secrets import SecretStore
+from ibdesk.store import Repository
+
+ClientFactory = Callable[[str], DigitalOceanClient]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    secrets: SecretStore
+    transport: httpx.AsyncBaseTransport | None = None
+    _repository: Repository | None = field(default=None, repr=False)
+
+    @property
+    def repository(self) -> Repository:
+        """Opened (and migrated) on first use: `ibdesk token …` needs no database."""
+        if self._repository is None:
+            self._repository = Repository.open(self.settings.effective_database_url)
+        return self._repository
+
+    def cloud(self, token: str) -> DigitalOceanClient:
+        return DigitalOceanClient(token, base_url=self.settings.do_api_url,
+                                  timeout=self.settings.http_timeout, transport=self.transport)
+
+    def close(self) -> None:
+        if self._repository is not None:
+            self._repository.close()
+            self._repository = None
+
+
+def open_runtime(
+    home: str | os.PathLike[str] | None = None,
+    *,
+    keyring_backend: KeyringBackend | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    **overrides: object,
+) -> Runtime:
+    settings = load_settings(home, **overrides)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    secrets = SecretStore(settings.keyring_service, backend=keyring_backend)
+    return Runtime(settings=settings, secrets=secrets, transport=transport)
+
+
+__all__ = ["Runtime", "open_runtime"]

@@ -1,0 +1,19 @@
+"""Local state on SQLite (or any SQLAlchemy URL), migrated by Alembic at start-up."""
+
+from ibdesk.store.database import (
+    create_store_engine,
+    current_revision,
+    head_revision,
+    migrate,
+    open_engine,
+)
+from ibdesk.store.repository import Repository
+
+__all__ = [
+    "Repository",
+    "create_store_engine",
+    "current_revision",
+    "head_revision",
+    "migrate",
+    "open_engine",
+]

@@ -1,0 +1,249 @@
+"""The one way into local state: accounts, their status history, pending operations.
+
+Methods take and return domain models, never ORM rows, so that services and front ends
+never see SQLAlchemy. Calls are synchronous and short; async callers run them in a
+worker thread (`asyncio.to_thread`) so the event loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ibdesk.domain.errors import StoreError
+from ibdesk.domain.models import (
+    Account,
+    OperationState,
+    PendingOperation,
+    ServerStatus,
+    StatusDetail,
+    StatusEvent,
+)
+from ibdesk.store.database import WRITE, open_engine
+from ibdesk.store.schema import AccountRow, PendingOperationRow, StatusHistoryRow
+
+_ACCOUNT_FIELDS = tuple(Account.model_fields)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _to_account(row: AccountRow) -> Account:
+    data = {name: getattr(row, name) for name in _ACCOUNT_FIELDS}
+    data["custom_data"] = dict(row.custom_data or {})
+    return Account.model_validate(data)
+
+
+def _to_operation(row: PendingOperationRow) -> PendingOperation:
+    return PendingOperation(
+        request_tag=row.request_tag, account_id=row.account_id, kind=row.kind, step=row.step,
+        state=OperationState(row.state), payload=dict(row.payload or {}), error=row.error,
+        created_at=row.created_at, updated_at=row.updated_at)
+
+
+class Repository:
+    """Accounts, history and pending operations in one SQL database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._reader = sessionmaker(engine, expire_on_commit=False)
+        self._writer = sessionmaker(engine.execution_options(**WRITE), expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str) -> Repository:
+        """Open (and migrate) the database at `url`."""
+        return cls(open_engine(url))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with self._reader() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with self._writer() as session, session.begin():
+            yield session
+
+    # ------------------------------------------------------------------ accounts
+    def add_account(self, account: Account, reason: str = "Account added.") -> Account:
+        """Insert the account and the first line of its history."""
+        now = _now()
+        data = account.model_dump()
+        data["created_at"] = account.created_at or now
+        row = AccountRow(**data, updated_at=now)
+        try:
+            with self._write() as session:
+                session.add(row)
+                session.flush()
+                session.add(StatusHistoryRow(account_id=account.id, at=now,
+                                             status=account.do_server_status.value,
+                                             previous=None, reason=reason))
+        except IntegrityError:
+            raise StoreError(f"An account with id {account.id} already exists.",
+                             account_id=account.id) from None
+        return account.model_copy(update={"created_at": data["created_at"]})
+
+    def get_account(self, account_id: str) -> Account | None:
+        with self._read() as session:
+            row = session.get(AccountRow, account_id)
+            return _to_account(row) if row else None
+
+    def require_account(self, account_id: str) -> Account:
+        account = self.get_account(account_id)
+        if account is None:
+            raise StoreError(f"There is no account {account_id}. `ibdesk accounts` lists them.",
+                             account_id=account_id)
+        return account
+
+    def list_accounts(self) -> list[Account]:
+        with self._read() as session:
+            rows = session.scalars(select(AccountRow).order_by(AccountRow.created_at,
+                                                               AccountRow.id))
+            return [_to_account(row) for row in rows]
+
+    def count_accounts(self) -> int:
+        with self._read() as session:
+            return int(session.scalar(select(func.count()).select_from(AccountRow)) or 0)
+
+    def droplet_names(self) -> list[str]:
+        with self._read() as session:
+            return [n for n in session.scalars(select(AccountRow.do_droplet_name)) if n]
+
+    def update_account(self, account_id: str, **changes: Any) -> Account:
+        unknown = set(changes) - set(_ACCOUNT_FIELDS) - {"status_detail"}
+        if unknown:
+            raise ValueError(f"not account fields: {sorted(unknown)}")
+        validated = self.require_account(account_id).model_copy(update=changes)
+        Account.model_validate(validated.model_dump())  # reject invalid values early
+        with self._write() as session:
+            row = session.get(AccountRow, account_id)
+            if row is None:
+                raise StoreError(f"There is no account {account_id}.", account_id=account_id)
+            for key, value in changes.items():
+                setattr(row, key, value)
+            row.updated_at = _now()
+            return _to_account(row)
+
+    def delete_account(self, account_id: str) -> bool:
+        with self._write() as session:
+            result = session.execute(delete(AccountRow).where(AccountRow.id == account_id))
+            return bool(result.rowcount)
+
+    # ------------------------------------------------------------------ status
+    def record_status(
+        self,
+        account_id: str,
+        status: ServerStatus,
+        reason: str,
+        *,
+        at: datetime | None = None,
+        detail: StatusDetail | None = None,
+        **droplet_fields: Any,
+    ) -> StatusEvent | None:
+        """Save the latest check; append to the history only when the status changed.
+
+        Returns the new history event, or None when the status stayed the same.
+        """
+        at = at or _now()
+        with self._write() as session:
+            row = session.get(AccountRow, account_id)
+            if row is None:
+                raise StoreError(f"There is no account {account_id}.", account_id=account_id)
+            previous = ServerStatus(row.do_server_status) if row.do_server_status else None
+            for key, value in droplet_fields.items():
+                if key not in _ACCOUNT_FIELDS:
+                    raise ValueError(f"not an account field: {key}")
+                setattr(row, key, value)
+            row.do_last_status_check = at
+            row.updated_at = _now()
+            if detail is not None:
+                row.status_detail = detail.model_dump(mode="json")
+            if previous is status:
+                return None
+            row.do_server_status = status.value
+            session.add(StatusHistoryRow(account_id=account_id, at=at, status=status.value,
+                                         previous=previous.value if previous else None,
+                                         reason=reason))
+            return StatusEvent(account_id=account_id, at=at, status=status,
+                               previous=previous, reason=reason)
+
+    def status_detail(self, account_id: str) -> StatusDetail | None:
+        with self._read() as session:
+            row = session.get(AccountRow, account_id)
+            if row is None or not row.status_detail:
+                return None
+            return StatusDetail.model_validate(row.status_detail)
+
+    def history(self, account_id: str, limit: int | None = None) -> list[StatusEvent]:
+        """Oldest first; with `limit`, the newest `limit` events."""
+        with self._read() as session:
+            query = (select(StatusHistoryRow).where(StatusHistoryRow.account_id == account_id)
+                     .order_by(StatusHistoryRow.at.desc(), StatusHistoryRow.id.desc()))
+            if limit is not None:
+                query = query.limit(limit)
+            rows = list(session.scalars(query))
+        return [StatusEvent(account_id=r.account_id, at=r.at, status=ServerStatus(r.status),
+                            previous=ServerStatus(r.previous) if r.previous else None,
+                            reason=r.reason) for r in reversed(rows)]
+
+    # ------------------------------------------------------------------ pending operations
+    def begin_operation(self, request_tag: str, account_id: str, kind: str,
+                        payload: dict[str, Any] | None = None) -> PendingOperation:
+        now = _now()
+        row = PendingOperationRow(request_tag=request_tag, account_id=account_id, kind=kind,
+                                  step="recorded", state=OperationState.PENDING.value,
+                                  payload=dict(payload or {}), created_at=now, updated_at=now)
+        try:
+            with self._write() as session:
+                session.add(row)
+        except IntegrityError:
+            raise StoreError(f"Operation {request_tag} is already recorded.",
+                             request_tag=request_tag) from None
+        return _to_operation(row)
+
+    def update_operation(self, request_tag: str, *, step: str | None = None,
+                         state: OperationState | None = None, error: str | None = None,
+                         **payload: Any) -> PendingOperation:
+        with self._write() as session:
+            row = session.get(PendingOperationRow, request_tag)
+            if row is None:
+                raise StoreError(f"No operation {request_tag} is recorded.",
+                                 request_tag=request_tag)
+            if step is not None:
+                row.step = step
+            if state is not None:
+                row.state = OperationState(state).value
+            if error is not None:
+                row.error = error
+            if payload:
+                row.payload = {**(row.payload or {}), **payload}
+            row.updated_at = _now()
+            return _to_operation(row)
+
+    def get_operation(self, request_tag: str) -> PendingOperation | None:
+        with self._read() as session:
+            row = session.get(PendingOperationRow, request_tag)
+            return _to_operation(row) if row else None
+
+    def operations(self, *, states: Sequence[OperationState] = (OperationState.PENDING,),
+                   account_id: str | None = None) -> list[PendingOperation]:
+        with self._read() as session:
+            query = select(PendingOperationRow).where(
+                PendingOperationRow.state.in_([OperationState(s).value for s in states]))
+            if account_id is not None:
+                query = query.where(PendingOperationRow.account_id == account_id)
+            rows = session.scalars(query.order_by(PendingOperationRow.created_at))
+            return [_to_operation(row) for row in rows]
+
+
+__all__ = ["Repository"]

@@ -1,0 +1,36 @@
+"""Every test runs with a fresh data folder, a clean environment and an in-memory keyring."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import keyring
+import pytest
+
+from tests.helpers import MemoryKeyring
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    for name in list(os.environ):
+        if name.startswith(("IBDESK_", "DIGITAL_OCEAN_")) and name != "IBDESK_REQUIRE_REAL_KEYRING":
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    monkeypatch.setenv("IBDESK_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def home(_clean_environment: Path) -> Path:
+    return _clean_environment
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)

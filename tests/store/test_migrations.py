@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from ibdesk.domain.errors import DatabaseCorrupt, DatabaseTooNew, StoreError
+from ibdesk.store import Repository, create_store_engine, current_revision, head_revision, migrate
+from ibdesk.store.database import WRITE, _alembic_config
+from ibdesk.store.schema import Base
+
+SEED_COLUMNS = {"do_droplet_id", "do_droplet_name", "do_server_status", "do_ip_address",
+                "do_region", "do_last_status_check", "custom_data"}
+
+
+def _upgrade_to(url: str, revision: str) -> None:
+    engine = create_store_engine(url)
+    with engine.connect().execution_options(**WRITE) as conn, conn.begin():
+        config = _alembic_config()
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+    engine.dispose()
+
+
+def test_migrates_an_empty_file_to_head(db_url: str) -> None:
+    engine = create_store_engine(db_url)
+    assert migrate(engine) == head_revision() == current_revision(engine)
+    tables = set(inspect(engine).get_table_names())
+    assert {"accounts", "status_history", "pending_operations", "alembic_version"} <= tables
+    columns = {c["name"] for c in inspect(engine).get_columns("accounts")}
+    assert SEED_COLUMNS <= columns
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 10_000
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()
+
+
+def test_migrating_twice_changes_nothing(db_url: str) -> None:
+    engine = create_store_engine(db_url)
+    migrate(engine)
+    migrate(engine)
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
+def test_models_match_the_newest_migration(db_url: str) -> None:
+    engine = create_store_engine(db_url)
+    migrate(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_upgrade_path_keeps_data(db_url: str, tmp_path: Path) -> None:
+    _upgrade_to(db_url, "0001")
+    raw = sqlite3.connect(tmp_path / "ibdesk.sqlite3")
+    raw.execute(
+        "INSERT INTO accounts (id, username, environment, do_droplet_id, do_droplet_name,"
+        " do_server_status, do_ip_address, do_region, custom_data, created_at, updated_at)"
+        " VALUES ('ib-demo-a1b2c3d4', 'jdoe', 'demo', 123, 'jdoe-ib-demo-1', 'running',"
+        " '203.0.113.5', 'nyc1', '{\"note\": \"seed\"}', '2026-01-01 00:00:00',"
+        " '2026-01-01 00:00:00')")
+    raw.execute("INSERT INTO status_history (account_id, at, status, previous, reason) VALUES"
+                " ('ib-demo-a1b2c3d4', '2026-01-01 00:00:00', 'running', NULL, 'seed')")
+    raw.commit()
+    raw.close()
+
+    repo = Repository.open(db_url)  # runs 0002
+    try:
+        account = repo.require_account("ib-demo-a1b2c3d4")
+        assert account.do_droplet_id == 123 and account.do_ip_address == "203.0.113.5"
+        assert account.custom_data == {"note": "seed"}
+        assert account.do_size is None
+        assert [e.reason for e in repo.history(account.id)] == ["seed"]
+        assert current_revision(repo.engine) == head_revision()
+    finally:
+        repo.close()
+
+
+def test_downgrade_and_upgrade_round_trip(db_url: str) -> None:
+    engine = create_store_engine(db_url)
+    migrate(engine)
+    with engine.connect().execution_options(**WRITE) as conn, conn.begin():
+        config = _alembic_config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, "base")
+    assert set(inspect(engine).get_table_names()) == {"alembic_version"}
+    migrate(engine)
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
+def test_database_from_a_newer_version_is_refused_untouched(db_url: str, tmp_path: Path) -> None:
+    migrate(create_store_engine(db_url))
+    path = tmp_path / "ibdesk.sqlite3"
+    raw = sqlite3.connect(path)
+    raw.execute("UPDATE alembic_version SET version_num = '9999_future'")
+    raw.commit()
+    raw.close()
+    before = path.read_bytes()
+    with pytest.raises(DatabaseTooNew) as info:
+        Repository.open(db_url)
+    assert str(path) in info.value.user_message
+    assert "newer version" in info.value.user_message
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("content", [b"this is not a database at all" * 100,
+                                     b"SQLite format 3\x00" + b"\xff" * 4000])
+def test_corrupt_file_is_refused_untouched(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "ibdesk.sqlite3"
+    path.write_bytes(content)
+    with pytest.raises(DatabaseCorrupt) as info:
+        Repository.open(f"sqlite:///{path}")
+    assert str(path) in info.value.user_message
+    assert path.read_bytes() == content
+
+
+def test_someone_elses_database_is_not_adopted(tmp_path: Path) -> None:
+    path = tmp_path / "other.sqlite3"
+    raw = sqlite3.connect(path)
+    raw.execute("CREATE TABLE invoices (id INTEGER)")
+    raw.commit()
+    raw.close()
+    with pytest.raises(StoreError, match="not ibdesk's"):
+        Repository.open(f"sqlite:///{path}")
+
+
+def test_in_memory_url_works() -> None:
+    repo = Repository.open("sqlite://")
+    assert repo.list_accounts() == []
+    repo.close()

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ibdesk.domain import Account, OperationState, ServerStatus, new_account_id
+from ibdesk.domain.errors import StoreError
+from ibdesk.domain.models import StatusDetail
+from ibdesk.store import Repository
+
+
+def make(env: str = "demo", username: str = "jdoe", **kw: object) -> Account:
+    return Account(id=new_account_id(env), username=username, environment=env, **kw)
+
+
+def test_account_round_trip(repo: Repository) -> None:
+    account = make(do_region="ams3", custom_data={"k": [1, 2]})
+    saved = repo.add_account(account)
+    assert saved.created_at is not None and saved.created_at.tzinfo is UTC
+    assert repo.get_account(account.id) == saved
+    assert repo.list_accounts() == [saved]
+    assert repo.count_accounts() == 1
+    assert repo.get_account("ib-demo-00000000") is None
+
+
+def test_duplicate_account_is_a_store_error(repo: Repository) -> None:
+    account = repo.add_account(make())
+    with pytest.raises(StoreError, match="already exists"):
+        repo.add_account(account)
+
+
+def test_update_and_delete(repo: Repository) -> None:
+    account = repo.add_account(make())
+    updated = repo.update_account(account.id, do_droplet_id=42,
+                                  do_droplet_name="jdoe-ib-demo-1")
+    assert updated.do_droplet_id == 42
+    assert repo.droplet_names() == ["jdoe-ib-demo-1"]
+    with pytest.raises(ValueError):
+        repo.update_account(account.id, password="nope")
+    with pytest.raises(StoreError, match="no account"):
+        repo.update_account("ib-demo-00000000", do_droplet_id=1)
+    assert repo.delete_account(account.id) is True
+    assert repo.delete_account(account.id) is False
+    assert repo.history(account.id) == []  # history goes with the account
+
+
+def test_history_records_only_changes(repo: Repository) -> None:
+    account = repo.add_account(make(), reason="Connect started.")
+    t0 = datetime.now(UTC) + timedelta(hours=1)
+    assert repo.record_status(account.id, ServerStatus.PROVISIONING, "still", at=t0) is None
+    event = repo.record_status(account.id, ServerStatus.INITIALIZING, "booted",
+                               at=t0 + timedelta(minutes=1), do_ip_address="203.0.113.9")
+    assert event is not None and event.previous is ServerStatus.PROVISIONING
+    assert repo.record_status(account.id, ServerStatus.INITIALIZING, "same",
+                              at=t0 + timedelta(minutes=2)) is None
+    repo.record_status(account.id, ServerStatus.RUNNING, "logged in",
+                       at=t0 + timedelta(minutes=3),
+                       detail=StatusDetail(reason="logged in", authenticated=True))
+    history = repo.history(account.id)
+    assert [(e.status, e.reason) for e in history] == [
+        (ServerStatus.PROVISIONING, "Connect started."),
+        (ServerStatus.INITIALIZING, "booted"),
+        (ServerStatus.RUNNING, "logged in")]
+    assert history[0].previous is None
+    assert [e.reason for e in repo.history(account.id, limit=2)] == ["booted", "logged in"]
+    current = repo.require_account(account.id)
+    assert current.do_server_status is ServerStatus.RUNNING
+    assert current.do_ip_address == "203.0.113.9"
+    assert current.do_last_status_check == t0 + timedelta(minutes=3)
+    assert repo.status_detail(account.id).authenticated is True  # type: ignore[union-attr]
+
+
+def test_naive_datetimes_are_refused(repo: Repository) -> None:
+    account = repo.add_account(make())
+    with pytest.raises(Exception, match="naive"):
+        repo.record_status(account.id, ServerStatus.RUNNING, "x", at=datetime(2026, 1, 1))
+
+
+def test_pending_operations(repo: Repository) -> None:
+    op = repo.begin_operation("req-1", "ib-demo-a1b2c3d4", "connect", {"region": "nyc1"})
+    assert op.state is OperationState.PENDING and op.step == "recorded"
+    with pytest.raises(StoreError, match="already recorded"):
+        repo.begin_operation("req-1", "ib-demo-a1b2c3d4", "connect")
+    repo.update_operation("req-1", step="droplet_created", droplet_id=7)
+    repo.begin_operation("req-2", "ib-paper-a1b2c3d4", "delete")
+    assert [o.request_tag for o in repo.operations()] == ["req-1", "req-2"]
+    assert [o.request_tag for o in repo.operations(account_id="ib-paper-a1b2c3d4")] == ["req-2"]
+    done = repo.update_operation("req-1", state=OperationState.DONE)
+    assert done.payload == {"region": "nyc1", "droplet_id": 7}
+    assert done.step == "droplet_created"
+    assert [o.request_tag for o in repo.operations()] == ["req-2"]
+    assert repo.get_operation("req-1") == done
+    repo.update_operation("req-2", state=OperationState.FAILED, error="quota")
+    assert repo.operations(states=[OperationState.FAILED])[0].error == "quota"
+    with pytest.raises(StoreError):
+        repo.update_operation("nope", step="x")
