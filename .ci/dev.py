@@ -3,7 +3,7 @@
 
 The README's Quick start is exactly two commands, and both go through here:
 
-    python3 .ci/dev.py run     # system libraries, .venv, then the app
+    python3 .ci/dev.py run     # system libraries, .venv, then the app on the sandbox
     python3 .ci/dev.py test    # the same plus test tools, then the whole suite
 
 Only the standard library is used, because this runs before anything is installed.
@@ -109,7 +109,8 @@ def ensure_venv(extras: str) -> Path:
 def run(args: list[str]) -> int:
     ensure_system_packages(["runtime"])
     python = ensure_venv("")
-    return subprocess.call([str(python), "-m", "ibdesk", *args], cwd=ROOT)
+    # With no arguments: the app against the local sandbox, which needs no cloud account.
+    return subprocess.call([str(python), "-m", "ibdesk", *(args or ["--sandbox"])], cwd=ROOT)
 
 
 def test(args: list[str]) -> int:

@@ -76,6 +76,8 @@ class Settings(BaseSettings):
         "api_key": "DIGITAL_OCEAN_API_KEY",
         "http_timeout": "IBDESK_HTTP_TIMEOUT",
         "log_level": "IBDESK_LOG_LEVEL",
+        "sandbox_ssh_map_url": "IBDESK_SANDBOX_SSH_MAP_URL",
+        "public_ip_url": "IBDESK_PUBLIC_IP_URL",
     }
 
     home: Path = Field(default_factory=default_home, validation_alias=_env("IBDESK_HOME", "home"))
@@ -93,12 +95,21 @@ class Settings(BaseSettings):
     http_timeout: float = Field(30.0, gt=0, le=600,
                                 validation_alias=_env("IBDESK_HTTP_TIMEOUT", "http_timeout"))
     log_level: str = Field("INFO", validation_alias=_env("IBDESK_LOG_LEVEL", "log_level"))
+    sandbox_ssh_map_url: str | None = Field(
+        None, validation_alias=_env("IBDESK_SANDBOX_SSH_MAP_URL", "sandbox_ssh_map_url"))
+    """Set only by the sandbox: where a droplet address's simulated SSH port is looked up.
+    Unset (always, outside the sandbox), SSH goes to the droplet's address, port 22."""
+    public_ip_url: str = Field(
+        "https://api.ipify.org", validation_alias=_env("IBDESK_PUBLIC_IP_URL", "public_ip_url"))
+    """Answers the workstation's public address as plain text (for the firewall rule)."""
 
     _toml_path: ClassVar[Path | None] = None
 
-    @field_validator("do_api_url")
+    @field_validator("do_api_url", "sandbox_ssh_map_url", "public_ip_url")
     @classmethod
-    def _check_url(cls, value: str) -> str:
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not re.match(r"^https?://[^\s/]+(:[0-9]+)?(/.*)?$", value):
             raise ValueError("must be an http(s) URL such as https://api.digitalocean.com")
         return value.rstrip("/")

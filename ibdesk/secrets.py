@@ -14,7 +14,9 @@ import sys
 
 import keyring
 import keyring.errors
+from jaraco.classes import properties
 from keyring.backend import KeyringBackend
+from keyring.errors import PasswordDeleteError
 
 from ibdesk.domain.errors import KeyringUnavailable, SecretsError
 
@@ -58,6 +60,36 @@ def _fix_hint() -> str:
 def describe_backend(backend: KeyringBackend) -> str:
     cls = type(backend)
     return f"{cls.__module__}.{cls.__name__}"
+
+
+class MemoryKeyring(KeyringBackend):
+    """Secrets in this process's memory only, gone when it exits.
+
+    Used by the tests, and by sandbox mode when the machine has no keyring at all (its
+    secrets are the sandbox's own, never a real account's). Never chosen for real use.
+    """
+
+    @properties.classproperty
+    def priority(cls) -> float:  # noqa: N805 - keyring's class property
+        # keyring registers every backend class it sees and picks the best viable one;
+        # raising here makes this one never viable, so it is only used when passed in.
+        raise RuntimeError("MemoryKeyring is never chosen automatically")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.store.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.store[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        try:
+            del self.store[(service, username)]
+        except KeyError:
+            raise PasswordDeleteError("not found") from None
 
 
 class SecretStore:
@@ -139,6 +171,7 @@ class SecretStore:
 __all__ = [
     "DEFAULT_SERVICE",
     "DO_TOKEN",
+    "MemoryKeyring",
     "SSH_PRIVATE_KEY",
     "SecretStore",
     "account_secret_names",

@@ -1,33 +1,12 @@
 """Fakes shared by the tests."""
 
+# MemoryKeyring is re-exported: the tests' keyring is the one sandbox mode falls back to.
+
 from __future__ import annotations
 
 from typing import Any
 
-from keyring.backend import KeyringBackend
-from keyring.errors import PasswordDeleteError
-
-
-class MemoryKeyring(KeyringBackend):
-    """A keyring that lives in a dict: tests never touch the OS keychain."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        try:
-            del self.store[(service, username)]
-        except KeyError:
-            raise PasswordDeleteError("not found") from None
+from ibdesk.secrets import MemoryKeyring
 
 
 class NoSleep:
@@ -39,7 +18,9 @@ class NoSleep:
 
     async def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
-        if self.clock is not None:
+        if hasattr(self.clock, "advance"):  # the sandbox's SimClock
+            self.clock.advance(seconds)
+        elif self.clock is not None:
             self.clock.now += seconds
 
 

@@ -3,6 +3,7 @@ schemas from (the copy in tests/reference/)."""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -14,13 +15,18 @@ RESOURCES = SPEC_ROOT / "resources"
 
 
 class _Loader(yaml.SafeLoader):
-    """Keeps timestamps as the strings they are on the wire."""
+    """YAML 1.2 reading: timestamps stay strings, and only true/false are booleans
+    (YAML 1.1 would turn the droplet status enum value `off` into False)."""
 
 
 _Loader.yaml_implicit_resolvers = {
-    key: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
+    key: [r for r in resolvers
+          if r[0] not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")]
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"))
 
 
 @lru_cache(maxsize=None)

@@ -127,3 +127,29 @@ def test_corrupt_database_is_reported(capsys: pytest.CaptureFixture[str], home: 
     code, _, err = run(capsys, "info")
     assert code == 1
     assert str(home / "ibdesk.sqlite3") in err and "damaged" in err
+
+
+def test_sandbox_mode_has_its_own_folder_and_marker(capsys: pytest.CaptureFixture[str],
+                                                    home: Path) -> None:
+    code, out, err = run(capsys, "--sandbox")
+    assert code == 0, err
+    assert out.startswith("SANDBOX:")
+    assert "sandboxdemo / sandbox-demo-pass" in out
+    assert str(home / "sandbox") in out
+    assert (home / "sandbox" / "sandbox-world.json").exists()
+    assert not (home / "ibdesk.sqlite3").exists()  # real data never touched
+    code, out, _ = run(capsys, "--sandbox", "token", "check", "--json")
+    assert code == 0 and json.loads(out)["email"] == "sandbox@ibdesk.invalid"
+    code, out, _ = run(capsys, "--sandbox", "--json", "info")
+    data = json.loads(out)
+    assert data["sandbox"]["ibkr_username"] == "sandboxdemo" and data["token_stored"]
+    # the real (non-sandbox) keyring service holds nothing
+    assert SecretStore().get(DO_TOKEN) is None
+
+
+def test_sandbox_mode_ignores_a_real_token_in_the_environment(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGITAL_OCEAN_API_KEY", CANARY_TOKEN)
+    code, out, _ = run(capsys, "--sandbox", "token", "check")
+    assert code == 0 and "sandbox@ibdesk.invalid" in out
+    assert SecretStore("ibdesk-sandbox").get(DO_TOKEN) != CANARY_TOKEN

@@ -128,3 +128,13 @@ def test_real_secret_service(tmp_path: Path) -> None:
     assert "backend keyring.backends.SecretService.Keyring" in result.stdout
     assert result.stdout.strip().endswith("ok")
     assert CANARY_PASSWORD not in result.stdout + result.stderr
+
+
+def test_memory_keyring_is_never_picked_by_itself() -> None:
+    """keyring registers every backend class; ours must never become the default."""
+    from keyring.backend import get_all_keyring
+
+    from ibdesk.secrets import MemoryKeyring
+
+    assert not any(isinstance(k, MemoryKeyring) for k in get_all_keyring())
+    assert not MemoryKeyring.viable

@@ -249,15 +249,23 @@ class DigitalOceanClient:
             raise self._error(response, what)
 
     def _retry_after(self, response: httpx.Response, attempt: int) -> float:
+        """How long a 429 asks us to wait.
+
+        DigitalOcean's headers describe the hourly quota. A 429 with hourly requests
+        left comes from the per-minute limit (250/min), whose window frees up within
+        seconds: back off briefly. Only an empty hourly quota means waiting for
+        `ratelimit-reset`.
+        """
         header = response.headers.get("retry-after")
         if header:
             try:
                 return max(0.0, float(header))
             except ValueError:
                 pass
-        if self.rate_limit.reset is not None:
-            return max(0.0, self.rate_limit.reset - self._clock())
-        return self._backoff(attempt)
+        rl = self.rate_limit
+        if rl.remaining == 0 and rl.reset is not None:
+            return max(0.0, rl.reset - self._clock())
+        return min(60.0, 2 * self._backoff(attempt + 1))
 
     def _error(self, response: httpx.Response, what: str | None,
                retry_after: float | None = None) -> CloudError:

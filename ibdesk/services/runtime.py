@@ -22,11 +22,22 @@ from ibdesk.store import Repository
 ClientFactory = Callable[[str], DigitalOceanClient]
 
 
+@dataclass(frozen=True)
+class SandboxInfo:
+    """Shown to the person whenever ibdesk runs against the local sandbox."""
+
+    api_url: str
+    ibkr_username: str
+    ibkr_password: str
+    note: str | None = None
+
+
 @dataclass
 class Runtime:
     settings: Settings
     secrets: SecretStore
     transport: httpx.AsyncBaseTransport | None = None
+    sandbox: SandboxInfo | None = None
     _repository: Repository | None = field(default=None, repr=False)
 
     @property
@@ -59,4 +70,4 @@ def open_runtime(
     return Runtime(settings=settings, secrets=secrets, transport=transport)
 
 
-__all__ = ["Runtime", "open_runtime"]
+__all__ = ["Runtime", "SandboxInfo", "open_runtime"]

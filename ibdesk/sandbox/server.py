@@ -1,0 +1,278 @@
+"""The whole sandbox in one object: fake API, simulated hosts and IBeams, on loopback.
+
+`async with Sandbox(SandboxOptions()) as sandbox:` starts it on free ports in the running
+event loop (the window's qasync loop, a test's loop, or `ibdesk sandbox serve`'s).
+With `state` set, the world is saved to that JSON file (and each droplet's disk to a
+folder beside it) and loaded again on the next start, so droplets outlive a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import ipaddress
+import logging
+import secrets
+import shutil
+import ssl
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from ibdesk.sandbox.api import ADMIN, build_app
+from ibdesk.sandbox.hosts import SimulatedHost, make_root
+from ibdesk.sandbox.ibeam import IBeamTiming, IBKRUser, UserBook
+from ibdesk.sandbox.world import APIError, Config, SimClock, World
+
+log = logging.getLogger(__name__)
+
+DEMO_USER = IBKRUser(username="sandboxdemo", password="sandbox-demo-pass")
+"""The IBKR login the sandbox accepts when no users file is given (shown to the person)."""
+
+
+@dataclass
+class SandboxOptions:
+    port: int = 0
+    token: str | None = None
+    boot_seconds: float = 5.0
+    action_seconds: float = 2.0
+    latency_ms: float = 0.0
+    error_rate: float = 0.0
+    timeout_rate: float = 0.0
+    droplet_limit: int = 25
+    ibkr_users: Path | None = None
+    users: list[IBKRUser] = field(default_factory=list)
+    state: Path | None = None
+    with_seed_image: bool = False
+    login_seconds: float = 3.0
+    maintenance_seconds: float = 60.0
+    reset_hour_utc: int = 5
+    workstation_ip: str = "203.0.113.10"
+    rate_limit_per_minute: int = 250
+    rate_limit_per_hour: int = 5000
+    tick_seconds: float = 0.25
+
+
+def _raise_file_limit() -> None:
+    """A thousand droplets need a few thousand sockets: lift the soft limit."""
+    if sys.platform.startswith("win"):
+        return
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def _self_signed(folder: Path) -> ssl.SSLContext:
+    """The gateway's self-signed certificate, as IBKR's gateway ships one."""
+    cert_file, key_file = folder / "gateway-cert.pem", folder / "gateway-key.pem"
+    if not cert_file.exists() or not key_file.exists():
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+        now = dt.datetime.now(dt.UTC)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - dt.timedelta(days=1))
+                .not_valid_after(now + dt.timedelta(days=3650))
+                .add_extension(x509.SubjectAlternativeName([
+                    x509.DNSName("localhost"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+                .sign(key, hashes.SHA256()))
+        key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                               serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+        key_file.chmod(0o600)
+        cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+class Sandbox:
+    """A DigitalOcean account with IBeam droplets, all on 127.0.0.1."""
+
+    def __init__(self, options: SandboxOptions | None = None) -> None:
+        self.options = options or SandboxOptions()
+        opts = self.options
+        self.token = opts.token or f"dop_v1_sandbox_{secrets.token_hex(24)}"
+        users = list(opts.users)
+        if opts.ibkr_users is not None:
+            users += UserBook.load(opts.ibkr_users).users
+        self.users = UserBook(users or [DEMO_USER])
+        self.world = World(Config(
+            tokens=[self.token], boot_seconds=opts.boot_seconds,
+            action_seconds=opts.action_seconds, droplet_limit=opts.droplet_limit,
+            with_seed_image=opts.with_seed_image, workstation_ip=opts.workstation_ip,
+            rate_limit_per_minute=opts.rate_limit_per_minute,
+            rate_limit_per_hour=opts.rate_limit_per_hour), SimClock())
+        self.world.faults.latency_ms = opts.latency_ms
+        self.world.faults.error_rate = opts.error_rate
+        self.world.faults.timeout_rate = opts.timeout_rate
+        self.timing = IBeamTiming(login_seconds=opts.login_seconds,
+                                  maintenance_seconds=opts.maintenance_seconds,
+                                  reset_hour_utc=opts.reset_hour_utc)
+        self.hosts: dict[int, SimulatedHost] = {}
+        self._runner: web.AppRunner | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._temp: Path | None = None
+        self._sync_lock = asyncio.Lock()
+        self.stopping = asyncio.Event()
+        self.port = 0
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def data_dir(self) -> Path:
+        if self.options.state is not None:
+            return self.options.state.with_name(self.options.state.name + ".d")
+        if self._temp is None:
+            self._temp = Path(tempfile.mkdtemp(prefix="ibdesk-sandbox-"))
+        return self._temp
+
+    async def start(self) -> Sandbox:
+        _raise_file_limit()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        state = self.options.state
+        if state is not None and state.exists():
+            self.world.load_json(state.read_text())
+            self.world.config.tokens.append(self.token)
+            saved_token = self.data_dir / "token"
+            if saved_token.exists():
+                self.world.config.tokens.append(saved_token.read_text().strip())
+        if state is not None:
+            token_file = self.data_dir / "token"
+            if self.options.token is None and token_file.exists():
+                self.token = token_file.read_text().strip()
+            token_file.write_text(self.token)
+            token_file.chmod(0o600)
+        self.tls = _self_signed(self.data_dir)
+        self._runner = web.AppRunner(build_app(self), access_log=None, shutdown_timeout=2.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.options.port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        await self.sync_hosts()
+        self._ticker = asyncio.create_task(self._tick_forever(), name="sandbox-ticker")
+        return self
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        self.save()
+        for host in list(self.hosts.values()):
+            await host.stop()
+            await host.ibeam.close()
+        self.hosts.clear()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._temp is not None:
+            shutil.rmtree(self._temp, ignore_errors=True)
+            self._temp = None
+
+    async def __aenter__(self) -> Sandbox:
+        return await self.start()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.stop()
+
+    def save(self) -> None:
+        if self.options.state is not None:
+            self.world.save(self.options.state)
+
+    # ------------------------------------------------------------------ addresses
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ssh_map_url(self) -> str:
+        """What IBDESK_SANDBOX_SSH_MAP_URL is set to: `{url}/{ip}` answers the SSH port."""
+        return f"{self.api_url}{ADMIN}/ssh"
+
+    @property
+    def public_ip_url(self) -> str:
+        return f"{self.api_url}{ADMIN}/ip"
+
+    def host(self, droplet_id: int) -> SimulatedHost:
+        host = self.hosts.get(droplet_id)
+        if host is None:
+            raise APIError(404, "not_found", "That droplet has no running host.")
+        return host
+
+    def host_by_ip(self, ip: str) -> SimulatedHost:
+        for host in self.hosts.values():
+            if host.droplet.ipv4 == ip:
+                return host
+        raise APIError(404, "not_found", f"No running droplet has the address {ip}.")
+
+    # ------------------------------------------------------------------ time passing
+    async def sync_hosts(self) -> None:
+        """Start, stop and reboot simulated hosts as the world's events say."""
+        async with self._sync_lock:
+            world = self.world
+            world.tick()
+            if not self.hosts and world.droplets:  # after a restart: bring hosts back
+                for droplet in world.droplets.values():
+                    if world.droplet_status(droplet) == "active":
+                        world.events.append(("booted", droplet.id))
+            while world.events:
+                event, droplet_id = world.events.popleft()
+                host = self.hosts.get(droplet_id)
+                if event == "destroyed":
+                    if host is not None:
+                        del self.hosts[droplet_id]
+                        await host.destroy()
+                    else:
+                        shutil.rmtree(self.data_dir / "hosts" / str(droplet_id),
+                                      ignore_errors=True)
+                    continue
+                droplet = world.droplets.get(droplet_id)
+                if droplet is None:
+                    continue
+                if event in ("booted", "on", "reboot"):
+                    if host is None:
+                        host = SimulatedHost(world, droplet,
+                                             make_root(self.data_dir / "hosts", droplet_id),
+                                             self.users, self.timing, self.tls)
+                        self.hosts[droplet_id] = host
+                    if host.running:
+                        await host.stop()
+                    if world.droplet_status(droplet) == "active":
+                        await host.start()
+                elif event == "off" and host is not None:
+                    await host.stop()
+
+    async def _tick_forever(self) -> None:
+        saved_at = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.options.tick_seconds)
+            try:
+                await self.sync_hosts()
+                for host in self.hosts.values():
+                    host.ibeam.advance()
+                if loop.time() - saved_at > 2.0:
+                    self.save()
+                    saved_at = loop.time()
+            except Exception:  # keep the sandbox alive; the error is logged
+                log.exception("sandbox tick failed")
+
+
+__all__ = ["DEMO_USER", "Sandbox", "SandboxOptions"]

@@ -1,0 +1,230 @@
+"""The simulated IBeam, reached as the app reaches it: through SSH port forwarding."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncssh
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ibdesk.cloud import DigitalOceanClient
+from ibdesk.domain import TwoFactorHandler
+from ibdesk.domain import ibeam as ib
+from ibdesk.sandbox import Sandbox
+from ibdesk.sandbox.runner import SandboxThread
+from tests.sandbox.conftest import Machine, advance, boot_machine, deliver, fast_options
+
+
+@dataclass
+class Gateway:
+    health: httpx.AsyncClient
+    api: httpx.AsyncClient
+
+    async def readyz(self) -> int:
+        return (await self.health.get("/readyz")).status_code
+
+    async def auth(self) -> dict:
+        return (await self.api.post("/v1/api/iserver/auth/status")).json()
+
+
+@asynccontextmanager
+async def gateway(machine: Machine) -> AsyncIterator[Gateway]:
+    async with machine.connect() as conn:
+        health = await conn.forward_local_port("127.0.0.1", 0, "127.0.0.1", ib.HEALTH_PORT)
+        api = await conn.forward_local_port("127.0.0.1", 0, "127.0.0.1", ib.GATEWAY_PORT)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{health.get_port()}") as h, \
+                httpx.AsyncClient(base_url=f"https://127.0.0.1:{api.get_port()}",
+                                  verify=False) as a:
+            yield Gateway(h, a)
+
+
+async def test_logs_in_with_a_known_user(sandbox: Sandbox, do: DigitalOceanClient) -> None:
+    machine = await boot_machine(sandbox, do)
+    await deliver(machine, "jdoe123", "s3cret pass")
+    async with gateway(machine) as gw:
+        assert await gw.readyz() == 503
+        assert (await gw.auth())["authenticated"] is False
+        assert (await gw.api.post("/v1/api/tickle")).status_code == 401
+        await advance(sandbox, 5)
+        assert await gw.readyz() == 200
+        status = await gw.auth()
+        assert status["authenticated"] and status["connected"] and not status["competing"]
+        assert set(status) >= {"message", "MAC", "serverInfo", "fail"}
+        tickle = (await gw.api.post("/v1/api/tickle")).json()
+        assert tickle["session"] and tickle["iserver"]["authStatus"]["authenticated"]
+        assert tickle["collission"] is False
+
+
+async def test_wrong_password_counts_then_shuts_down(sandbox: Sandbox,
+                                                     do: DigitalOceanClient) -> None:
+    machine = await boot_machine(sandbox, do)
+    settings_ = ib.IBeamSettings(environment="demo", max_failed_auth=2)
+    await deliver(machine, "jdoe123", "wrong", settings=settings_)
+    host = sandbox.host(machine.droplet.id)
+    await advance(sandbox, 5)
+    assert host.ibeam.failures == 1 and host.ibeam.state == "running"
+    async with gateway(machine) as gw:
+        assert await gw.readyz() == 503
+    await advance(sandbox, 60)
+    assert host.ibeam.state == "shutdown" and host.ibeam.login_attempts == 2
+    async with machine.connect() as conn:
+        with pytest.raises(asyncssh.ChannelOpenError):
+            await conn.open_connection("127.0.0.1", ib.HEALTH_PORT)
+        logs = (await conn.run("docker logs --tail 20 ibeam")).stdout
+        assert (await conn.run(ib.STATUS_COMMAND)).stdout.strip() == "failed"
+    assert "Invalid username password combination" in logs
+    assert "Exceeded maximum number of failed authentication attempts (2)" in logs
+    data, _ = host.read_file(
+        f"{ib.OUTPUTS_DIR}/ibeam_log__{datetime.fromtimestamp(sandbox.world.now(), UTC):%Y-%m-%d}.txt")
+    assert b"Shutting IBeam down" in data
+    assert b"wrong" not in data  # IBeam's log never holds the password
+
+
+async def test_unknown_user_is_refused(sandbox: Sandbox, do: DigitalOceanClient) -> None:
+    machine = await boot_machine(sandbox, do)
+    await deliver(machine, "nobody", "s3cret pass")
+    await advance(sandbox, 5)
+    assert sandbox.host(machine.droplet.id).ibeam.failures == 1
+
+
+async def test_2fa_login_needs_a_handler(sandbox: Sandbox, do: DigitalOceanClient) -> None:
+    machine = await boot_machine(sandbox, do)
+    await deliver(machine, "livetrader", "live-pass",
+                  settings=ib.IBeamSettings(environment="live"))
+    await advance(sandbox, 5)
+    async with gateway(machine) as gw:
+        assert await gw.readyz() == 503
+        assert (await gw.auth())["message"] == "2FA pending"
+    other = await boot_machine(sandbox, do, name="live-ib-live-1")
+    await deliver(other, "livetrader", "live-pass", totp="JBSWY3DPEHPK3PXP",
+                  settings=ib.IBeamSettings(environment="live",
+                                            two_fa_handler=TwoFactorHandler.PYOTP))
+    await advance(sandbox, 5)
+    async with gateway(other) as gw:
+        assert await gw.readyz() == 200
+
+
+async def test_2fa_pending_fault(sandbox: Sandbox, do: DigitalOceanClient) -> None:
+    machine = await boot_machine(sandbox, do)
+    host = sandbox.host(machine.droplet.id)
+    host.ibeam.set_faults(two_fa_pending=True)
+    await deliver(machine, "livetrader", "live-pass", settings=ib.IBeamSettings(
+        environment="live", two_fa_handler=TwoFactorHandler.NOTIFICATION_RESEND))
+    await advance(sandbox, 5)
+    assert host.ibeam.waiting_2fa and not host.ibeam.session.authenticated
+    host.ibeam.set_faults(two_fa_pending=False)
+    await advance(sandbox, 60)
+    assert host.ibeam.session.authenticated
+
+
+async def test_competing_down_and_session_reset_faults(sandbox: Sandbox,
+                                                       do: DigitalOceanClient) -> None:
+    machine = await boot_machine(sandbox, do)
+    await deliver(machine, "jdoe123", "s3cret pass")
+    await advance(sandbox, 5)
+    admin = {"Authorization": f"Bearer {sandbox.token}"}
+    url = f"{sandbox.api_url}/_sandbox/v1/droplets/{machine.droplet.id}/gateway"
+    async with httpx.AsyncClient(headers=admin) as client, gateway(machine) as gw:
+        assert (await client.post(url, json={"competing": True})).json()["competing"]
+        assert (await gw.auth())["competing"] is True
+        await client.post(url, json={"competing": False, "session_reset": True})
+        status = await gw.auth()
+        assert (status["authenticated"], status["connected"]) == (False, True)
+        await advance(sandbox, 5)
+        assert (await gw.auth())["authenticated"] is True
+        await client.post(url, json={"down": True})
+    async with machine.connect() as conn:
+        with pytest.raises(asyncssh.ChannelOpenError):
+            await conn.open_connection("127.0.0.1", ib.GATEWAY_PORT)
+    async with httpx.AsyncClient(headers=admin) as client:
+        bad = await client.post(url, json={"volcano": True})
+    assert bad.status_code >= 400
+
+
+async def test_daily_reset_then_relogin(sandbox: Sandbox, do: DigitalOceanClient) -> None:
+    machine = await boot_machine(sandbox, do)
+    await deliver(machine, "jdoe123", "s3cret pass")
+    await advance(sandbox, 5)
+    ibeam = sandbox.host(machine.droplet.id).ibeam
+    assert ibeam.session.authenticated
+    now = datetime.fromtimestamp(sandbox.world.now(), UTC)
+    reset = now.replace(hour=sandbox.options.reset_hour_utc, minute=0, second=0, microsecond=0)
+    if reset <= now:
+        reset += timedelta(days=1)
+    await advance(sandbox, (reset - now).total_seconds() + 1)
+    assert not ibeam.session.authenticated and ibeam.session.connected
+    await advance(sandbox, 60 + 5)
+    assert ibeam.session.authenticated
+    assert any("daily restart" in line for line in ibeam.stdout)
+
+
+async def test_deactivate_and_activate(sandbox: Sandbox, do: DigitalOceanClient) -> None:
+    machine = await boot_machine(sandbox, do)
+    await deliver(machine, "jdoe123", "s3cret pass")
+    await advance(sandbox, 5)
+    async with gateway(machine) as gw:
+        assert (await gw.health.get("/deactivate")).status_code == 200
+        assert await gw.readyz() == 503
+        assert (await gw.health.get("/activate")).status_code == 200
+        await advance(sandbox, 5)
+        assert await gw.readyz() == 200
+        assert (await gw.health.get("/nope")).status_code == 404
+
+
+async def test_gateway_rate_limit(sandbox: Sandbox, do: DigitalOceanClient) -> None:
+    machine = await boot_machine(sandbox, do)
+    await deliver(machine, "jdoe123", "s3cret pass")
+    async with gateway(machine) as gw:
+        codes = [(await gw.api.post("/v1/api/iserver/auth/status")).status_code
+                 for _ in range(12)]
+    assert codes.count(429) >= 1 and codes[0] == 200
+
+
+PASSWORDS = st.text(
+    alphabet=st.one_of(st.sampled_from(list("'\"$\\/&;| `\n\t!#*?~()<>{}[]%")),
+                       st.characters(codec="utf-8", exclude_categories=("Cs",))),
+    min_size=1, max_size=40).filter(lambda p: p == p.rstrip("\r\n") and "\x00" not in p)
+
+
+@pytest.fixture(scope="module")
+def threaded_machine() -> Iterator[tuple[SandboxThread, Machine]]:
+    """A sandbox on its own thread, so that each example can run its own event loop."""
+    runner = SandboxThread(fast_options())
+    sandbox = runner.start()
+
+    async def boot(sb: Sandbox) -> Machine:
+        async with DigitalOceanClient(sb.token, base_url=sb.api_url) as client:
+            return await boot_machine(sb, client)
+
+    try:
+        yield runner, runner.call(boot)
+    finally:
+        runner.stop()
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(password=PASSWORDS)
+def test_passwords_arrive_byte_exact(threaded_machine: tuple[SandboxThread, Machine],
+                                     password: str) -> None:
+    """Whatever the password holds, IBeam reads back exactly what the trader typed."""
+    runner, machine = threaded_machine
+    asyncio.run(deliver(machine, "jdoe123", password))
+    host = runner.sandbox.host(machine.droplet.id)
+    assert host.ibeam.password == password
+    data, mode = host.read_file(ib.PASSWORD_FILE)
+    assert data == password.encode() and mode == 0o600
+
+
+def test_passwords_ending_in_a_line_break_are_refused_up_front() -> None:
+    for bad in ("pass\n", "pass\r\n", "pa\x00ss"):
+        with pytest.raises(ValueError):
+            ib.check_deliverable(bad)
+    ib.check_deliverable("multi\nline inside is fine")
