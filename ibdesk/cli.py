@@ -49,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "IBeam, its own data folder; nothing costs money)")
 
     parser = _Parser(prog="ibdesk", parents=[common],
-                     description="An always-on IBeam gateway per IBKR login, on DigitalOcean.")
+                     description="An always-on IBeam gateway per IBKR login, on DigitalOcean.",
+                     epilog="Exit codes: 0 done; 1 failed (one line on stderr says why); "
+                            "2 the command line was wrong; 130 interrupted.")
     parser.add_argument("--version", action="version", version=f"ibdesk {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
