@@ -73,6 +73,7 @@ class Settings(BaseSettings):
         "region": "DIGITAL_OCEAN_REGION",
         "size": "DIGITAL_OCEAN_SIZE",
         "image_id": "DIGITAL_OCEAN_IMAGE_ID",
+        "demo_size": "DIGITAL_OCEAN_DEMO_SIZE",
         "api_key": "DIGITAL_OCEAN_API_KEY",
         "http_timeout": "IBDESK_HTTP_TIMEOUT",
         "log_level": "IBDESK_LOG_LEVEL",
@@ -90,6 +91,9 @@ class Settings(BaseSettings):
     region: str = Field("nyc1", validation_alias=_env("DIGITAL_OCEAN_REGION", "region"))
     size: str = Field("s-1vcpu-1gb", validation_alias=_env("DIGITAL_OCEAN_SIZE", "size"))
     image_id: str = Field("182556282", validation_alias=_env("DIGITAL_OCEAN_IMAGE_ID", "image_id"))
+    demo_size: str = Field("s-1vcpu-512mb-10gb",
+                           validation_alias=_env("DIGITAL_OCEAN_DEMO_SIZE", "demo_size"))
+    """A demo login needs less: the smallest droplet, with swap added by cloud-init."""
     api_key: SecretStr | None = Field(None, validation_alias=_env("DIGITAL_OCEAN_API_KEY"),
                                       exclude=True, repr=False)
     http_timeout: float = Field(30.0, gt=0, le=600,
@@ -121,7 +125,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a DigitalOcean region slug such as nyc1, ams3 or sgp1")
         return value
 
-    @field_validator("size")
+    @field_validator("size", "demo_size")
     @classmethod
     def _check_size(cls, value: str) -> str:
         if not _SLUG.match(value):

@@ -6,6 +6,7 @@ at their boundary (`raise CloudAuthError(...) from exc`).
 
     IbdeskError
     ├── ConfigError                 a setting has an invalid value
+    ├── InvalidInput                what the person entered cannot work (live without 2FA …)
     ├── CloudError                  DigitalOcean said no, or could not be reached
     │   ├── CloudAuthError          token invalid, expired or missing a scope
     │   ├── RateLimited             429 after waiting as told
@@ -55,6 +56,10 @@ class IbdeskError(Exception):
 
 class ConfigError(IbdeskError):
     default_message = "A setting has an invalid value."
+
+
+class InvalidInput(IbdeskError):
+    default_message = "That input cannot be used."
 
 
 class CloudError(IbdeskError):
@@ -173,6 +178,7 @@ __all__ = [
     "GatewayError",
     "GatewayUnreachable",
     "IbdeskError",
+    "InvalidInput",
     "InvalidRequest",
     "KeyringUnavailable",
     "LoginRefused",

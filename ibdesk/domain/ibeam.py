@@ -88,6 +88,22 @@ def render_env_list(settings: IBeamSettings, *, totp_secret: str | None = None) 
     return "\n".join(lines) + "\n"
 
 
+def render_seed_env_list(settings: IBeamSettings, *, username: str, password: str,
+                         totp_secret: str | None = None) -> str:
+    """The seed snapshot's /root/ibeam_files/env.list: its starter.sh passes only this
+    env-file to the container, so here the secrets are values, in a root-only file. An
+    env-file line cannot hold a line break, hence the check."""
+    for name, value in (("username", username), ("password", password)):
+        if any(ch in value for ch in "\r\n\x00"):
+            raise ValueError(f"the {name} holds a line break, which the seed image's settings "
+                             "file cannot carry; use the stock image instead")
+    lines = [f"IBEAM_ACCOUNT={username}", f"IBEAM_PASSWORD={password}"]
+    for line in render_env_list(settings, totp_secret=totp_secret).splitlines():
+        if not line.startswith(("IBEAM_SECRETS_SOURCE=", "IBEAM_ACCOUNT=", "IBEAM_PASSWORD=")):
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
 def parse_env_list(text: str) -> dict[str, str]:
     """Docker env-file rules: `KEY=VALUE` per line, `#` comments, no quoting."""
     values: dict[str, str] = {}
@@ -138,4 +154,5 @@ __all__ = [
     "parse_env_list",
     "read_secret_text",
     "render_env_list",
+    "render_seed_env_list",
 ]

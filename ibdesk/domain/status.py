@@ -136,6 +136,8 @@ def _not_ready(obs: Observation) -> StatusDecision:
         if waited <= grace:
             what = ("The gateway stopped answering; waiting for it to come back." if recovering
                     else "The gateway on the server is not answering yet.")
+            if health is not None and health.error:
+                what += f" ({health.error})"
             return _decide(obs, ServerStatus.INITIALIZING, what)
         return _decide(
             obs, ServerStatus.ERROR,

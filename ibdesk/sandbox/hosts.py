@@ -124,7 +124,7 @@ class SimulatedHost:
         self.droplet.ibeam_enabled = value
 
     # ------------------------------------------------------------------ power
-    async def start(self) -> None:
+    async def start(self, *, resumed: bool = False) -> None:
         for folder in ("root", "etc", "tmp", "srv", CONF_DIR.lstrip("/"),
                        OUTPUTS_DIR.lstrip("/")):
             (self.root / folder).mkdir(parents=True, exist_ok=True)
@@ -148,6 +148,8 @@ class SimulatedHost:
         self.ssh_port = self._listener.sockets[0].getsockname()[1]
         if self.enabled:
             self._start_ibeam()
+            if resumed:
+                self.ibeam.resume_session()
 
     async def stop(self) -> None:
         self.ibeam.stop("Stopping IBeam (the server is shutting down)")

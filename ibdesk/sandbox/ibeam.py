@@ -175,6 +175,12 @@ class SimIBeam:
         self.next_login_at = self.now() + self.timing.login_seconds
         return None
 
+    def resume_session(self) -> None:
+        """The sandbox process restarted but this IBeam did not: log in at once."""
+        if self.state == "running" and self.next_login_at is not None:
+            self.next_login_at = self.now()
+            self.advance()
+
     def _read_secret(self, path: str) -> str:
         if not path:
             raise FileNotFoundError("no path set")

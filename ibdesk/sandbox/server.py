@@ -231,7 +231,7 @@ class Sandbox:
             if not self.hosts and world.droplets:  # after a restart: bring hosts back
                 for droplet in world.droplets.values():
                     if world.droplet_status(droplet) == "active":
-                        world.events.append(("booted", droplet.id))
+                        world.events.append(("restored", droplet.id))
             while world.events:
                 event, droplet_id = world.events.popleft()
                 host = self.hosts.get(droplet_id)
@@ -246,7 +246,7 @@ class Sandbox:
                 droplet = world.droplets.get(droplet_id)
                 if droplet is None:
                     continue
-                if event in ("booted", "on", "reboot"):
+                if event in ("booted", "on", "reboot", "restored"):
                     if host is None:
                         host = SimulatedHost(world, droplet,
                                              make_root(self.data_dir / "hosts", droplet_id),
@@ -255,7 +255,9 @@ class Sandbox:
                     if host.running:
                         await host.stop()
                     if world.droplet_status(droplet) == "active":
-                        await host.start()
+                        # "restored": the sandbox process restarted, not the droplet;
+                        # its IBeam kept its session meanwhile.
+                        await host.start(resumed=event == "restored")
                 elif event == "off" and host is not None:
                     await host.stop()
 

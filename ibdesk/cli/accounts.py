@@ -1,0 +1,224 @@
+"""`ibdesk connect | accounts | status | start | stop | restart | delete | tunnel`.
+
+JSON keeps the seed service's names so that scripts written for its HTTP API read it
+unchanged: `connect` prints {account_id, service_id (the droplet id), status, message,
+environment}; each account carries account_id, environment, status and the do_* fields.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from ibdesk.cli.output import EXIT_FAILED, EXIT_OK, Output, confirm
+from ibdesk.domain.errors import IbdeskError
+from ibdesk.domain.models import Account, Environment, ServerStatus, TwoFactorHandler
+from ibdesk.services.lifecycle import Lifecycle
+from ibdesk.services.provisioner import ConnectRequest, Progress, Provisioner
+from ibdesk.services.runtime import Runtime
+from ibdesk.services.status import StatusReport, StatusService
+from ibdesk.services.tunnel import open_tunnel
+
+
+def add_parsers(commands: Any, common: argparse.ArgumentParser, parser_class: type) -> None:
+    connect = commands.add_parser(
+        "connect", parents=[common], help="give an IBKR login its own IBeam server")
+    connect.add_argument("--username", help="the IBKR username")
+    connect.add_argument("--environment", choices=[e.value for e in Environment],
+                         help="demo (IBKR's free demo login), paper or live")
+    connect.add_argument("--password-stdin", action="store_true",
+                         help="read the IBKR password from standard input (all of it, one "
+                              "trailing newline removed); with --two-fa PYOTP the first line "
+                              "is the TOTP secret and the rest the password")
+    connect.add_argument("--two-fa", choices=[h.value for h in TwoFactorHandler],
+                         help="IBeam's 2FA handler (required for live)")
+    connect.add_argument("--region", help="DigitalOcean region (default: setting)")
+    connect.add_argument("--size", help="droplet size (default: setting; smaller for demo)")
+    connect.add_argument("--image", help="image id or slug (default: setting)")
+    connect.add_argument("--wait", action="store_true",
+                         help="wait until IBeam is logged in (else return once the server "
+                              "is requested)")
+    connect.add_argument("--resume", metavar="ID",
+                         help="carry an unfinished connect of account ID on")
+
+    commands.add_parser("accounts", parents=[common], help="list the accounts")
+    status = commands.add_parser("status", parents=[common],
+                                 help="check one account now (server and gateway)")
+    status.add_argument("account_id", metavar="ID")
+    for name, text in (("start", "power the server on"),
+                       ("stop", "shut the server down (DigitalOcean still bills it)"),
+                       ("restart", "reboot the server"),
+                       ("delete", "destroy the server and forget the account")):
+        action = commands.add_parser(name, parents=[common], help=text)
+        action.add_argument("account_id", metavar="ID")
+        action.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        if name != "delete":
+            action.add_argument("--wait", action="store_true",
+                                help="also wait for the gateway to be logged in again")
+    tunnel = commands.add_parser(
+        "tunnel", parents=[common],
+        help="forward the account's gateway to https://localhost:PORT until Ctrl+C")
+    tunnel.add_argument("account_id", metavar="ID")
+    tunnel.add_argument("--local-port", type=int, default=5000, metavar="PORT")
+
+
+def _account_json(account: Account) -> dict[str, Any]:
+    return {
+        "account_id": account.id, "environment": account.environment.value,
+        "username": account.username, "status": account.do_server_status.value,
+        "do_droplet_id": account.do_droplet_id, "do_droplet_name": account.do_droplet_name,
+        "do_server_status": account.do_server_status.value,
+        "do_ip_address": account.do_ip_address, "do_region": account.do_region,
+        "do_last_status_check": account.do_last_status_check.isoformat()
+        if account.do_last_status_check else None,
+    }
+
+
+def _read_connect_secrets(args: argparse.Namespace) -> tuple[str, str | None]:
+    if not args.password_stdin:
+        raise IbdeskError("Pass --password-stdin and pipe the password in: ibdesk never "
+                          "takes a password on the command line.")
+    data = sys.stdin.read()
+    totp = None
+    if args.two_fa == TwoFactorHandler.PYOTP.value:
+        totp, _, data = data.partition("\n")
+        totp = totp.strip()
+    if data.endswith("\r\n"):
+        data = data[:-2]
+    elif data.endswith("\n"):
+        data = data[:-1]
+    return data, totp
+
+
+def cmd_connect(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    def show(event: Progress) -> None:
+        mark = {"done": "✓", "warning": "!", "failed": "✗", "waiting": "…"}.get(event.state, " ")
+        if event.state != "started":
+            out.progress(f"[{event.index}/{event.total}] {mark} {event.message}")
+
+    provisioner = Provisioner(rt, on_progress=show)
+    if args.resume:
+        account = asyncio.run(provisioner.resume(args.resume))
+    else:
+        if not args.username or not args.environment:
+            raise IbdeskError("connect needs --username and --environment (or --resume ID).")
+        password, totp = _read_connect_secrets(args)
+        request = ConnectRequest(
+            username=args.username, password=password,
+            environment=Environment(args.environment), region=args.region, size=args.size,
+            image=args.image, two_fa_handler=TwoFactorHandler(args.two_fa) if args.two_fa
+            else None, totp_secret=totp)
+        account = asyncio.run(provisioner.connect(request, wait=args.wait))
+    running = account.do_server_status is ServerStatus.RUNNING
+    message = ("The gateway is logged in." if running else
+               f"The server is being set up; `ibdesk connect --resume {account.id} --wait` "
+               "follows it to the end.")
+    out.result({"account_id": account.id, "service_id": account.do_droplet_id,
+                "status": account.do_server_status.value, "message": message,
+                "environment": account.environment.value, "warnings": provisioner.warnings},
+               [f"{account.id}: {account.do_server_status.value}. {message}"])
+    return EXIT_OK
+
+
+def cmd_accounts(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    accounts = rt.repository.list_accounts()
+    lines = [f"{'ACCOUNT':<18} {'ENV':<6} {'STATUS':<13} {'SERVER':<28} {'IP':<15} REGION"]
+    lines += [f"{a.id:<18} {a.environment.value:<6} {a.do_server_status.value:<13} "
+              f"{a.do_droplet_name or '-':<28} {a.do_ip_address or '-':<15} {a.do_region or '-'}"
+              for a in accounts]
+    if not accounts:
+        lines = ["No accounts yet. Connect one with `ibdesk connect --username U "
+                 "--environment paper --password-stdin`."]
+    out.result({"accounts": [_account_json(a) for a in accounts]}, lines)
+    return EXIT_OK
+
+
+def _report(out: Output, report: StatusReport) -> int:
+    account, detail = report.account, report.decision.detail
+    data = _account_json(account)
+    data.update(reason=detail.reason, fix=detail.fix, warning=detail.warning,
+                authenticated=detail.authenticated, connected=detail.connected,
+                competing=detail.competing, gateway_message=detail.gateway_message,
+                latency_ms=report.health.latency_ms if report.health else None)
+    lines = [f"{account.id}: {account.do_server_status.value} — {detail.reason}"]
+    if detail.warning:
+        lines.append(f"  warning: {detail.warning}")
+    if detail.fix:
+        lines.append(f"  what to do: {detail.fix}")
+    if detail.authenticated is not None:
+        lines.append(f"  gateway: authenticated={detail.authenticated} "
+                     f"connected={detail.connected} competing={detail.competing}")
+    out.result(data, lines)
+    return EXIT_OK if account.do_server_status is not ServerStatus.ERROR else EXIT_FAILED
+
+
+def cmd_status(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    return _report(out, asyncio.run(StatusService(rt).check(args.account_id)))
+
+
+def _power(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    account = rt.repository.require_account(args.account_id)
+    if args.command in ("stop", "restart"):
+        confirm(f"{args.command.capitalize()} the server of {account.id} "
+                f"({account.do_droplet_name})? Its gateway goes offline.", yes=args.yes)
+    lifecycle = Lifecycle(rt, on_progress=out.progress)
+    report = asyncio.run(getattr(lifecycle, args.command)(account.id))
+    if args.wait and args.command in ("start", "restart"):
+        report = asyncio.run(_wait_running(rt, account.id, out))
+    return _report(out, report)
+
+
+async def _wait_running(rt: Runtime, account_id: str, out: Output,
+                        timeout: float = 600.0) -> StatusReport:
+    service = StatusService(rt)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        report = await service.check(account_id)
+        status = report.account.do_server_status
+        if status in (ServerStatus.RUNNING, ServerStatus.ERROR) or loop.time() > deadline:
+            return report
+        out.progress(f"… {report.decision.detail.reason}")
+        await asyncio.sleep(2.0)
+
+
+def cmd_delete(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    account = rt.repository.require_account(args.account_id)
+    question = (f"Delete {account.id} ({account.username}, {account.environment.value})? Its "
+                f"server {account.do_droplet_name or ''} is destroyed for good.")
+    confirm(question, yes=args.yes,
+            expected=account.id if account.environment is Environment.LIVE else None)
+    asyncio.run(Lifecycle(rt, on_progress=out.progress).delete(account.id))
+    out.result({"account_id": account.id, "deleted": True}, [f"Deleted {account.id}."])
+    return EXIT_OK
+
+
+def cmd_tunnel(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    async def hold() -> None:
+        async with open_tunnel(rt, args.account_id, args.local_port) as port:
+            out.result({"account_id": args.account_id, "url": f"https://localhost:{port}"},
+                       [f"The gateway of {args.account_id} is at https://localhost:{port} "
+                        "(IBKR's self-signed certificate). Ctrl+C to close."])
+            await asyncio.Event().wait()
+
+    try:
+        asyncio.run(hold())
+    except KeyboardInterrupt:
+        out.progress("Tunnel closed.")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "connect": cmd_connect,
+    "accounts": cmd_accounts,
+    "status": cmd_status,
+    "start": _power,
+    "stop": _power,
+    "restart": _power,
+    "delete": cmd_delete,
+    "tunnel": cmd_tunnel,
+}
+
+__all__ = ["COMMANDS", "add_parsers"]

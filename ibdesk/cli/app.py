@@ -1,0 +1,127 @@
+"""The `ibdesk` command line: parser and dispatch. Commands live in `basic` and `accounts`.
+
+Conventions every command follows: exit code 0 on success and non-zero otherwise, with
+one clear line on stderr; `--json` prints machine-readable output on stdout; progress
+goes to stderr; secrets are read from standard input or a prompt, never from the command
+line (which other users of the machine can see).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from ibdesk import __version__
+from ibdesk.cli import accounts, basic
+from ibdesk.cli.output import EXIT_FAILED, EXIT_USAGE, Output
+from ibdesk.domain.errors import IbdeskError
+from ibdesk.services.runtime import Runtime, open_runtime
+
+log = logging.getLogger("ibdesk")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"ibdesk: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", metavar="DIR", default=argparse.SUPPRESS,
+                        help="data folder (default: IBDESK_HOME or the user data folder)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="print machine-readable JSON on stdout")
+    common.add_argument("--sandbox", action="store_true", default=argparse.SUPPRESS,
+                        help="run against the local sandbox (simulated DigitalOcean and "
+                             "IBeam, its own data folder; nothing costs money)")
+
+    parser = _Parser(prog="ibdesk", parents=[common],
+                     description="An always-on IBeam gateway per IBKR login, on DigitalOcean.",
+                     epilog="Exit codes: 0 done; 1 failed (one line on stderr says why); "
+                            "2 the command line was wrong; 130 interrupted.")
+    parser.add_argument("--version", action="version", version=f"ibdesk {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    commands.add_parser("info", parents=[common],
+                        help="where ibdesk keeps its data, and what is set up (default)")
+
+    token = commands.add_parser("token", parents=[common], help="the DigitalOcean API token")
+    token_cmds = token.add_subparsers(dest="token_command", metavar="ACTION", required=True,
+                                      parser_class=_Parser)
+    token_set = token_cmds.add_parser(
+        "set", parents=[common], help="validate a token and keep it in the system keyring")
+    token_set.add_argument("--stdin", action="store_true",
+                           help="read the token from standard input (for scripts)")
+    token_cmds.add_parser("check", parents=[common],
+                          help="check the stored token with DigitalOcean")
+    token_cmds.add_parser("clear", parents=[common], help="remove the stored token")
+
+    accounts.add_parsers(commands, common, _Parser)
+
+    sandbox = commands.add_parser("sandbox", parents=[common],
+                                  help="the local simulator of DigitalOcean and IBeam")
+    sandbox_cmds = sandbox.add_subparsers(dest="sandbox_command", metavar="ACTION",
+                                          required=True, parser_class=_Parser)
+    serve = sandbox_cmds.add_parser(
+        "serve", parents=[common],
+        help="run the sandbox in the foreground and print its API URL and token")
+    serve.add_argument("--port", type=int, default=0, help="API port (default: a free one)")
+    serve.add_argument("--boot-seconds", type=float, default=5.0, metavar="S",
+                       help="how long a droplet stays `new` (default 5)")
+    serve.add_argument("--action-seconds", type=float, default=2.0, metavar="S",
+                       help="how long a power action runs (default 2)")
+    serve.add_argument("--login-seconds", type=float, default=3.0, metavar="S",
+                       help="how long IBeam takes to log in (default 3)")
+    serve.add_argument("--latency-ms", type=float, default=0.0, metavar="L",
+                       help="added to every API request")
+    serve.add_argument("--error-rate", type=float, default=0.0, metavar="R",
+                       help="share of API requests answered with a 500 (0-1)")
+    serve.add_argument("--timeout-rate", type=float, default=0.0, metavar="R",
+                       help="share of API requests that never answer (0-1)")
+    serve.add_argument("--droplet-limit", type=int, default=25, metavar="N")
+    serve.add_argument("--ibkr-users", metavar="FILE",
+                       help='JSON {"users": [{"username", "password", "totp_secret"?}]}')
+    serve.add_argument("--state", metavar="FILE",
+                       help="keep droplets in this JSON file across restarts")
+    serve.add_argument("--with-seed-image", action="store_true",
+                       help="offer the seed's private IBeam snapshot 182556282")
+    return parser
+
+
+COMMANDS: dict[str, Callable[[Runtime, argparse.Namespace, Output], int]] = {
+    "info": basic.cmd_info,
+    "token": basic.cmd_token,
+    **accounts.COMMANDS,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    out = Output(getattr(args, "json", False))
+    command = args.command or "info"
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if command == "sandbox":
+            return basic.cmd_sandbox_serve(args, out)
+        if getattr(args, "sandbox", False):
+            with basic.sandbox_runtime(getattr(args, "home", None)) as rt:
+                return COMMANDS[command](rt, args, out)
+        rt = open_runtime(getattr(args, "home", None))
+        try:
+            return COMMANDS[command](rt, args, out)
+        finally:
+            rt.close()
+    except IbdeskError as exc:
+        out.error(exc.user_message)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        out.error("interrupted")
+        return 130
+
+
+__all__ = ["build_parser", "main"]

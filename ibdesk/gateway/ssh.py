@@ -1,0 +1,184 @@
+"""SSH to an account's droplet: the only way ibdesk reaches a server.
+
+Why SSH for everything: IBeam's ports stay bound to 127.0.0.1 on the droplet (nothing
+but SSH is open to the internet), secrets travel inside the encrypted channel and land
+in root-only files via SFTP, and every probe or trader connection is a port forward.
+
+* Host keys are pinned on first use: the first connection records the server's key
+  (returned to the caller to store); every later one must present the same key or
+  `HostKeyChanged` is raised and nothing is sent.
+* Commands are fixed strings from `ibdesk.domain.ibeam`; `run` refuses anything else,
+  so no secret or user input can ever reach a shell.
+* Where SSH listens is the droplet's address, port 22. Only the sandbox sets
+  `IBDESK_SANDBOX_SSH_MAP_URL`, through which a simulated droplet's port is looked up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncssh
+import httpx
+
+from ibdesk.domain import ibeam as ib
+from ibdesk.domain.errors import GatewayError, GatewayUnreachable
+
+log = logging.getLogger(__name__)
+
+ALLOWED_COMMANDS = frozenset({
+    ib.START_COMMAND, ib.STOP_COMMAND, ib.STATUS_COMMAND, ib.CLOUD_INIT_WAIT_COMMAND,
+    ib.CLOCK_COMMAND, ib.SEED_STARTER_COMMAND, "true", "docker logs --tail 200 ibeam",
+    "docker logs --tail 50 ibeam", "docker inspect -f {{.State.Status}} ibeam",
+})
+
+
+class HostKeyChanged(GatewayError):
+    default_message = (
+        "The server's SSH identity changed since ibdesk first connected. This happens when "
+        "a server is rebuilt, or when someone is intercepting the connection. ibdesk sent "
+        "nothing. Run Diagnose; if the server was rebuilt on purpose, re-pin its key.")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+
+
+async def resolve_endpoint(ip: str, *, sandbox_map_url: str | None, token: str | None,
+                           timeout: float = 10.0) -> Endpoint:
+    """Where the droplet at `ip` listens for SSH (port 22 outside the sandbox)."""
+    if not sandbox_map_url:
+        return Endpoint(ip, 22)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            response = await client.get(f"{sandbox_map_url.rstrip('/')}/{ip}", headers=headers)
+    except httpx.HTTPError as exc:
+        raise GatewayUnreachable(f"The sandbox did not answer ({type(exc).__name__}).") from None
+    if response.status_code != 200:
+        raise GatewayUnreachable(f"The server {ip} is not reachable over SSH (it is off or "
+                                 "still starting).", ip=ip)
+    data = response.json()
+    return Endpoint(str(data["host"]), int(data["port"]))
+
+
+class Remote:
+    """One open SSH connection to a droplet."""
+
+    def __init__(self, conn: asyncssh.SSHClientConnection, host_key: str) -> None:
+        self._conn = conn
+        self.host_key = host_key
+        """The server's public host key (OpenSSH text), to be pinned by the caller."""
+
+    async def run(self, command: str, *, timeout: float = 120.0) -> tuple[int, str, str]:
+        if command not in ALLOWED_COMMANDS:
+            raise ValueError(f"not one of ibdesk's fixed commands: {command!r}")
+        try:
+            result = await asyncio.wait_for(self._conn.run(command, check=False), timeout)
+        except (asyncssh.Error, OSError, TimeoutError) as exc:
+            raise GatewayUnreachable(
+                f"The server stopped answering while running a command ({type(exc).__name__}).",
+            ) from None
+        return (result.exit_status if result.exit_status is not None else -1,
+                str(result.stdout or ""), str(result.stderr or ""))
+
+    async def write_files(self, files: dict[str, bytes], *, mode: int = ib.SECRET_FILE_MODE,
+                          dir_mode: int = ib.SECRET_DIR_MODE) -> None:
+        """Write each file whole with `mode` from its creation (no moment with wider rights)."""
+        try:
+            async with self._conn.start_sftp_client() as sftp:
+                for path, data in files.items():
+                    folder = path.rsplit("/", 1)[0]
+                    if folder and not await sftp.exists(folder):
+                        await sftp.makedirs(folder, attrs=asyncssh.SFTPAttrs(
+                            permissions=dir_mode))
+                    temp = f"{path}.ibdesk-new"
+                    async with sftp.open(temp, "wb", asyncssh.SFTPAttrs(permissions=mode)) as fh:
+                        await fh.write(data)
+                    await sftp.chmod(temp, mode)
+                    await sftp.posix_rename(temp, path)
+        except (asyncssh.Error, OSError) as exc:
+            raise GatewayError(f"Could not write IBeam's settings on the server "
+                               f"({type(exc).__name__}).") from None
+
+    async def read_file(self, path: str, limit: int = 1_000_000) -> bytes:
+        try:
+            async with self._conn.start_sftp_client() as sftp, sftp.open(path, "rb") as fh:
+                return bytes(await fh.read(limit))
+        except (asyncssh.Error, OSError) as exc:
+            raise GatewayError(f"Could not read {path} on the server "
+                               f"({type(exc).__name__}).") from None
+
+    async def forward(self, remote_port: int, local_port: int = 0,
+                      listen_host: str = "127.0.0.1") -> asyncssh.SSHListener:
+        """Forward `listen_host:local_port` here to 127.0.0.1:`remote_port` on the droplet."""
+        try:
+            return await self._conn.forward_local_port(listen_host, local_port, "127.0.0.1",
+                                                       remote_port)
+        except OSError as exc:
+            raise GatewayError(f"Could not listen on {listen_host}:{local_port} here "
+                               f"({exc.strerror or type(exc).__name__}).") from None
+
+    async def open_channel(self, remote_port: int) -> tuple[asyncssh.SSHReader[bytes],
+                                                            asyncssh.SSHWriter[bytes]]:
+        try:
+            return await self._conn.open_connection("127.0.0.1", remote_port, encoding=None)
+        except asyncssh.ChannelOpenError as exc:
+            raise GatewayUnreachable(
+                f"Nothing answers on the server's port {remote_port} ({exc.reason}).") from None
+
+    def close(self) -> None:
+        self._conn.close()
+
+    async def wait_closed(self) -> None:
+        await self._conn.wait_closed()
+
+
+@asynccontextmanager
+async def connect(endpoint: Endpoint, private_key: str, *, pinned_host_key: str | None,
+                  timeout: float = 20.0) -> AsyncIterator[Remote]:
+    """An SSH connection as root with the app's key, checking (or learning) the host key."""
+    key = asyncssh.import_private_key(private_key)
+    if pinned_host_key:
+        trusted = asyncssh.import_known_hosts(
+            f"[{endpoint.host}]:{endpoint.port} {pinned_host_key}\n"
+            f"{endpoint.host} {pinned_host_key}\n")
+        known_hosts: object = trusted
+    else:
+        known_hosts = None  # trust on first use; the caller pins what it saw
+    try:
+        conn = await asyncio.wait_for(asyncssh.connect(
+            endpoint.host, endpoint.port, username="root", client_keys=[key],
+            known_hosts=known_hosts, agent_path=None, password=None,
+            preferred_auth="publickey", config=None), timeout)
+    except asyncssh.HostKeyNotVerifiable:
+        raise HostKeyChanged(host=endpoint.host) from None
+    except asyncssh.PermissionDenied:
+        raise GatewayUnreachable(
+            "The server refused ibdesk's SSH key. It was created with another key, or the key "
+            "was removed from it.", host=endpoint.host) from None
+    except asyncssh.DisconnectError as exc:
+        raise GatewayUnreachable(
+            f"The server closed the SSH connection: {exc.reason}. If a cloud firewall "
+            "blocks this computer's address, let Diagnose update it.",
+            host=endpoint.host) from None
+    except (OSError, TimeoutError, asyncssh.Error) as exc:
+        raise GatewayUnreachable(
+            f"The server does not answer on SSH ({type(exc).__name__}); it may still be "
+            "starting, be off, or a firewall blocks this computer.", host=endpoint.host) from None
+    seen = conn.get_server_host_key()
+    host_key = seen.export_public_key().decode().strip() if seen is not None else ""
+    remote = Remote(conn, host_key)
+    try:
+        yield remote
+    finally:
+        remote.close()
+
+
+__all__ = ["ALLOWED_COMMANDS", "Endpoint", "HostKeyChanged", "Remote", "connect",
+           "resolve_endpoint"]

@@ -1,0 +1,140 @@
+"""Start, stop, restart and delete an account's server: safe and followed to the end.
+
+Every power action is followed through `GET /v2/actions/{id}` to completed or errored,
+and the account's status is updated either way. Stop asks the server to shut down
+cleanly and falls back to cutting power when that fails. Delete removes only what
+carries this account's tag, works when the droplet is already gone, and removes the
+secrets and the row last, so a failure half-way leaves something to retry, never an
+orphan droplet that keeps billing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+
+from ibdesk.cloud import Action, DigitalOceanClient
+from ibdesk.domain.errors import CloudError, InvalidInput, NotFound
+from ibdesk.domain.models import Account, OperationState, ServerStatus
+from ibdesk.domain.naming import account_tag
+from ibdesk.secrets import account_secret_names
+from ibdesk.services.remote import in_thread
+from ibdesk.services.runtime import Runtime
+from ibdesk.services.status import StatusReport, StatusService
+from ibdesk.services.token import TokenService
+
+log = logging.getLogger(__name__)
+
+
+class Lifecycle:
+    def __init__(self, rt: Runtime, on_progress: Callable[[str], None] | None = None,
+                 action_timeout: float = 600.0, poll: float = 1.0) -> None:
+        self._rt = rt
+        self._say = on_progress or (lambda message: None)
+        self._timeout = action_timeout
+        self._poll = poll
+
+    async def _account(self, account_id: str) -> Account:
+        account = await in_thread(self._rt.repository.require_account, account_id)
+        if account.do_droplet_id is None:
+            raise InvalidInput(f"{account_id} has no server yet. Finish connecting it first.")
+        return account
+
+    async def _act(self, account: Account, action: str, doing: str) -> StatusReport:
+        token = await in_thread(TokenService(self._rt).require)
+        status = StatusService(self._rt)
+        async with self._rt.cloud(token) as do:
+            try:
+                done = await self._follow(do, account, action, doing)
+            except NotFound:
+                droplet = None
+                return await status.record(account, droplet, None, missing=True)
+            except CloudError as exc:
+                droplet = await self._droplet_or_none(do, account)
+                await status.record(account, droplet, None, action_error=exc.user_message)
+                raise
+            droplet = await self._droplet_or_none(do, account)
+        self._say(f"{doing}: {done.status}")
+        return await status.record(account, droplet, None, missing=droplet is None)
+
+    async def _follow(self, do: DigitalOceanClient, account: Account, action: str,
+                      doing: str) -> Action:
+        assert account.do_droplet_id is not None
+        self._say(f"{doing}…")
+        started = await do.droplet_action(account.do_droplet_id, action)  # type: ignore[arg-type]
+        return await do.wait_for_action(started.id, timeout=self._timeout, poll=self._poll)
+
+    @staticmethod
+    async def _droplet_or_none(do: DigitalOceanClient, account: Account):  # type: ignore[no-untyped-def]
+        try:
+            return await do.get_droplet(account.do_droplet_id or 0)
+        except NotFound:
+            return None
+
+    async def start(self, account_id: str) -> StatusReport:
+        return await self._act(await self._account(account_id), "power_on", "Starting the server")
+
+    async def restart(self, account_id: str) -> StatusReport:
+        return await self._act(await self._account(account_id), "reboot",
+                               "Restarting the server")
+
+    async def stop(self, account_id: str) -> StatusReport:
+        account = await self._account(account_id)
+        try:
+            return await self._act(account, "shutdown", "Shutting the server down")
+        except CloudError:
+            self._say("A clean shutdown failed; cutting the power instead")
+            account = await in_thread(self._rt.repository.require_account, account_id)
+            return await self._act(account, "power_off", "Powering the server off")
+
+    async def delete(self, account_id: str) -> bool:
+        """Destroy everything tagged for this account, then its secrets and row."""
+        repo = self._rt.repository
+        account = await in_thread(repo.require_account, account_id)
+        tag = f"ibdesk-del:{uuid.uuid4().hex[:12]}"
+        await in_thread(repo.begin_operation, tag, account_id, "delete",
+                        {"droplet_id": account.do_droplet_id})
+        try:
+            token = await in_thread(TokenService(self._rt).require)
+            async with self._rt.cloud(token) as do:
+                ours = await do.list_droplets(tag_name=account_tag(account_id))
+                self._say(f"Destroying {len(ours)} server(s) of {account_id}"
+                          if ours else "The server is already gone")
+                if ours:
+                    await do.delete_droplets_by_tag(account_tag(account_id))
+                if account.do_droplet_id is not None and account.do_droplet_id not in {
+                        d.id for d in ours}:
+                    try:  # created before it was tagged, or the tag was removed by hand
+                        droplet = await do.get_droplet(account.do_droplet_id)
+                        if account_tag(account_id) in droplet.tags or \
+                                droplet.name == account.do_droplet_name:
+                            await do.delete_droplet(droplet.id)
+                    except NotFound:
+                        pass
+                try:
+                    await do.delete_tag(account_tag(account_id))
+                except NotFound:
+                    pass
+        except Exception as exc:
+            await in_thread(repo.update_operation, tag, state=OperationState.FAILED,
+                            error=getattr(exc, "user_message", type(exc).__name__))
+            await in_thread(repo.record_status, account_id, ServerStatus.ERROR,
+                            "Deleting the server failed; it may still exist. Try deleting "
+                            "again.")
+            raise
+        for name in account_secret_names(account_id):
+            await in_thread(self._rt.secrets.delete, name)
+        for op in await in_thread(repo.operations, states=(OperationState.PENDING,
+                                                          OperationState.FAILED),
+                                  account_id=account_id):
+            if op.request_tag != tag:
+                await in_thread(repo.update_operation, op.request_tag,
+                                state=OperationState.ROLLED_BACK)
+        await in_thread(repo.delete_account, account_id)
+        await in_thread(repo.update_operation, tag, state=OperationState.DONE, step="deleted")
+        self._say(f"Deleted {account_id}")
+        return True
+
+
+__all__ = ["Lifecycle"]

@@ -1,0 +1,431 @@
+"""Connecting an IBKR login: from a form to a running, logged-in IBeam on its own droplet.
+
+The sequence is persisted, so a crash or a closed window resumes instead of starting
+over: the account and a unique request tag are recorded before anything is created;
+everything created carries that tag; each step first looks for what an earlier attempt
+already made (by tag, by fingerprint, by name) and only then creates. A droplet is
+therefore never created twice for one request.
+
+Secrets go to the keyring, then over SSH into root-only files on the droplet; user_data
+carries none. IBeam is told to give up after two refused logins and, when ibdesk sees a
+refusal, it is stopped at once, so a wrong password never locks the IBKR username.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from ibdesk.cloud import DigitalOceanClient, Droplet, DropletCreate
+from ibdesk.cloud.userdata import render_cloud_init
+from ibdesk.domain import ibeam as ib
+from ibdesk.domain.errors import (
+    CloudError,
+    GatewayError,
+    IbdeskError,
+    InvalidInput,
+    LoginRefused,
+    NotFound,
+)
+from ibdesk.domain.models import (
+    Account,
+    DropletState,
+    Environment,
+    OperationState,
+    PendingOperation,
+    ServerStatus,
+    TwoFactorHandler,
+    new_account_id,
+)
+from ibdesk.domain.naming import APP_TAG, account_tag, next_droplet_name, request_tag
+from ibdesk.domain.status import Observation, derive_status
+from ibdesk.gateway import Remote, probe
+from ibdesk.secrets import ibkr_password, totp_secret
+from ibdesk.services.firewall import ensure_firewall
+from ibdesk.services.keys import AppKey
+from ibdesk.services.network import public_address
+from ibdesk.services.remote import RemoteAccess, in_thread
+from ibdesk.services.runtime import Runtime
+from ibdesk.services.token import TokenService
+
+log = logging.getLogger(__name__)
+
+STOCK_IMAGE = "docker-20-04"
+SEED_IMAGE_ID = 182556282
+MAX_FAILED_AUTH = 2
+"""IBeam stops after this many refused logins, far below IBKR's lockout."""
+
+
+class Step(StrEnum):
+    RECORD = "record"
+    SECRETS = "secrets"
+    SSH_KEY = "ssh_key"
+    FIREWALL = "firewall"
+    DROPLET = "droplet"
+    ACTIVE = "active"
+    DELIVER = "deliver"
+    GATEWAY = "gateway"
+
+
+STEP_TITLES = {
+    Step.RECORD: "Recording the account",
+    Step.SECRETS: "Keeping the password in the system keyring",
+    Step.SSH_KEY: "Registering ibdesk's SSH key",
+    Step.FIREWALL: "Closing the server's firewall to all but SSH from this computer",
+    Step.DROPLET: "Creating the server",
+    Step.ACTIVE: "Waiting for the server to boot",
+    Step.DELIVER: "Delivering IBeam's settings over SSH and starting it",
+    Step.GATEWAY: "Waiting for IBeam to log in to IBKR",
+}
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: Step
+    state: str  # started | done | warning | waiting | failed
+    message: str
+    index: int = 0
+    total: int = len(Step)
+
+
+@dataclass
+class ConnectRequest:
+    username: str
+    password: str = field(repr=False)
+    environment: Environment
+    region: str | None = None
+    size: str | None = None
+    image: str | None = None
+    two_fa_handler: TwoFactorHandler | None = None
+    totp_secret: str | None = field(default=None, repr=False)
+
+
+@dataclass
+class Timing:
+    active_timeout: float = 600.0
+    ssh_timeout: float = 600.0
+    gateway_timeout: float = 600.0
+    poll: float = 2.0
+    poll_cap: float = 10.0
+
+
+def validate(request: ConnectRequest) -> None:
+    """Refuse what cannot work before anything is recorded or created."""
+    username = request.username
+    if not username or username != username.strip() or any(ord(c) < 32 for c in username):
+        raise InvalidInput("Enter the IBKR username without spaces around it.")
+    if not request.password:
+        raise InvalidInput("Enter the IBKR password.")
+    try:
+        ib.check_deliverable(request.password)
+    except ValueError as exc:
+        raise InvalidInput(f"This password cannot be used: {exc}.") from None
+    if request.environment is Environment.LIVE and request.two_fa_handler is None:
+        raise InvalidInput(
+            "A live login needs a 2FA setting: IBKR asks every live login for a second factor "
+            "and IBeam stops at that prompt without one. Choose a 2FA handler (for example "
+            "PYOTP with your authenticator secret).")
+    if request.two_fa_handler is TwoFactorHandler.PYOTP and not request.totp_secret:
+        raise InvalidInput("The PYOTP 2FA handler needs the authenticator (TOTP) secret.")
+    if request.totp_secret and any(c in request.totp_secret for c in "\r\n"):
+        raise InvalidInput("The TOTP secret must be one line.")
+
+
+class Provisioner:
+    """Runs (and resumes) the connect sequence for one account at a time."""
+
+    def __init__(self, rt: Runtime, on_progress: Callable[[Progress], None] | None = None,
+                 timing: Timing | None = None) -> None:
+        self._rt = rt
+        self._on_progress = on_progress
+        self.timing = timing or Timing()
+        self.warnings: list[str] = []
+
+    # ------------------------------------------------------------------ reporting
+    def _report(self, step: Step, state: str, message: str | None = None) -> None:
+        index = list(Step).index(step) + 1
+        event = Progress(step, state, message or STEP_TITLES[step], index)
+        if state == "warning":
+            self.warnings.append(event.message)
+        log.info("connect step %d/%d %s: %s", index, len(Step), state, event.message)
+        if self._on_progress is not None:
+            self._on_progress(event)
+
+    # ------------------------------------------------------------------ entry points
+    async def connect(self, request: ConnectRequest, *, wait: bool = True) -> Account:
+        """Run the whole sequence; with `wait=False`, return once the server is requested
+        (the operation stays pending and `resume` carries it on)."""
+        validate(request)
+        await in_thread(self._rt.secrets.check)  # a missing keyring stops us first
+        token = await in_thread(TokenService(self._rt).require)
+        settings = self._rt.settings
+        env = request.environment
+        region = request.region or settings.region
+        size = request.size or (settings.demo_size if env is Environment.DEMO else settings.size)
+        image = request.image or settings.image_id
+        account = Account(id=new_account_id(env), username=request.username, environment=env,
+                          two_fa_handler=request.two_fa_handler, do_region=region,
+                          do_size=size, do_image=str(image))
+        tag = request_tag(uuid.uuid4().hex[:16])
+        repo = self._rt.repository
+        self._report(Step.RECORD, "started")
+        account = await in_thread(repo.add_account, account,
+                                  f"Connect started for {request.username} ({env.value}).")
+        await in_thread(repo.begin_operation, tag, account.id, "connect",
+                        {"region": region, "size": size, "image": str(image)})
+        self._report(Step.RECORD, "done", f"Recorded account {account.id}")
+        try:
+            self._report(Step.SECRETS, "started")
+            await in_thread(self._rt.secrets.set, ibkr_password(account.id), request.password)
+            if request.totp_secret:
+                await in_thread(self._rt.secrets.set, totp_secret(account.id),
+                                request.totp_secret)
+            await in_thread(repo.update_operation, tag, step=Step.SECRETS.value)
+            self._report(Step.SECRETS, "done")
+        except IbdeskError as exc:
+            await self._fail(account.id, tag, exc)
+            raise
+        return await self._run(account.id, tag, token, wait=wait)
+
+    async def resume(self, account_id: str) -> Account:
+        """Carry a pending or failed connect on from where it stopped."""
+        repo = self._rt.repository
+        ops = await in_thread(repo.operations, states=(OperationState.PENDING,
+                                                       OperationState.FAILED),
+                              account_id=account_id)
+        op = next((o for o in reversed(ops) if o.kind == "connect"), None)
+        if op is None:
+            raise InvalidInput(f"There is no unfinished connect for {account_id}.")
+        await in_thread(repo.update_operation, op.request_tag, state=OperationState.PENDING)
+        token = await in_thread(TokenService(self._rt).require)
+        return await self._run(account_id, op.request_tag, token)
+
+    # ------------------------------------------------------------------ the sequence
+    async def _run(self, account_id: str, tag: str, token: str, *, wait: bool = True) -> Account:
+        repo = self._rt.repository
+        try:
+            async with self._rt.cloud(token) as do:
+                op = await in_thread(repo.get_operation, tag)
+                assert op is not None
+                self._report(Step.SSH_KEY, "started")
+                key_id = await AppKey(self._rt.secrets).ensure_registered(do)
+                await in_thread(repo.update_operation, tag, step=Step.SSH_KEY.value,
+                                ssh_key_id=key_id)
+                self._report(Step.SSH_KEY, "done")
+
+                self._report(Step.FIREWALL, "started")
+                address = await public_address(self._rt.settings.public_ip_url)
+                fw = await ensure_firewall(do, address)
+                await in_thread(repo.update_operation, tag, step=Step.FIREWALL.value,
+                                firewall_id=fw.firewall.id)
+                if fw.warning:
+                    self._report(Step.FIREWALL, "warning", fw.warning)
+                self._report(Step.FIREWALL, "done",
+                             f"SSH admitted from {', '.join(fw.sources)} only")
+
+                droplet = await self._ensure_droplet(do, account_id, op, key_id)
+                if not wait:
+                    return await in_thread(repo.require_account, account_id)
+                droplet = await self._wait_active(do, account_id, tag, droplet)
+            account = await in_thread(repo.require_account, account_id)
+            await self._deliver(account, tag)
+            account = await self._wait_gateway(account_id, tag)
+        except IbdeskError as exc:
+            await self._fail(account_id, tag, exc)
+            raise
+        await in_thread(repo.update_operation, tag, state=OperationState.DONE,
+                        step=Step.GATEWAY.value)
+        return account
+
+    async def _fail(self, account_id: str, tag: str, exc: IbdeskError) -> None:
+        repo = self._rt.repository
+        await in_thread(repo.update_operation, tag, state=OperationState.FAILED,
+                        error=exc.user_message)
+        if await in_thread(repo.get_account, account_id) is not None:
+            await in_thread(repo.record_status, account_id, ServerStatus.ERROR,
+                            exc.user_message)
+
+    async def _choose_image(self, do: DigitalOceanClient, region: str,
+                            wanted: str) -> tuple[str | int, bool]:
+        """(image, is the seed snapshot). The configured image when it exists in the region,
+        else the stock Docker image, with a warning the person sees."""
+        if wanted == STOCK_IMAGE:
+            return STOCK_IMAGE, False
+        try:
+            image = await do.get_image(wanted)
+        except NotFound:
+            self._report(Step.DROPLET, "warning",
+                         f"Image {wanted} does not exist for this DigitalOcean account; using "
+                         "the stock Docker image, which installs IBeam on first boot.")
+            return STOCK_IMAGE, False
+        if region not in image.regions:
+            self._report(Step.DROPLET, "warning",
+                         f"Image {wanted} is not available in {region}; using the stock "
+                         "Docker image instead.")
+            return STOCK_IMAGE, False
+        return (image.id if image.id is not None else wanted), image.id == SEED_IMAGE_ID
+
+    async def _ensure_droplet(self, do: DigitalOceanClient, account_id: str,
+                              op: PendingOperation, key_id: int) -> Droplet:
+        repo = self._rt.repository
+        self._report(Step.DROPLET, "started")
+        existing = await do.list_droplets(tag_name=op.request_tag)
+        if existing:  # an earlier attempt created it: never a second one
+            droplet = existing[0]
+            self._report(Step.DROPLET, "done", f"Found server {droplet.name} from before")
+        else:
+            account = await in_thread(repo.require_account, account_id)
+            region = str(op.payload["region"])
+            size_slug = str(op.payload["size"])
+            sizes = {s.slug: s for s in await do.list_sizes()}
+            size = sizes.get(size_slug)
+            if size is None:
+                raise InvalidInput(f"DigitalOcean has no server size {size_slug}.")
+            if region not in size.regions:
+                raise InvalidInput(f"The size {size_slug} is not offered in {region}. Pick "
+                                   "another region or size.")
+            image, seed = await self._choose_image(do, region, str(op.payload["image"]))
+            taken = await in_thread(repo.droplet_names)
+            taken += [d.name for d in await do.list_droplets(tag_name=APP_TAG)]
+            name = next_droplet_name(account.username, account.environment, taken)
+            user_data = None if seed else render_cloud_init(
+                swap_mb=1024 if size.memory <= 1024 else 0)
+            droplet, _ = await do.create_droplet(DropletCreate(
+                name=name, region=region, size=size_slug, image=image, ssh_keys=[key_id],
+                tags=[APP_TAG, account_tag(account_id), op.request_tag], monitoring=True,
+                user_data=user_data))
+            await in_thread(repo.update_operation, op.request_tag, step=Step.DROPLET.value,
+                            droplet_id=droplet.id, seed_image=seed,
+                            price_monthly=size.price_monthly)
+            self._report(Step.DROPLET, "done",
+                         f"Created {name} ({size_slug} in {region}, "
+                         f"${size.price_monthly:g}/month)")
+        await in_thread(repo.update_account, account_id, do_droplet_id=droplet.id,
+                        do_droplet_name=droplet.name, do_image=str(droplet.image.id or
+                                                                     droplet.image.slug))
+        await in_thread(repo.record_status, account_id, ServerStatus.PROVISIONING,
+                        f"Server {droplet.name} requested.")
+        return droplet
+
+    async def _wait_active(self, do: DigitalOceanClient, account_id: str, tag: str,
+                           droplet: Droplet) -> Droplet:
+        self._report(Step.ACTIVE, "started")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timing.active_timeout
+        delay = self.timing.poll
+        while droplet.status != DropletState.ACTIVE.value or not droplet.public_ipv4:
+            if droplet.status in ("off", "archive"):
+                raise CloudError(f"The new server is {droplet.status} instead of booting.")
+            if loop.time() > deadline:
+                raise CloudError("The server did not finish booting in time. Retry to keep "
+                                 "waiting, or delete it.")
+            await asyncio.sleep(delay)
+            delay = min(self.timing.poll_cap, delay * 1.5)
+            try:
+                droplet = await do.get_droplet(droplet.id)
+            except NotFound:
+                raise CloudError("The new server disappeared from DigitalOcean while "
+                                 "booting.") from None
+        repo = self._rt.repository
+        account = await in_thread(repo.require_account, account_id)
+        data = {**account.custom_data, "active_since": datetime.now(UTC).isoformat()}
+        await in_thread(repo.update_account, account_id, do_ip_address=droplet.public_ipv4,
+                        custom_data=data)
+        await in_thread(repo.update_operation, tag, step=Step.ACTIVE.value)
+        self._report(Step.ACTIVE, "done", f"Server is up at {droplet.public_ipv4}")
+        return droplet
+
+    async def _deliver(self, account: Account, tag: str) -> None:
+        self._report(Step.DELIVER, "started")
+        op = await in_thread(self._rt.repository.get_operation, tag)
+        seed = bool(op and op.payload.get("seed_image"))
+        password = await in_thread(self._rt.secrets.get, ibkr_password(account.id))
+        totp = await in_thread(self._rt.secrets.get, totp_secret(account.id))
+        if not password:
+            raise InvalidInput("The IBKR password is no longer in the keyring. Enter it again.")
+        settings = ib.IBeamSettings(environment=account.environment,
+                                    two_fa_handler=account.two_fa_handler,
+                                    max_failed_auth=MAX_FAILED_AUTH)
+
+        def waiting(reason: str) -> None:
+            self._report(Step.DELIVER, "waiting", f"Waiting for SSH: {reason}")
+
+        async with RemoteAccess(self._rt).open(account, wait=self.timing.ssh_timeout,
+                                               on_wait=waiting) as remote:
+            if seed:
+                try:
+                    env_text = ib.render_seed_env_list(settings, username=account.username,
+                                                       password=password, totp_secret=totp)
+                except ValueError as exc:
+                    raise InvalidInput(f"This password cannot be used here: {exc}.") from None
+                await remote.write_files({ib.SEED_ENV_FILE: env_text.encode()})
+                await self._start(remote, ib.SEED_STARTER_COMMAND)
+            else:
+                code, _, err = await remote.run(ib.CLOUD_INIT_WAIT_COMMAND, timeout=900)
+                if code != 0:
+                    raise GatewayError("The server's first-boot setup (cloud-init) failed: "
+                                       f"{err.strip()[:200] or code}.")
+                await remote.write_files({
+                    ib.ACCOUNT_FILE: account.username.encode(),
+                    ib.PASSWORD_FILE: password.encode(),
+                    ib.ENV_FILE: ib.render_env_list(settings, totp_secret=totp).encode(),
+                })
+                await self._start(remote, ib.START_COMMAND)
+        await in_thread(self._rt.repository.update_operation, tag, step=Step.DELIVER.value)
+        await in_thread(self._rt.repository.record_status, account.id,
+                        ServerStatus.INITIALIZING, "IBeam started; waiting for it to log in.")
+        self._report(Step.DELIVER, "done")
+
+    @staticmethod
+    async def _start(remote: Remote, command: str) -> None:
+        code, _, err = await remote.run(command)
+        if code != 0:
+            raise GatewayError(f"IBeam did not start on the server: {err.strip()[:200]}")
+
+    async def _wait_gateway(self, account_id: str, tag: str) -> Account:
+        self._report(Step.GATEWAY, "started")
+        repo = self._rt.repository
+        account = await in_thread(repo.require_account, account_id)
+        started = datetime.now(UTC)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timing.gateway_timeout
+        delay = self.timing.poll
+        async with RemoteAccess(self._rt).open(account, wait=self.timing.ssh_timeout) as remote:
+            while True:
+                health = await probe(remote)
+                decision = derive_status(Observation(
+                    now=datetime.now(UTC), droplet_state=DropletState.ACTIVE,
+                    gateway_started=True, health=health, active_since=started,
+                    startup_grace=timedelta(seconds=self.timing.gateway_timeout)))
+                if health.login_refused:
+                    await remote.run(ib.STOP_COMMAND)
+                    raise LoginRefused(
+                        "IBKR refused the username or password. IBeam was stopped so that "
+                        "IBKR does not lock the username; enter the password again and retry.",
+                        account_id=account_id)
+                if decision.status is ServerStatus.RUNNING:
+                    await in_thread(repo.record_status, account_id, ServerStatus.RUNNING,
+                                    decision.detail.reason, detail=decision.detail)
+                    message = "IBeam is logged in: the gateway is running"
+                    if decision.detail.warning:
+                        self._report(Step.GATEWAY, "warning", decision.detail.warning)
+                    self._report(Step.GATEWAY, "done", message)
+                    return await in_thread(repo.require_account, account_id)
+                if decision.status is ServerStatus.ERROR or loop.time() > deadline:
+                    reason = decision.detail.reason
+                    if health.message == "2FA pending":
+                        reason = ("IBKR is waiting for the second factor: approve the login "
+                                  "in IBKR Mobile, or check the 2FA setting.")
+                    raise GatewayError(reason, account_id=account_id)
+                self._report(Step.GATEWAY, "waiting", decision.detail.reason)
+                await asyncio.sleep(delay)
+                delay = min(self.timing.poll_cap, delay * 1.3)
+
+
+__all__ = ["ConnectRequest", "MAX_FAILED_AUTH", "Progress", "Provisioner", "STEP_TITLES",
+           "Step", "Timing", "validate"]

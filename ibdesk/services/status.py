@@ -1,0 +1,109 @@
+"""Checking one account now: its droplet at DigitalOcean, then its gateway over SSH.
+
+This is the single-account path (`ibdesk status ID`, a manual refresh). The monitor
+checks many accounts per cycle the cheap way, and both end in `record`, which applies
+the status rules and writes history only when the status changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ibdesk.cloud import Droplet
+from ibdesk.domain.errors import GatewayError, NotFound
+from ibdesk.domain.models import (
+    Account,
+    DropletState,
+    GatewayHealth,
+    OperationState,
+    ServerStatus,
+)
+from ibdesk.domain.status import Observation, StatusDecision, derive_status
+from ibdesk.gateway import probe
+from ibdesk.services.remote import RemoteAccess, in_thread
+from ibdesk.services.runtime import Runtime
+from ibdesk.services.token import TokenService
+
+UNHEALTHY_SINCE = "unhealthy_since"
+ACTIVE_SINCE = "active_since"
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    account: Account
+    decision: StatusDecision
+    health: GatewayHealth | None
+
+
+def _parse(value: object) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+class StatusService:
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+
+    async def check(self, account_id: str) -> StatusReport:
+        repo = self._rt.repository
+        account = await in_thread(repo.require_account, account_id)
+        droplet: Droplet | None = None
+        missing = False
+        if account.do_droplet_id is not None:
+            token = await in_thread(TokenService(self._rt).require)
+            async with self._rt.cloud(token) as do:
+                try:
+                    droplet = await do.get_droplet(account.do_droplet_id)
+                except NotFound:
+                    missing = True
+        health = None
+        started = await in_thread(self._gateway_started, account)
+        if droplet is not None and droplet.status == "active" and started:
+            try:
+                async with RemoteAccess(self._rt).open(account) as remote:
+                    health = await probe(remote)
+            except GatewayError as exc:
+                health = GatewayHealth(checked_at=datetime.now(UTC), reachable=False,
+                                       error=exc.user_message)
+        return await self.record(account, droplet, health, missing=missing)
+
+    def _gateway_started(self, account: Account) -> bool:
+        ops = self._rt.repository.operations(
+            states=(OperationState.PENDING, OperationState.FAILED, OperationState.DONE),
+            account_id=account.id)
+        return any(o.kind == "connect" and o.step in ("deliver", "gateway") for o in ops)
+
+    async def record(self, account: Account, droplet: Droplet | None,
+                     health: GatewayHealth | None, *, missing: bool = False,
+                     action_error: str | None = None) -> StatusReport:
+        """Derive the status from what was seen and store it (history only on change)."""
+        now = datetime.now(UTC)
+        data = dict(account.custom_data)
+        state = DropletState(droplet.status) if droplet is not None else None
+        if state is DropletState.ACTIVE and ACTIVE_SINCE not in data:
+            data[ACTIVE_SINCE] = now.isoformat()
+        if health is not None:
+            if health.healthy:
+                data.pop(UNHEALTHY_SINCE, None)
+            elif account.do_server_status is ServerStatus.RUNNING and UNHEALTHY_SINCE not in data:
+                data[UNHEALTHY_SINCE] = now.isoformat()
+        if state is not DropletState.ACTIVE:
+            data.pop(ACTIVE_SINCE, None)
+            data.pop(UNHEALTHY_SINCE, None)
+        started = await in_thread(self._gateway_started, account)
+        decision = derive_status(Observation(
+            now=now, droplet_state=state, droplet_missing=missing, action_error=action_error,
+            gateway_started=started, health=health,
+            active_since=_parse(data.get(ACTIVE_SINCE)),
+            unhealthy_since=_parse(data.get(UNHEALTHY_SINCE))))
+        fields: dict[str, object] = {"custom_data": data}
+        if droplet is not None:
+            fields["do_ip_address"] = droplet.public_ipv4
+        repo = self._rt.repository
+        await in_thread(repo.record_status, account.id, decision.status, decision.detail.reason,
+                        at=now, detail=decision.detail, **fields)
+        account = await in_thread(repo.require_account, account.id)
+        return StatusReport(account, decision, health)
+
+
+__all__ = ["StatusReport", "StatusService"]
