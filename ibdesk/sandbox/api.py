@@ -141,6 +141,8 @@ def build_app(sandbox: Sandbox) -> web.Application:
         open_path = request.path == f"{ADMIN}/ip"  # like a public IP echo service
         if token not in world.config.tokens and not open_path:
             return _error(401, "unauthorized", "Unable to authenticate you.")
+        if is_api and token in world.config.read_only_tokens and request.method != "GET":
+            return _error(403, "forbidden", "You are not authorized to perform this operation")
         world.tick()
         if is_api:
             body = (await request.text()) if request.body_exists else ""

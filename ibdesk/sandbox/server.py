@@ -60,6 +60,7 @@ class SandboxOptions:
     rate_limit_per_minute: int = 250
     rate_limit_per_hour: int = 5000
     tick_seconds: float = 0.25
+    read_only_tokens: list[str] = field(default_factory=list)
 
 
 def _raise_file_limit() -> None:
@@ -116,7 +117,9 @@ class Sandbox:
             action_seconds=opts.action_seconds, droplet_limit=opts.droplet_limit,
             with_seed_image=opts.with_seed_image, workstation_ip=opts.workstation_ip,
             rate_limit_per_minute=opts.rate_limit_per_minute,
-            rate_limit_per_hour=opts.rate_limit_per_hour), SimClock())
+            rate_limit_per_hour=opts.rate_limit_per_hour,
+            read_only_tokens=list(opts.read_only_tokens)), SimClock())
+        self.world.config.tokens += list(opts.read_only_tokens)
         self.world.faults.latency_ms = opts.latency_ms
         self.world.faults.error_rate = opts.error_rate
         self.world.faults.timeout_rate = opts.timeout_rate

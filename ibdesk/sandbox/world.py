@@ -143,6 +143,8 @@ class Config:
     rate_limit_per_minute: int = 250
     workstation_ip: str = "203.0.113.10"
     """The address the sandbox's firewalls see the workstation's SSH coming from."""
+    read_only_tokens: list[str] = field(default_factory=list)
+    """Tokens accepted for reading only (a token without write scope): writes get 403."""
 
 
 class World:

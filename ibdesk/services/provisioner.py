@@ -31,6 +31,7 @@ from ibdesk.domain.errors import (
     InvalidInput,
     LoginRefused,
     NotFound,
+    QuotaExceeded,
 )
 from ibdesk.domain.models import (
     Account,
@@ -163,6 +164,7 @@ class Provisioner:
         validate(request)
         await in_thread(self._rt.secrets.check)  # a missing keyring stops us first
         token = await in_thread(TokenService(self._rt).require)
+        await self._preflight(token)
         settings = self._rt.settings
         env = request.environment
         region = request.region or settings.region
@@ -191,6 +193,21 @@ class Provisioner:
             await self._fail(account.id, tag, exc)
             raise
         return await self._run(account.id, tag, token, wait=wait)
+
+    async def _preflight(self, token: str) -> None:
+        """Token valid, account usable, a droplet left under the limit: checked before
+        anything is recorded, so these refusals leave nothing behind."""
+        async with self._rt.cloud(token) as do:
+            account = await do.get_account()
+            if account.status == "locked":
+                raise CloudError("Your DigitalOcean account is locked: "
+                                 f"{account.status_message or 'see the control panel'}.")
+            used = len(await do.list_droplets())
+        if used >= account.droplet_limit:
+            raise QuotaExceeded(
+                f"Your DigitalOcean account already has {used} of its {account.droplet_limit} "
+                "droplets. Delete one you no longer need, or ask DigitalOcean to raise the "
+                "limit.")
 
     async def resume(self, account_id: str) -> Account:
         """Carry a pending or failed connect on from where it stopped."""

@@ -1,0 +1,63 @@
+"""End to end: the services over a real SQLite file and the sandbox on real loopback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from ibdesk.domain import Environment, TwoFactorHandler
+from ibdesk.sandbox import IBKRUser, Sandbox, SandboxOptions
+from ibdesk.secrets import DO_TOKEN
+from ibdesk.services import Runtime, open_runtime
+from ibdesk.services.provisioner import ConnectRequest, Progress, Provisioner, Timing
+
+TOTP = "JBSWY3DPEHPK3PXP"
+USERS = [IBKRUser("demo4711", "demo pass"), IBKRUser("paperjane", "p@per'pa$$"),
+         IBKRUser("livejoe", "l!ve\"pass", totp_secret=TOTP)]
+FAST = Timing(active_timeout=30, ssh_timeout=10, gateway_timeout=15, poll=0.05, poll_cap=0.2)
+
+
+def options(**kw: object) -> SandboxOptions:
+    base: dict[str, object] = dict(boot_seconds=0.2, action_seconds=0.2, login_seconds=0.2,
+                                   maintenance_seconds=1.0, users=list(USERS),
+                                   tick_seconds=0.05)
+    base.update(kw)
+    return SandboxOptions(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[Sandbox]:
+    async with Sandbox(options()) as sb:
+        yield sb
+
+
+def runtime_for(sandbox: Sandbox, home: Path) -> Runtime:
+    rt = open_runtime(home, do_api_url=sandbox.api_url, sandbox_ssh_map_url=sandbox.ssh_map_url,
+                      public_ip_url=sandbox.public_ip_url)
+    rt.secrets.set(DO_TOKEN, sandbox.token)
+    return rt
+
+
+@pytest.fixture
+def rt(sandbox: Sandbox, home: Path) -> Iterator[Runtime]:
+    runtime = runtime_for(sandbox, home)
+    yield runtime
+    runtime.close()
+
+
+def request(env: str = "demo", **kw: object) -> ConnectRequest:
+    defaults: dict[str, dict[str, object]] = {
+        "demo": dict(username="demo4711", password="demo pass"),
+        "paper": dict(username="paperjane", password="p@per'pa$$"),
+        "live": dict(username="livejoe", password="l!ve\"pass",
+                     two_fa_handler=TwoFactorHandler.PYOTP, totp_secret=TOTP),
+    }
+    fields = {**defaults[env], "environment": Environment(env), **kw}
+    return ConnectRequest(**fields)  # type: ignore[arg-type]
+
+
+def provisioner(rt: Runtime, events: list[Progress] | None = None) -> Provisioner:
+    return Provisioner(rt, on_progress=events.append if events is not None else None,
+                       timing=Timing(**vars(FAST)))

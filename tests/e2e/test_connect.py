@@ -1,0 +1,201 @@
+"""Connect → running for each environment, and every bad input, over the sandbox."""
+
+from __future__ import annotations
+
+import pytest
+from keyring.backends import fail
+
+from ibdesk.cloud import DigitalOceanClient
+from ibdesk.domain import Environment, ServerStatus
+from ibdesk.domain import ibeam as ib
+from ibdesk.domain.errors import (
+    CloudAuthError,
+    GatewayUnreachable,
+    InvalidInput,
+    KeyringUnavailable,
+    LoginRefused,
+    QuotaExceeded,
+)
+from ibdesk.domain.naming import APP_TAG, account_tag
+from ibdesk.sandbox import Sandbox
+from ibdesk.secrets import DO_TOKEN, SSH_PRIVATE_KEY, ibkr_password, totp_secret
+from ibdesk.services import Runtime
+from ibdesk.services.firewall import FIREWALL_NAME
+from ibdesk.services.provisioner import Progress, Step
+from tests.e2e.conftest import TOTP, options, provisioner, request, runtime_for
+
+
+@pytest.mark.parametrize("env", ["demo", "paper", "live"])
+async def test_connect_reaches_running(env: str, sandbox: Sandbox, rt: Runtime) -> None:
+    events: list[Progress] = []
+    account = await provisioner(rt, events).connect(request(env))
+    assert account.do_server_status is ServerStatus.RUNNING
+    assert [e.step for e in events if e.state == "done"] == list(Step)
+    history = rt.repository.history(account.id)
+    assert [e.status for e in history] == [ServerStatus.PROVISIONING,
+                                          ServerStatus.INITIALIZING, ServerStatus.RUNNING]
+
+    droplet = sandbox.world.droplets[account.do_droplet_id or 0]
+    assert droplet.name == f"{account.username}-ib-{env}-1" == account.do_droplet_name
+    assert APP_TAG in droplet.tags and account_tag(account.id) in droplet.tags
+    assert any(t.startswith("ibdesk-req:") for t in droplet.tags)
+    assert ib.CLOUD_INIT_MARKER in (droplet.user_data or "")
+    host = sandbox.host(droplet.id)
+    password_file, mode = host.read_file(ib.PASSWORD_FILE)
+    assert mode == 0o600 and password_file.decode() == request(env).password
+    env_file, env_mode = host.read_file(ib.ENV_FILE)
+    assert env_mode == 0o600
+    settings = ib.parse_env_list(env_file.decode())
+    assert settings["IBEAM_USE_PAPER_ACCOUNT"] == ("True" if env == "paper" else "False")
+    assert settings["IBEAM_MAX_FAILED_AUTH"] == "2"
+    if env == "live":
+        assert settings["IBEAM_TWO_FA_HANDLER"] == "PYOTP"
+        assert rt.secrets.get(totp_secret(account.id)) == TOTP
+    assert rt.secrets.get(ibkr_password(account.id)) == request(env).password
+    assert account.custom_data["ssh_host_key"].startswith("ssh-ed25519 ")
+    # the demo default is the smaller size, with swap added by cloud-init
+    assert account.do_size == ("s-1vcpu-512mb-10gb" if env == "demo" else "s-1vcpu-1gb")
+
+
+async def test_firewall_and_key_are_made_once(sandbox: Sandbox, rt: Runtime) -> None:
+    await provisioner(rt).connect(request("demo"))
+    await provisioner(rt).connect(request("paper"))
+    world = sandbox.world
+    assert len(world.ssh_keys) == 1
+    (firewall,) = world.firewalls.values()
+    assert firewall.name == FIREWALL_NAME and firewall.tags == [APP_TAG]
+    inbound = firewall.inbound_rules
+    assert [(r["protocol"], r["ports"]) for r in inbound] == [("tcp", "22")]
+    assert inbound[0]["sources"]["addresses"] == [f"{world.config.workstation_ip}/32"]
+    for rule in inbound:
+        assert rule["ports"] not in ("5000", "5001", "0")
+
+
+async def test_unknown_address_opens_ssh_with_a_warning(sandbox: Sandbox, rt: Runtime) -> None:
+    rt.settings = rt.settings.model_copy(update={"public_ip_url": "http://127.0.0.1:9/"})
+    prov = provisioner(rt)
+    await prov.connect(request("demo"))
+    (firewall,) = sandbox.world.firewalls.values()
+    assert firewall.inbound_rules[0]["sources"]["addresses"] == ["0.0.0.0/0", "::/0"]
+    assert any("from anywhere" in w for w in prov.warnings)
+
+
+async def test_missing_image_falls_back_to_the_stock_image(sandbox: Sandbox,
+                                                           rt: Runtime) -> None:
+    prov = provisioner(rt)
+    account = await prov.connect(request("paper", image="182556282"))
+    assert account.do_server_status is ServerStatus.RUNNING
+    assert sandbox.world.droplets[account.do_droplet_id or 0].image["slug"] == "docker-20-04"
+    assert any("182556282 does not exist" in w for w in prov.warnings)
+
+
+async def test_seed_snapshot_path(home) -> None:  # type: ignore[no-untyped-def]
+    async with Sandbox(options(with_seed_image=True)) as sandbox:
+        rt = runtime_for(sandbox, home)
+        account = await provisioner(rt).connect(request("paper"))
+        droplet = sandbox.world.droplets[account.do_droplet_id or 0]
+        assert droplet.image["id"] == 182556282 and droplet.user_data is None
+        env_file, mode = sandbox.host(droplet.id).read_file(ib.SEED_ENV_FILE)
+        assert mode == 0o600 and b"IBEAM_USE_PAPER_ACCOUNT=True" in env_file
+        assert account.do_server_status is ServerStatus.RUNNING
+        with pytest.raises(InvalidInput, match="line break"):
+            await provisioner(rt).connect(request("paper", password="two\nlines"))
+        rt.close()
+
+
+async def test_live_needs_a_2fa_handler_before_anything_happens(sandbox: Sandbox,
+                                                                rt: Runtime) -> None:
+    with pytest.raises(InvalidInput, match="2FA"):
+        await provisioner(rt).connect(request("live", two_fa_handler=None, totp_secret=None))
+    assert rt.repository.list_accounts() == [] and sandbox.world.droplets == {}
+
+
+async def test_invalid_token_and_quota_leave_nothing(sandbox: Sandbox, rt: Runtime) -> None:
+    rt.secrets.set(DO_TOKEN, "dop_v1_revoked")
+    with pytest.raises(CloudAuthError, match="does not accept"):
+        await provisioner(rt).connect(request("demo"))
+    rt.secrets.set(DO_TOKEN, sandbox.token)
+    sandbox.world.config.droplet_limit = 0
+    with pytest.raises(QuotaExceeded, match="0 of its 0"):
+        await provisioner(rt).connect(request("demo"))
+    assert rt.repository.list_accounts() == [] and sandbox.world.droplets == {}
+
+
+async def test_missing_scope_is_explained(home) -> None:  # type: ignore[no-untyped-def]
+    async with Sandbox(options(read_only_tokens=["dop_v1_readonly"])) as sandbox:
+        rt = runtime_for(sandbox, home)
+        rt.secrets.set(DO_TOKEN, "dop_v1_readonly")
+        with pytest.raises(CloudAuthError, match="lacks a permission"):
+            await provisioner(rt).connect(request("demo"))
+        (account,) = rt.repository.list_accounts()
+        assert account.do_server_status is ServerStatus.ERROR
+        assert sandbox.world.droplets == {}
+        rt.close()
+
+
+async def test_size_not_in_region(sandbox: Sandbox, rt: Runtime) -> None:
+    with pytest.raises(InvalidInput, match="not offered in tor1"):
+        await provisioner(rt).connect(request("paper", size="s-4vcpu-8gb", region="tor1"))
+    (account,) = rt.repository.list_accounts()
+    assert account.do_server_status is ServerStatus.ERROR and sandbox.world.droplets == {}
+
+
+async def test_wrong_password_stops_ibeam_without_retrying(sandbox: Sandbox,
+                                                           rt: Runtime) -> None:
+    with pytest.raises(LoginRefused, match="IBeam was stopped"):
+        await provisioner(rt).connect(request("paper", password="not-it"))
+    (account,) = rt.repository.list_accounts()
+    assert account.do_server_status is ServerStatus.ERROR
+    ibeam = sandbox.host(account.do_droplet_id or 0).ibeam
+    assert ibeam.state == "stopped" and ibeam.login_attempts == 1
+
+
+async def test_ssh_blocked_by_the_firewall(sandbox: Sandbox, rt: Runtime) -> None:
+    async with DigitalOceanClient(sandbox.token, base_url=sandbox.api_url) as do:
+        from ibdesk.services.firewall import _spec
+
+        await do.create_firewall(_spec(["192.0.2.1/32"]))
+    rt.settings = rt.settings.model_copy(update={"public_ip_url": "http://127.0.0.1:9/"})
+    prov = provisioner(rt)
+    prov.timing.ssh_timeout = 1.0
+    with pytest.raises(GatewayUnreachable, match="firewall"):
+        await prov.connect(request("demo"))
+    (account,) = rt.repository.list_accounts()
+    assert account.do_server_status is ServerStatus.ERROR
+    assert "firewall" in rt.repository.history(account.id)[-1].reason
+
+
+async def test_no_keyring_stops_before_anything(sandbox: Sandbox, rt: Runtime) -> None:
+    import keyring
+
+    rt.secrets.set(DO_TOKEN, sandbox.token)
+    keyring.set_keyring(fail.Keyring())
+    with pytest.raises(KeyringUnavailable):
+        await provisioner(rt).connect(request("demo"))
+    assert rt.repository.list_accounts() == [] and sandbox.world.droplets == {}
+
+
+async def test_resume_after_stopping_at_the_droplet(sandbox: Sandbox, rt: Runtime) -> None:
+    prov = provisioner(rt)
+    account = await prov.connect(request("paper"), wait=False)
+    assert account.do_server_status is ServerStatus.PROVISIONING
+    # a second run of the same request finds the droplet by its tag
+    resumed = await provisioner(rt).resume(account.id)
+    assert resumed.do_server_status is ServerStatus.RUNNING
+    assert len(sandbox.world.droplets) == 1
+    with pytest.raises(InvalidInput, match="no unfinished connect"):
+        await provisioner(rt).resume(account.id)
+
+
+async def test_app_key_lives_only_in_the_keyring(rt: Runtime, home) -> None:  # type: ignore[no-untyped-def]
+    await provisioner(rt).connect(request("demo"))
+    private = rt.secrets.get(SSH_PRIVATE_KEY)
+    assert private and "PRIVATE KEY" in private
+    body = private.splitlines()[1]
+    for path in home.rglob("*"):
+        if path.is_file():
+            assert body.encode() not in path.read_bytes(), path
+
+
+def test_environments_are_exactly_three() -> None:
+    assert {e.value for e in Environment} == {"demo", "paper", "live"}

@@ -1,0 +1,68 @@
+"""The account commands as a terminal user meets them (sandbox mode, in process)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.test_cli import run
+
+
+def test_connect_without_wait_then_list_status_delete(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--sandbox", "--json", "connect", "--username", "sandboxdemo",
+                         "--environment", "paper", "--password-stdin",
+                         stdin="sandbox-demo-pass\n")
+    assert code == 0, err
+    made = json.loads(out)
+    assert made["status"] == "provisioning" and made["environment"] == "paper"
+    assert made["service_id"] and made["account_id"].startswith("ib-paper-")
+    assert "--resume" in made["message"]
+    assert "[5/8] ✓ Created sandboxdemo-ib-paper-1" in err  # progress goes to stderr
+
+    code, out, _ = run(capsys, "--sandbox", "--json", "accounts")
+    (listed,) = json.loads(out)["accounts"]
+    assert listed["do_droplet_id"] == made["service_id"]
+    assert listed["do_server_status"] == "provisioning"
+
+    code, out, _ = run(capsys, "--sandbox", "status", made["account_id"])
+    assert code == 0 and "provisioning" in out
+
+    code, _, err = run(capsys, "--sandbox", "delete", made["account_id"])
+    assert code == 1 and "--yes" in err
+    code, out, _ = run(capsys, "--sandbox", "delete", made["account_id"], "--yes")
+    assert code == 0 and "Deleted" in out
+    code, out, _ = run(capsys, "--sandbox", "accounts")
+    assert "No accounts yet" in out
+
+
+def test_connect_refuses_bad_input_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--sandbox", "connect", "--username", "x", "--environment", "live",
+                       "--password-stdin", stdin="pw")
+    assert code == 1 and "2FA" in err and err.count("\n") == 1
+    code, _, err = run(capsys, "--sandbox", "connect", "--username", "x", "--environment",
+                       "demo")
+    assert code == 1 and "--password-stdin" in err
+    code, _, err = run(capsys, "--sandbox", "status", "ib-demo-00000000")
+    assert code == 1 and "no account" in err
+    with pytest.raises(SystemExit) as info:
+        run(capsys, "connect", "--environment", "prod")
+    assert info.value.code == 2
+
+
+def test_stdin_password_keeps_inner_newlines(capsys: pytest.CaptureFixture[str]) -> None:
+    from ibdesk.cli.accounts import _read_connect_secrets
+
+    class Args:
+        password_stdin = True
+        two_fa = "PYOTP"
+
+    import io
+    import sys
+
+    sys.stdin = io.StringIO("TOTPSECRET\nline one\nline two\n")
+    try:
+        password, totp = _read_connect_secrets(Args())  # type: ignore[arg-type]
+    finally:
+        sys.stdin = sys.__stdin__
+    assert (password, totp) == ("line one\nline two", "TOTPSECRET")
