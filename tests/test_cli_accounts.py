@@ -66,3 +66,13 @@ def test_stdin_password_keeps_inner_newlines(capsys: pytest.CaptureFixture[str])
     finally:
         sys.stdin = sys.__stdin__
     assert (password, totp) == ("line one\nline two", "TOTPSECRET")
+
+
+def test_a_failed_connect_says_how_to_retry_or_delete(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--sandbox", "connect", "--username", "sandboxdemo",
+                       "--environment", "paper", "--size", "s-4vcpu-8gb", "--region", "tor1",
+                       "--password-stdin", stdin="sandbox-demo-pass")
+    assert code == 1
+    last = err.strip().splitlines()[-1]
+    assert "not offered in tor1" in last and "--resume ib-paper-" in last
+    assert "ibdesk delete ib-paper-" in last

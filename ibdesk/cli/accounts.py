@@ -92,6 +92,21 @@ def _read_connect_secrets(args: argparse.Namespace) -> tuple[str, str | None]:
     return data, totp
 
 
+def _run_connect(provisioner: Provisioner, args: argparse.Namespace) -> Account:
+    if args.resume:
+        new_password = _read_connect_secrets(args)[0] if args.password_stdin else None
+        return asyncio.run(provisioner.resume(args.resume, new_password=new_password))
+    if not args.username or not args.environment:
+        raise IbdeskError("connect needs --username and --environment (or --resume ID).")
+    password, totp = _read_connect_secrets(args)
+    request = ConnectRequest(
+        username=args.username, password=password,
+        environment=Environment(args.environment), region=args.region, size=args.size,
+        image=args.image, two_fa_handler=TwoFactorHandler(args.two_fa) if args.two_fa
+        else None, totp_secret=totp)
+    return asyncio.run(provisioner.connect(request, wait=args.wait))
+
+
 def cmd_connect(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
     def show(event: Progress) -> None:
         mark = {"done": "✓", "warning": "!", "failed": "✗", "waiting": "…"}.get(event.state, " ")
@@ -99,18 +114,15 @@ def cmd_connect(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
             out.progress(f"[{event.index}/{event.total}] {mark} {event.message}")
 
     provisioner = Provisioner(rt, on_progress=show)
-    if args.resume:
-        account = asyncio.run(provisioner.resume(args.resume))
-    else:
-        if not args.username or not args.environment:
-            raise IbdeskError("connect needs --username and --environment (or --resume ID).")
-        password, totp = _read_connect_secrets(args)
-        request = ConnectRequest(
-            username=args.username, password=password,
-            environment=Environment(args.environment), region=args.region, size=args.size,
-            image=args.image, two_fa_handler=TwoFactorHandler(args.two_fa) if args.two_fa
-            else None, totp_secret=totp)
-        account = asyncio.run(provisioner.connect(request, wait=args.wait))
+    try:
+        account = _run_connect(provisioner, args)
+    except IbdeskError as exc:
+        if provisioner.account_id is not None:  # something was recorded: say what to do
+            exc.user_message += (
+                f" Retry with `ibdesk connect --resume {provisioner.account_id} --wait` (add "
+                "--password-stdin to enter the password again), or remove what was created "
+                f"with `ibdesk delete {provisioner.account_id}`.")
+        raise
     running = account.do_server_status is ServerStatus.RUNNING
     message = ("The gateway is logged in." if running else
                f"The server is being set up; `ibdesk connect --resume {account.id} --wait` "

@@ -146,6 +146,8 @@ class Provisioner:
         self._on_progress = on_progress
         self.timing = timing or Timing()
         self.warnings: list[str] = []
+        self.account_id: str | None = None
+        """Set once the account is recorded: after a failure, what to retry or delete."""
 
     # ------------------------------------------------------------------ reporting
     def _report(self, step: Step, state: str, message: str | None = None) -> None:
@@ -178,6 +180,7 @@ class Provisioner:
         self._report(Step.RECORD, "started")
         account = await in_thread(repo.add_account, account,
                                   f"Connect started for {request.username} ({env.value}).")
+        self.account_id = account.id
         await in_thread(repo.begin_operation, tag, account.id, "connect",
                         {"region": region, "size": size, "image": str(image)})
         self._report(Step.RECORD, "done", f"Recorded account {account.id}")
@@ -209,8 +212,10 @@ class Provisioner:
                 "droplets. Delete one you no longer need, or ask DigitalOcean to raise the "
                 "limit.")
 
-    async def resume(self, account_id: str) -> Account:
-        """Carry a pending or failed connect on from where it stopped."""
+    async def resume(self, account_id: str, *, new_password: str | None = None) -> Account:
+        """Carry a pending or failed connect on from where it stopped; with `new_password`
+        (after IBKR refused the old one) it is stored and delivered again."""
+        self.account_id = account_id
         repo = self._rt.repository
         ops = await in_thread(repo.operations, states=(OperationState.PENDING,
                                                        OperationState.FAILED),
@@ -218,6 +223,12 @@ class Provisioner:
         op = next((o for o in reversed(ops) if o.kind == "connect"), None)
         if op is None:
             raise InvalidInput(f"There is no unfinished connect for {account_id}.")
+        if new_password is not None:
+            try:
+                ib.check_deliverable(new_password)
+            except ValueError as exc:
+                raise InvalidInput(f"This password cannot be used: {exc}.") from None
+            await in_thread(self._rt.secrets.set, ibkr_password(account_id), new_password)
         await in_thread(repo.update_operation, op.request_tag, state=OperationState.PENDING)
         token = await in_thread(TokenService(self._rt).require)
         return await self._run(account_id, op.request_tag, token)

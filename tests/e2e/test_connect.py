@@ -199,3 +199,15 @@ async def test_app_key_lives_only_in_the_keyring(rt: Runtime, home) -> None:  # 
 
 def test_environments_are_exactly_three() -> None:
     assert {e.value for e in Environment} == {"demo", "paper", "live"}
+
+
+async def test_refused_password_is_entered_again_on_resume(sandbox: Sandbox,
+                                                           rt: Runtime) -> None:
+    prov = provisioner(rt)
+    with pytest.raises(LoginRefused):
+        await prov.connect(request("paper", password="typo"))
+    assert prov.account_id is not None
+    account = await provisioner(rt).resume(prov.account_id, new_password="p@per'pa$$")
+    assert account.do_server_status is ServerStatus.RUNNING
+    assert len(sandbox.world.droplets) == 1  # the same server, a new password
+    assert rt.secrets.get(ibkr_password(account.id)) == "p@per'pa$$"
