@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ibdesk import __version__
-from ibdesk.cli import accounts, basic
+from ibdesk.cli import accounts, basic, watch
 from ibdesk.cli.output import EXIT_FAILED, EXIT_USAGE, Output
 from ibdesk.domain.errors import IbdeskError
 from ibdesk.services.runtime import Runtime, open_runtime
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     token_cmds.add_parser("clear", parents=[common], help="remove the stored token")
 
     accounts.add_parsers(commands, common, _Parser)
+    watch.add_parsers(commands, common)
 
     sandbox = commands.add_parser("sandbox", parents=[common],
                                   help="the local simulator of DigitalOcean and IBeam")
@@ -96,6 +97,7 @@ COMMANDS: dict[str, Callable[[Runtime, argparse.Namespace, Output], int]] = {
     "info": basic.cmd_info,
     "token": basic.cmd_token,
     **accounts.COMMANDS,
+    **watch.COMMANDS,
 }
 
 

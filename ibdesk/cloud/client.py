@@ -137,6 +137,8 @@ class DigitalOceanClient:
         self.retry = retry or RetryPolicy()
         self.rate_limit = RateLimitState()
         self.requests_sent = 0
+        self.rate_limited_seen = 0
+        """429 answers met (the monitor reports and resets it)."""
         self._sleep = sleep
         self._clock = clock
         self._http = httpx.AsyncClient(
@@ -235,6 +237,7 @@ class DigitalOceanClient:
             if response.status_code in ok:
                 return response
             if response.status_code == 429:
+                self.rate_limited_seen += 1
                 wait = self._retry_after(response, attempt)
                 if wait <= self.retry.max_rate_limit_wait and attempt + 1 < self.retry.attempts:
                     log.warning("DigitalOcean answered 429; waiting %.1f s", wait)

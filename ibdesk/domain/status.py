@@ -149,8 +149,12 @@ def _not_ready(obs: Observation) -> StatusDecision:
                 if recovering else "IBeam is logging in to IBKR.")
     elif health.livez is False:
         what = "IBeam is shutting down."
+    elif recovering:
+        what = "The gateway is not logged in any more; IBeam is logging in again."
     else:
         what = "IBeam is running but not logged in to IBKR yet."
+    if health.error:
+        what += f" ({health.error})"
     if waited <= grace:
         return _decide(obs, ServerStatus.INITIALIZING, what + message)
     return _decide(

@@ -1,7 +1,7 @@
 """Reaching one droplet: SSH (pinned host key, SFTP, fixed commands, forwards) and probes
 of its IBeam gateway through that SSH connection."""
 
-from ibdesk.gateway.probe import probe
+from ibdesk.gateway.probe import GatewayProbe, probe
 from ibdesk.gateway.ssh import (
     ALLOWED_COMMANDS,
     Endpoint,
@@ -11,5 +11,5 @@ from ibdesk.gateway.ssh import (
     resolve_endpoint,
 )
 
-__all__ = ["ALLOWED_COMMANDS", "Endpoint", "HostKeyChanged", "Remote", "connect", "probe",
+__all__ = ["ALLOWED_COMMANDS", "GatewayProbe", "Endpoint", "HostKeyChanged", "Remote", "connect", "probe",
            "resolve_endpoint"]

@@ -25,50 +25,90 @@ REFUSED_MARKERS = ("Invalid username password combination",
 LOG_COMMAND = "docker logs --tail 50 ibeam"
 
 
+class GatewayProbe:
+    """Probes one gateway again and again over the same SSH connection.
+
+    Its two port forwards and two keep-alive HTTP clients stay open between probes, so a
+    probe costs a few requests on channels that already exist, not new channels. That is
+    what lets one monitor cycle sweep a thousand gateways.
+    """
+
+    def __init__(self, remote: Remote, *, timeout: float = 10.0) -> None:
+        self._remote = remote
+        self._timeout = timeout
+        self._forwards: list[object] = []
+        self._health: httpx.AsyncClient | None = None
+        self._gateway: httpx.AsyncClient | None = None
+
+    async def _open(self) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
+        if self._health is None or self._gateway is None:
+            health = await self._remote.forward(ib.HEALTH_PORT)
+            gateway = await self._remote.forward(ib.GATEWAY_PORT)
+            self._forwards = [health, gateway]
+            limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+            self._health = httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{health.get_port()}", timeout=self._timeout,
+                limits=limits)
+            self._gateway = httpx.AsyncClient(
+                base_url=f"https://127.0.0.1:{gateway.get_port()}", timeout=self._timeout,
+                limits=limits, verify=False)
+        return self._health, self._gateway
+
+    async def aclose(self) -> None:
+        for client in (self._health, self._gateway):
+            if client is not None:
+                await client.aclose()
+        for forward in self._forwards:
+            forward.close()  # type: ignore[attr-defined]
+        self._health = self._gateway = None
+        self._forwards = []
+
+    async def __aenter__(self) -> GatewayProbe:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def probe(self, *, read_logs: bool = True) -> GatewayHealth:
+        """What the gateway says now; a gateway problem is the answer, not an exception."""
+        started = time.perf_counter()
+        fields: dict[str, object] = {"checked_at": datetime.now(UTC), "reachable": False}
+        try:
+            health, gateway = await self._open()
+        except GatewayError as exc:
+            return GatewayHealth(**fields, error=exc.user_message)  # type: ignore[arg-type]
+        try:
+            live = await health.get("/livez")
+        except httpx.HTTPError:
+            fields["error"] = "IBeam's health server does not answer (IBeam is not running)."
+            return await _with_log(self._remote, fields, read_logs)
+        fields["reachable"] = True
+        fields["livez"] = live.status_code == 200
+        try:
+            fields["readyz"] = (await health.get("/readyz")).status_code == 200
+            status = await gateway.post("/v1/api/iserver/auth/status")
+            if status.status_code == 200:
+                data = status.json()
+                fields.update(authenticated=bool(data.get("authenticated")),
+                              connected=bool(data.get("connected")),
+                              competing=bool(data.get("competing")),
+                              message=str(data.get("message") or ""))
+            elif status.status_code == 429:
+                fields["error"] = "IBKR's gateway asked ibdesk to slow down (429)."
+            else:
+                fields["error"] = f"The gateway answered {status.status_code}."
+        except (httpx.HTTPError, ValueError):
+            fields["error"] = "The Client Portal gateway does not answer yet."
+        fields["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        if not fields.get("authenticated"):
+            return await _with_log(self._remote, fields, read_logs)
+        return GatewayHealth(**fields)  # type: ignore[arg-type]
+
+
 async def probe(remote: Remote, *, timeout: float = 10.0, read_logs: bool = True) -> GatewayHealth:
-    """What the gateway says now; never raises for a gateway problem (it is the answer)."""
-    started = time.perf_counter()
-    checked_at = datetime.now(UTC)
-    fields: dict[str, object] = {"checked_at": checked_at, "reachable": False}
-    try:
-        health = await remote.forward(ib.HEALTH_PORT)
-        gateway = await remote.forward(ib.GATEWAY_PORT)
-    except GatewayError as exc:
-        return GatewayHealth(**fields, error=exc.user_message)  # type: ignore[arg-type]
-    try:
-        async with httpx.AsyncClient(timeout=timeout, verify=False) as client:
-            base = f"http://127.0.0.1:{health.get_port()}"
-            try:
-                live = await client.get(f"{base}/livez")
-            except httpx.HTTPError:
-                fields["error"] = "IBeam's health server does not answer (IBeam is not running)."
-                return await _with_log(remote, fields, read_logs)
-            fields["reachable"] = True
-            fields["livez"] = live.status_code == 200
-            ready = await client.get(f"{base}/readyz")
-            fields["readyz"] = ready.status_code == 200
-            try:
-                status = await client.post(
-                    f"https://127.0.0.1:{gateway.get_port()}/v1/api/iserver/auth/status")
-                if status.status_code == 200:
-                    data = status.json()
-                    fields.update(authenticated=bool(data.get("authenticated")),
-                                  connected=bool(data.get("connected")),
-                                  competing=bool(data.get("competing")),
-                                  message=str(data.get("message") or ""))
-                elif status.status_code == 429:
-                    fields["error"] = "IBKR's gateway asked ibdesk to slow down (429)."
-                else:
-                    fields["error"] = f"The gateway answered {status.status_code}."
-            except httpx.HTTPError:
-                fields["error"] = "The Client Portal gateway does not answer yet."
-    finally:
-        health.close()
-        gateway.close()
-    fields["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
-    if not fields.get("authenticated"):
-        return await _with_log(remote, fields, read_logs)
-    return GatewayHealth(**fields)  # type: ignore[arg-type]
+    """One probe over a fresh pair of forwards (for a single check)."""
+    async with GatewayProbe(remote, timeout=timeout) as prober:
+        return await prober.probe(read_logs=read_logs)
 
 
 async def _with_log(remote: Remote, fields: dict[str, object], read_logs: bool) -> GatewayHealth:
@@ -82,4 +122,4 @@ async def _with_log(remote: Remote, fields: dict[str, object], read_logs: bool) 
     return GatewayHealth(**fields)  # type: ignore[arg-type]
 
 
-__all__ = ["LOG_COMMAND", "REFUSED_MARKERS", "probe"]
+__all__ = ["GatewayProbe", "LOG_COMMAND", "REFUSED_MARKERS", "probe"]

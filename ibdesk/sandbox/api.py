@@ -176,6 +176,8 @@ def build_app(sandbox: Sandbox) -> web.Application:
             else:
                 raise
         response.headers.update(headers)
+        if is_api and request.method != "GET" and response.status < 300:
+            sandbox.save()  # the cloud never forgets what it accepted
         return response
 
     app = web.Application(middlewares=[middleware])

@@ -54,4 +54,19 @@ class SandboxFileKeyring(KeyringBackend):
         self._save(data)
 
 
-__all__ = ["SandboxFileKeyring"]
+class EnvFileKeyring(SandboxFileKeyring):
+    """The same file keyring, chosen with PYTHON_KEYRING_BACKEND for test subprocesses:
+    `PYTHON_KEYRING_BACKEND=ibdesk.sandbox.keyring.EnvFileKeyring` and
+    `IBDESK_TEST_KEYRING_FILE=path`. Not viable (never picked) without that variable."""
+
+    @properties.classproperty
+    def priority(cls) -> float:  # noqa: N805
+        if not os.environ.get("IBDESK_TEST_KEYRING_FILE"):
+            raise RuntimeError("IBDESK_TEST_KEYRING_FILE is not set")
+        return 0.01
+
+    def __init__(self) -> None:
+        super().__init__(Path(os.environ["IBDESK_TEST_KEYRING_FILE"]))
+
+
+__all__ = ["EnvFileKeyring", "SandboxFileKeyring"]

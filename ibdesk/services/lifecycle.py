@@ -19,7 +19,8 @@ from ibdesk.domain.errors import CloudError, InvalidInput, NotFound
 from ibdesk.domain.models import Account, OperationState, ServerStatus
 from ibdesk.domain.naming import account_tag
 from ibdesk.secrets import account_secret_names
-from ibdesk.services.remote import in_thread
+from ibdesk.services.remote import in_thread, owner
+from ibdesk.services.testhooks import pause_point
 from ibdesk.services.runtime import Runtime
 from ibdesk.services.status import StatusReport, StatusService
 from ibdesk.services.token import TokenService
@@ -94,7 +95,7 @@ class Lifecycle:
         account = await in_thread(repo.require_account, account_id)
         tag = f"ibdesk-del:{uuid.uuid4().hex[:12]}"
         await in_thread(repo.begin_operation, tag, account_id, "delete",
-                        {"droplet_id": account.do_droplet_id})
+                        {"droplet_id": account.do_droplet_id, "owner": owner()})
         try:
             token = await in_thread(TokenService(self._rt).require)
             async with self._rt.cloud(token) as do:
@@ -116,6 +117,7 @@ class Lifecycle:
                     await do.delete_tag(account_tag(account_id))
                 except NotFound:
                     pass
+                pause_point("delete:droplets")
         except Exception as exc:
             await in_thread(repo.update_operation, tag, state=OperationState.FAILED,
                             error=getattr(exc, "user_message", type(exc).__name__))

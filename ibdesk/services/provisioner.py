@@ -50,8 +50,10 @@ from ibdesk.secrets import ibkr_password, totp_secret
 from ibdesk.services.firewall import ensure_firewall
 from ibdesk.services.keys import AppKey
 from ibdesk.services.network import public_address
-from ibdesk.services.remote import RemoteAccess, in_thread
+from ibdesk.services.remote import RemoteAccess, in_thread, owner
 from ibdesk.services.runtime import Runtime
+from ibdesk.services.status import IBEAM_STARTED
+from ibdesk.services.testhooks import pause_point
 from ibdesk.services.token import TokenService
 
 log = logging.getLogger(__name__)
@@ -111,8 +113,8 @@ class Timing:
     active_timeout: float = 600.0
     ssh_timeout: float = 600.0
     gateway_timeout: float = 600.0
-    poll: float = 2.0
-    poll_cap: float = 10.0
+    poll: float = 1.0
+    poll_cap: float = 5.0
 
 
 def validate(request: ConnectRequest) -> None:
@@ -158,6 +160,8 @@ class Provisioner:
         log.info("connect step %d/%d %s: %s", index, len(Step), state, event.message)
         if self._on_progress is not None:
             self._on_progress(event)
+        if state == "done":
+            pause_point(f"connect:{step.value}")
 
     # ------------------------------------------------------------------ entry points
     async def connect(self, request: ConnectRequest, *, wait: bool = True) -> Account:
@@ -178,11 +182,11 @@ class Provisioner:
         tag = request_tag(uuid.uuid4().hex[:16])
         repo = self._rt.repository
         self._report(Step.RECORD, "started")
-        account = await in_thread(repo.add_account, account,
-                                  f"Connect started for {request.username} ({env.value}).")
+        account = await in_thread(
+            repo.add_account, account, f"Connect started for {request.username} ({env.value}).",
+            operation=(tag, "connect", {"region": region, "size": size, "image": str(image),
+                                        "owner": owner()}))
         self.account_id = account.id
-        await in_thread(repo.begin_operation, tag, account.id, "connect",
-                        {"region": region, "size": size, "image": str(image)})
         self._report(Step.RECORD, "done", f"Recorded account {account.id}")
         try:
             self._report(Step.SECRETS, "started")
@@ -229,7 +233,8 @@ class Provisioner:
             except ValueError as exc:
                 raise InvalidInput(f"This password cannot be used: {exc}.") from None
             await in_thread(self._rt.secrets.set, ibkr_password(account_id), new_password)
-        await in_thread(repo.update_operation, op.request_tag, state=OperationState.PENDING)
+        await in_thread(repo.update_operation, op.request_tag, state=OperationState.PENDING,
+                        owner=owner())
         token = await in_thread(TokenService(self._rt).require)
         return await self._run(account_id, op.request_tag, token)
 
@@ -405,6 +410,9 @@ class Provisioner:
                 })
                 await self._start(remote, ib.START_COMMAND)
         await in_thread(self._rt.repository.update_operation, tag, step=Step.DELIVER.value)
+        current = await in_thread(self._rt.repository.require_account, account.id)
+        await in_thread(self._rt.repository.update_account, account.id,
+                        custom_data={**current.custom_data, IBEAM_STARTED: True})
         await in_thread(self._rt.repository.record_status, account.id,
                         ServerStatus.INITIALIZING, "IBeam started; waiting for it to log in.")
         self._report(Step.DELIVER, "done")

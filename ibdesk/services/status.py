@@ -16,7 +16,6 @@ from ibdesk.domain.models import (
     Account,
     DropletState,
     GatewayHealth,
-    OperationState,
     ServerStatus,
 )
 from ibdesk.domain.status import Observation, StatusDecision, derive_status
@@ -25,7 +24,10 @@ from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.runtime import Runtime
 from ibdesk.services.token import TokenService
 
+IBEAM_STARTED = "ibeam_started"  # set by the provisioner once IBeam runs on the server
 UNHEALTHY_SINCE = "unhealthy_since"
+LOGIN_REFUSED = "login_refused"
+"""custom_data mark of the failed-login guard: IBeam was stopped after a refused login."""
 ACTIVE_SINCE = "active_since"
 
 
@@ -57,7 +59,7 @@ class StatusService:
                 except NotFound:
                     missing = True
         health = None
-        started = await in_thread(self._gateway_started, account)
+        started = self._gateway_started(account)
         if droplet is not None and droplet.status == "active" and started:
             try:
                 async with RemoteAccess(self._rt).open(account) as remote:
@@ -67,38 +69,17 @@ class StatusService:
                                        error=exc.user_message)
         return await self.record(account, droplet, health, missing=missing)
 
-    def _gateway_started(self, account: Account) -> bool:
-        ops = self._rt.repository.operations(
-            states=(OperationState.PENDING, OperationState.FAILED, OperationState.DONE),
-            account_id=account.id)
-        return any(o.kind == "connect" and o.step in ("deliver", "gateway") for o in ops)
+    @staticmethod
+    def _gateway_started(account: Account) -> bool:
+        return bool(account.custom_data.get(IBEAM_STARTED))
 
     async def record(self, account: Account, droplet: Droplet | None,
                      health: GatewayHealth | None, *, missing: bool = False,
                      action_error: str | None = None) -> StatusReport:
         """Derive the status from what was seen and store it (history only on change)."""
         now = datetime.now(UTC)
-        data = dict(account.custom_data)
-        state = DropletState(droplet.status) if droplet is not None else None
-        if state is DropletState.ACTIVE and ACTIVE_SINCE not in data:
-            data[ACTIVE_SINCE] = now.isoformat()
-        if health is not None:
-            if health.healthy:
-                data.pop(UNHEALTHY_SINCE, None)
-            elif account.do_server_status is ServerStatus.RUNNING and UNHEALTHY_SINCE not in data:
-                data[UNHEALTHY_SINCE] = now.isoformat()
-        if state is not DropletState.ACTIVE:
-            data.pop(ACTIVE_SINCE, None)
-            data.pop(UNHEALTHY_SINCE, None)
-        started = await in_thread(self._gateway_started, account)
-        decision = derive_status(Observation(
-            now=now, droplet_state=state, droplet_missing=missing, action_error=action_error,
-            gateway_started=started, health=health,
-            active_since=_parse(data.get(ACTIVE_SINCE)),
-            unhealthy_since=_parse(data.get(UNHEALTHY_SINCE))))
-        fields: dict[str, object] = {"custom_data": data}
-        if droplet is not None:
-            fields["do_ip_address"] = droplet.public_ipv4
+        decision, fields = evaluate(account, droplet, health, now=now, missing=missing,
+                                    action_error=action_error)
         repo = self._rt.repository
         await in_thread(repo.record_status, account.id, decision.status, decision.detail.reason,
                         at=now, detail=decision.detail, **fields)
@@ -106,4 +87,40 @@ class StatusService:
         return StatusReport(account, decision, health)
 
 
-__all__ = ["StatusReport", "StatusService"]
+def evaluate(account: Account, droplet: Droplet | None, health: GatewayHealth | None, *,
+             now: datetime, missing: bool = False, action_error: str | None = None
+             ) -> tuple[StatusDecision, dict[str, object]]:
+    """The status rules applied to one observation, and the account fields to write.
+
+    Keeps the timings the rules need in `custom_data`: when the droplet became active, and
+    when a gateway that had been logged in stopped being so. The failed-login guard's mark
+    turns the account's status into "IBKR refused the password" until a new one is given.
+    """
+    data = dict(account.custom_data)
+    state = DropletState(droplet.status) if droplet is not None else None
+    if state is DropletState.ACTIVE and ACTIVE_SINCE not in data:
+        data[ACTIVE_SINCE] = now.isoformat()
+    if health is not None:
+        if health.healthy:
+            data.pop(UNHEALTHY_SINCE, None)
+        elif account.do_server_status is ServerStatus.RUNNING and UNHEALTHY_SINCE not in data:
+            data[UNHEALTHY_SINCE] = now.isoformat()
+    if state is not DropletState.ACTIVE:
+        data.pop(ACTIVE_SINCE, None)
+        data.pop(UNHEALTHY_SINCE, None)
+    if data.get(LOGIN_REFUSED) and state is DropletState.ACTIVE:
+        health = GatewayHealth(checked_at=now, reachable=True, login_refused=True,
+                               message="IBeam stopped after IBKR refused the password")
+    decision = derive_status(Observation(
+        now=now, droplet_state=state, droplet_missing=missing, action_error=action_error,
+        gateway_started=bool(data.get(IBEAM_STARTED)), health=health,
+        active_since=_parse(data.get(ACTIVE_SINCE)),
+        unhealthy_since=_parse(data.get(UNHEALTHY_SINCE))))
+    fields: dict[str, object] = {"custom_data": data}
+    if droplet is not None:
+        fields["do_ip_address"] = droplet.public_ipv4
+    return decision, fields
+
+
+__all__ = ["ACTIVE_SINCE", "IBEAM_STARTED", "LOGIN_REFUSED", "UNHEALTHY_SINCE",
+           "StatusReport", "StatusService", "evaluate"]

@@ -7,10 +7,11 @@ from ibdesk.store.database import (
     migrate,
     open_engine,
 )
-from ibdesk.store.repository import Repository
+from ibdesk.store.repository import Repository, StatusUpdate
 
 __all__ = [
     "Repository",
+    "StatusUpdate",
     "create_store_engine",
     "current_revision",
     "head_revision",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,18 @@ from ibdesk.store.database import WRITE, open_engine
 from ibdesk.store.schema import AccountRow, PendingOperationRow, StatusHistoryRow
 
 _ACCOUNT_FIELDS = tuple(Account.model_fields)
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """One account's result in a monitor cycle."""
+
+    account_id: str
+    status: ServerStatus
+    reason: str
+    at: datetime
+    detail: StatusDetail | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
 
 
 def _now() -> datetime:
@@ -75,8 +88,11 @@ class Repository:
             yield session
 
     # ------------------------------------------------------------------ accounts
-    def add_account(self, account: Account, reason: str = "Account added.") -> Account:
-        """Insert the account and the first line of its history."""
+    def add_account(self, account: Account, reason: str = "Account added.", *,
+                    operation: tuple[str, str, dict[str, Any]] | None = None) -> Account:
+        """Insert the account and the first line of its history, and with `operation`
+        (request tag, kind, payload) its pending operation, all in one transaction: a
+        crash can never leave an account without the operation that explains it."""
         now = _now()
         data = account.model_dump()
         data["created_at"] = account.created_at or now
@@ -88,6 +104,12 @@ class Repository:
                 session.add(StatusHistoryRow(account_id=account.id, at=now,
                                              status=account.do_server_status.value,
                                              previous=None, reason=reason))
+                if operation is not None:
+                    tag, kind, payload = operation
+                    session.add(PendingOperationRow(
+                        request_tag=tag, account_id=account.id, kind=kind, step="recorded",
+                        state=OperationState.PENDING.value, payload=dict(payload),
+                        created_at=now, updated_at=now))
         except IntegrityError:
             raise StoreError(f"An account with id {account.id} already exists.",
                              account_id=account.id) from None
@@ -177,6 +199,36 @@ class Repository:
             return StatusEvent(account_id=account_id, at=at, status=status,
                                previous=previous, reason=reason)
 
+    def record_statuses(self, updates: Sequence[StatusUpdate]) -> list[StatusEvent]:
+        """Many `record_status` calls in one transaction (a monitor cycle)."""
+        events: list[StatusEvent] = []
+        if not updates:
+            return events
+        with self._write() as session:
+            rows = {r.id: r for r in session.scalars(select(AccountRow).where(
+                AccountRow.id.in_([u.account_id for u in updates])))}
+            for update in updates:
+                row = rows.get(update.account_id)
+                if row is None:
+                    continue  # deleted meanwhile
+                for key, value in update.fields.items():
+                    setattr(row, key, value)
+                row.do_last_status_check = update.at
+                row.updated_at = update.at
+                if update.detail is not None:
+                    row.status_detail = update.detail.model_dump(mode="json")
+                previous = ServerStatus(row.do_server_status)
+                if previous is update.status:
+                    continue
+                row.do_server_status = update.status.value
+                session.add(StatusHistoryRow(account_id=row.id, at=update.at,
+                                             status=update.status.value,
+                                             previous=previous.value, reason=update.reason))
+                events.append(StatusEvent(account_id=row.id, at=update.at,
+                                          status=update.status, previous=previous,
+                                          reason=update.reason))
+        return events
+
     def status_detail(self, account_id: str) -> StatusDetail | None:
         with self._read() as session:
             row = session.get(AccountRow, account_id)
@@ -246,4 +298,4 @@ class Repository:
             return [_to_operation(row) for row in rows]
 
 
-__all__ = ["Repository"]
+__all__ = ["Repository", "StatusUpdate"]

@@ -1,0 +1,154 @@
+"""`ibdesk watch | history | reconcile | orphans | password`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from typing import Any
+
+from ibdesk.cli.output import EXIT_OK, Output, confirm
+from ibdesk.domain.errors import IbdeskError
+from ibdesk.services.credentials import change_password
+from ibdesk.services.monitor import Monitor, MonitorConfig, StatusChange
+from ibdesk.services.reconciler import ReconcileReport, Reconciler
+from ibdesk.services.runtime import Runtime
+
+
+def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
+    watch = commands.add_parser("watch", parents=[common],
+                                help="stream status changes until Ctrl+C (reconciles first)")
+    watch.add_argument("--interval", type=float, default=5.0, metavar="S",
+                       help="seconds between looks at accounts in transition (default 5)")
+    history = commands.add_parser("history", parents=[common],
+                                  help="every status change of one account")
+    history.add_argument("account_id", metavar="ID")
+    history.add_argument("--limit", type=int, default=None, metavar="N")
+    commands.add_parser("reconcile", parents=[common],
+                        help="finish or undo what a crash interrupted; list orphans")
+    orphans = commands.add_parser(
+        "orphans", parents=[common], help="ibdesk droplets no account owns, with their cost")
+    orphans.add_argument("--delete", action="store_true", help="destroy them")
+    orphans.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    password = commands.add_parser(
+        "password", parents=[common],
+        help="give an account a new IBKR password (after IBKR refused the old one)")
+    password.add_argument("account_id", metavar="ID")
+    password.add_argument("--password-stdin", action="store_true", required=True,
+                          help="read the new password from standard input")
+
+
+def _change_json(change: StatusChange) -> dict[str, Any]:
+    event, account = change.event, change.account
+    return {"at": event.at.isoformat(), "account_id": event.account_id,
+            "environment": account.environment.value, "status": event.status.value,
+            "previous": event.previous.value if event.previous else None,
+            "reason": event.reason, "do_droplet_name": account.do_droplet_name,
+            "do_ip_address": account.do_ip_address}
+
+
+def cmd_watch(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    def show(change: StatusChange) -> None:
+        data = _change_json(change)
+        out.result(data, [f"{data['at'][11:19]} {data['account_id']:<18} "
+                          f"{data['previous'] or '-'} → {data['status']}: {data['reason']}"])
+        out.out.flush()
+
+    async def watch() -> None:
+        report = await Reconciler(rt).run()
+        _say_reconcile(out, report, quiet=True)
+        config = MonitorConfig(fast_interval=args.interval,
+                               slow_interval=max(args.interval, 60.0))
+        monitor = Monitor(rt, config)
+        monitor.subscribe(show)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        out.progress(f"Watching {len(rt.repository.list_accounts())} account(s); Ctrl+C stops.")
+        await monitor.run(stop)
+
+    asyncio.run(watch())
+    return EXIT_OK
+
+
+def cmd_history(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    rt.repository.require_account(args.account_id)
+    events = rt.repository.history(args.account_id, limit=args.limit)
+    out.result({"account_id": args.account_id, "history": [
+        {"at": e.at.isoformat(), "status": e.status.value,
+         "previous": e.previous.value if e.previous else None, "reason": e.reason}
+        for e in events]},
+        [f"{e.at:%Y-%m-%d %H:%M:%S} {e.status.value:<13} {e.reason}" for e in events])
+    return EXIT_OK
+
+
+def _say_reconcile(out: Output, report: ReconcileReport, *, quiet: bool = False) -> None:
+    lines = []
+    lines += [f"finished connecting {a}" for a in report.finished]
+    lines += [f"rolled back {a} (it had not got far enough to go on)" for a in report.rolled_back]
+    lines += [f"finished deleting {a}" for a in report.deleted]
+    lines += [f"could not finish {a}: {why}" for a, why in report.failed.items()]
+    lines += [f"left {a} to the ibdesk process working on it" for a in report.skipped]
+    if report.orphans:
+        total = sum(o.price_monthly for o in report.orphans)
+        lines.append(f"{len(report.orphans)} orphan droplet(s) cost ${total:g}/month: "
+                     "`ibdesk orphans` lists them, `ibdesk orphans --delete` removes them")
+    if quiet:
+        for line in lines:
+            out.progress(line)
+        return
+    out.result({"finished": report.finished, "rolled_back": report.rolled_back,
+                "deleted": report.deleted, "failed": report.failed,
+                "skipped": report.skipped,
+                "orphans": [vars(o) for o in report.orphans]},
+               lines or ["Nothing to reconcile."])
+
+
+def cmd_reconcile(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    report = asyncio.run(Reconciler(rt).run())
+    _say_reconcile(out, report)
+    return EXIT_OK if not report.failed else 1
+
+
+def cmd_orphans(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    reconciler = Reconciler(rt)
+    orphans = asyncio.run(reconciler.orphans())
+    total = sum(o.price_monthly for o in orphans)
+    lines = [f"{o.droplet_id:<12} {o.name:<30} {o.region:<6} {o.status:<7} "
+             f"${o.price_monthly:g}/month" for o in orphans]
+    if not args.delete or not orphans:
+        out.result({"orphans": [vars(o) for o in orphans], "monthly_cost": total},
+                   lines + [f"{len(orphans)} orphan(s), ${total:g}/month."
+                            if orphans else "No orphan droplets."])
+        return EXIT_OK
+    confirm(f"Destroy {len(orphans)} droplet(s) that no ibdesk account owns "
+            f"(${total:g}/month)?", yes=args.yes)
+    deleted = asyncio.run(reconciler.delete_orphans([o.droplet_id for o in orphans]))
+    out.result({"deleted": deleted}, [f"Destroyed {len(deleted)} orphan droplet(s)."])
+    return EXIT_OK
+
+
+def cmd_password(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    data = sys.stdin.read()
+    password = data[:-2] if data.endswith("\r\n") else data[:-1] if data.endswith("\n") else data
+    if not password:
+        raise IbdeskError("No password was given on standard input.")
+    asyncio.run(change_password(rt, args.account_id, password))
+    out.result({"account_id": args.account_id, "status": "initializing"},
+               [f"New password delivered to {args.account_id}; IBeam is logging in again."])
+    return EXIT_OK
+
+
+COMMANDS = {
+    "watch": cmd_watch,
+    "history": cmd_history,
+    "reconcile": cmd_reconcile,
+    "orphans": cmd_orphans,
+    "password": cmd_password,
+}
+
+__all__ = ["COMMANDS", "add_parsers"]

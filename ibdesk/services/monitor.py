@@ -1,0 +1,325 @@
+"""Watching every account continuously, cheaply.
+
+A cycle costs one DigitalOcean list call per 200 droplets (`GET /v2/droplets?tag_name=
+ibdesk&per_page=200`, following pages), never a request per droplet, plus gateway probes
+through each account's own SSH connection, which stays open between cycles (reopened
+with back-off when it drops) and carries keep-alive HTTP, under a concurrency bound.
+
+The cadence adapts: accounts in transition are looked at every few seconds, steady ones
+slowly, and the list call is stretched whenever DigitalOcean's `ratelimit-*` headers say
+the budget would not last, so the monitor never causes a 429. Results are written in one
+transaction per cycle; history rows only when a status changed. Listeners (the window,
+`ibdesk watch`) receive each change.
+
+The failed-login guard lives here: when IBeam reports that IBKR refused the password, the
+monitor stops IBeam on that server at once (IBKR locks a username after repeated wrong
+passwords), marks the account, and reports it until a new password is delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from ibdesk.cloud import DigitalOceanClient, Droplet
+from ibdesk.domain import ibeam as ib
+from ibdesk.domain.errors import GatewayError, IbdeskError, RateLimited
+from ibdesk.domain.models import Account, GatewayHealth, OperationState, ServerStatus, StatusEvent
+from ibdesk.domain.naming import APP_TAG
+from ibdesk.gateway import GatewayProbe, Remote
+from ibdesk.services.remote import RemoteAccess, in_thread
+from ibdesk.services.runtime import Runtime
+from ibdesk.services.status import IBEAM_STARTED, LOGIN_REFUSED, evaluate
+from ibdesk.services.token import TokenService
+from ibdesk.store import StatusUpdate
+
+log = logging.getLogger(__name__)
+
+TRANSITIONAL = (ServerStatus.PROVISIONING, ServerStatus.INITIALIZING)
+
+
+@dataclass
+class MonitorConfig:
+    fast_interval: float = 5.0
+    """Seconds between looks at an account in transition."""
+    slow_interval: float = 60.0
+    """Seconds between looks at a running or stopped account."""
+    error_interval: float = 30.0
+    probe_concurrency: int = 64
+    probe_timeout: float = 10.0
+    budget_share: float = 0.5
+    """Share of DigitalOcean's remaining rate budget the monitor may spend."""
+    reconnect_max: float = 300.0
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """What listeners receive: the new history line and the account as it is now."""
+
+    event: StatusEvent
+    account: Account
+
+
+@dataclass
+class CycleStats:
+    accounts: int = 0
+    do_requests: int = 0
+    probes: int = 0
+    changes: int = 0
+    rate_limited: int = 0
+    seconds: float = 0.0
+    listed: bool = False
+
+
+class _Session:
+    """One account's open SSH connection and its persistent prober."""
+
+    def __init__(self, account_id: str) -> None:
+        self.account_id = account_id
+        self.stack = contextlib.AsyncExitStack()
+        self.remote: Remote | None = None
+        self.prober: GatewayProbe | None = None
+        self.failures = 0
+        self.retry_at = 0.0
+        self.last_error: str | None = None
+
+    async def close(self) -> None:
+        self.remote = None
+        self.prober = None
+        with contextlib.suppress(Exception):
+            await self.stack.aclose()
+        self.stack = contextlib.AsyncExitStack()
+
+
+@dataclass
+class _Schedule:
+    next_look: dict[str, float] = field(default_factory=dict)
+    next_list: float = 0.0
+    list_interval: float = 5.0
+
+
+class Monitor:
+    """Run `await monitor.run(stop)` on the event loop; `refresh(id)` looks at one now."""
+
+    def __init__(self, rt: Runtime, config: MonitorConfig | None = None) -> None:
+        self._rt = rt
+        self.config = config or MonitorConfig()
+        self._listeners: list[Callable[[StatusChange], None]] = []
+        self._sessions: dict[str, _Session] = {}
+        self._schedule = _Schedule(list_interval=self.config.fast_interval)
+        self._droplets: dict[int, Droplet] = {}
+        self._client: DigitalOceanClient | None = None
+        self._token: str | None = None
+        self._gate = asyncio.Semaphore(self.config.probe_concurrency)
+        self.last_cycle = CycleStats()
+
+    # ------------------------------------------------------------------ listeners
+    def subscribe(self, listener: Callable[[StatusChange], None]) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _emit(self, change: StatusChange) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(change)
+            except Exception:  # a broken listener must not stop the monitor
+                log.exception("status listener failed")
+
+    # ------------------------------------------------------------------ running
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    await self.cycle()
+                except IbdeskError as exc:
+                    log.warning("monitor cycle failed: %s", exc.user_message)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self._sleep_for())
+        finally:
+            await self.close()
+
+    def _sleep_for(self) -> float:
+        now = time.monotonic()
+        upcoming = [self._schedule.next_list, *self._schedule.next_look.values()]
+        return max(0.2, min(self.config.fast_interval, min(upcoming, default=now + 5) - now))
+
+    async def close(self) -> None:
+        for session in list(self._sessions.values()):
+            await session.close()
+        self._sessions.clear()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _cloud(self) -> DigitalOceanClient:
+        token = await in_thread(TokenService(self._rt).require)
+        if self._client is None or token != self._token:
+            if self._client is not None:
+                await self._client.aclose()
+            self._client = self._rt.cloud(token)
+            self._token = token
+        return self._client
+
+    async def refresh(self, account_id: str) -> list[StatusChange]:
+        """Look at one account now (a manual refresh)."""
+        self._schedule.next_look[account_id] = 0.0
+        self._schedule.next_list = 0.0
+        return (await self.cycle(only={account_id}))[1]
+
+    async def cycle(self, *, force: bool = False, only: set[str] | None = None
+                    ) -> tuple[CycleStats, list[StatusChange]]:
+        """One pass; with `force` every account is looked at and the list is fetched."""
+        started = time.perf_counter()
+        now = time.monotonic()
+        stats = CycleStats()
+        accounts = await in_thread(self._rt.repository.list_accounts)
+        busy = await self._busy_accounts()
+        accounts = [a for a in accounts if a.id not in busy and a.do_droplet_id is not None
+                    and (only is None or a.id in only)]
+        stats.accounts = len(accounts)
+        due = [a for a in accounts
+               if force or self._schedule.next_look.get(a.id, 0.0) <= now]
+        if not due:
+            self.last_cycle = stats
+            return stats, []
+        client = await self._cloud()
+        if force or now >= self._schedule.next_list or any(
+                a.do_droplet_id not in self._droplets for a in due):
+            before = client.requests_sent
+            try:
+                droplets = await client.list_droplets(tag_name=APP_TAG)
+            except RateLimited:
+                stats.rate_limited += 1
+                self._schedule.next_list = now + self._schedule.list_interval * 2
+                raise
+            finally:
+                stats.do_requests = client.requests_sent - before
+                stats.rate_limited += client.rate_limited_seen
+                client.rate_limited_seen = 0
+            self._droplets = {d.id: d for d in droplets}
+            stats.listed = True
+            self._stretch(len(droplets), stats.do_requests)
+            self._schedule.next_list = now + self._schedule.list_interval
+
+        updates = list(await asyncio.gather(*(self._look(a, stats) for a in due)))
+        events = await in_thread(self._rt.repository.record_statuses, updates)
+        changes: list[StatusChange] = []
+        if events:
+            fresh = {a.id: a for a in await in_thread(self._rt.repository.list_accounts)}
+            for event in events:
+                if event.account_id in fresh:
+                    change = StatusChange(event, fresh[event.account_id])
+                    changes.append(change)
+                    self._emit(change)
+        for update in updates:
+            status = update.status
+            interval = (self.config.fast_interval if status in TRANSITIONAL else
+                        self.config.error_interval if status is ServerStatus.ERROR else
+                        self.config.slow_interval)
+            self._schedule.next_look[update.account_id] = now + interval
+        stats.changes = len(changes)
+        stats.seconds = time.perf_counter() - started
+        self.last_cycle = stats
+        return stats, changes
+
+    async def _busy_accounts(self) -> set[str]:
+        """Accounts a connect or delete is working on: theirs to report, not ours."""
+        ops = await in_thread(self._rt.repository.operations, states=(OperationState.PENDING,))
+        return {o.account_id for o in ops}
+
+    def _stretch(self, droplet_count: int, requests: int) -> None:
+        """Space list calls so that they use at most a share of the rate budget."""
+        pages = max(1, math.ceil(droplet_count / 200), requests)
+        interval = self.config.fast_interval
+        rl = self._client.rate_limit if self._client is not None else None
+        # 250 requests a minute per token
+        interval = max(interval, pages * 60 / (250 * self.config.budget_share))
+        if rl is not None and rl.remaining is not None and rl.reset is not None:
+            window = max(1.0, rl.reset - time.time())
+            allowed = max(1, rl.remaining) * self.config.budget_share
+            interval = max(interval, pages * window / allowed)
+        self._schedule.list_interval = min(interval, 600.0)
+
+    # ------------------------------------------------------------------ one account
+    async def _look(self, account: Account, stats: CycleStats) -> StatusUpdate:
+        now = datetime.now(UTC)
+        droplet = self._droplets.get(account.do_droplet_id or -1)
+        missing = droplet is None
+        health: GatewayHealth | None = None
+        if droplet is not None and droplet.status == "active" and \
+                account.custom_data.get(IBEAM_STARTED) and \
+                not account.custom_data.get(LOGIN_REFUSED):
+            health = await self._probe(account)
+            stats.probes += 1
+            if health.login_refused:
+                account = await self._guard(account)
+        elif droplet is None or droplet.status != "active":
+            await self._drop_session(account.id)
+        decision, fields = evaluate(account, droplet, health, now=now, missing=missing)
+        return StatusUpdate(account.id, decision.status, decision.detail.reason, now,
+                            decision.detail, fields)
+
+    async def _session(self, account: Account) -> _Session | None:
+        session = self._sessions.get(account.id)
+        if session is None:
+            session = self._sessions[account.id] = _Session(account.id)
+        if session.remote is not None:
+            return session
+        if time.monotonic() < session.retry_at:
+            return None
+        try:
+            session.remote = await session.stack.enter_async_context(
+                RemoteAccess(self._rt).open(account))
+            session.prober = GatewayProbe(session.remote, timeout=self.config.probe_timeout)
+            session.stack.push_async_callback(session.prober.aclose)
+            session.failures = 0
+            return session
+        except GatewayError as exc:
+            session.failures += 1
+            session.retry_at = time.monotonic() + min(self.config.reconnect_max,
+                                                      2 ** session.failures)
+            session.last_error = exc.user_message
+            await session.close()
+            raise
+
+    async def _drop_session(self, account_id: str) -> None:
+        session = self._sessions.pop(account_id, None)
+        if session is not None:
+            await session.close()
+
+    async def _probe(self, account: Account) -> GatewayHealth:
+        async with self._gate:
+            try:
+                session = await self._session(account)
+            except GatewayError as exc:
+                return GatewayHealth(checked_at=datetime.now(UTC), reachable=False,
+                                     error=exc.user_message)
+            if session is None or session.prober is None:
+                return GatewayHealth(checked_at=datetime.now(UTC), reachable=False,
+                                     error="Waiting before reconnecting to the server.")
+            health = await session.prober.probe()
+            if not health.reachable and health.error and "not running" not in health.error:
+                await session.close()  # the connection itself may be gone: reopen next time
+            return health
+
+    async def _guard(self, account: Account) -> Account:
+        """IBKR refused the password: stop IBeam now, before IBKR locks the username."""
+        session = self._sessions.get(account.id)
+        if session is not None and session.remote is not None:
+            try:
+                await session.remote.run(ib.STOP_COMMAND)
+            except GatewayError as exc:
+                log.warning("could not stop IBeam on %s: %s", account.id, exc.user_message)
+        log.warning("IBKR refused the password of %s; IBeam stopped", account.id)
+        data = {**account.custom_data, LOGIN_REFUSED: True}
+        return await in_thread(self._rt.repository.update_account, account.id,
+                               custom_data=data)
+
+
+__all__ = ["CycleStats", "Monitor", "MonitorConfig", "StatusChange"]

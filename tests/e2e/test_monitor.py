@@ -1,0 +1,174 @@
+"""The monitor over the sandbox: cheap cycles, reused sessions, the status rules, the guard."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from ibdesk.domain import ServerStatus
+from ibdesk.sandbox import IBKRUser, Sandbox
+from ibdesk.services import Runtime
+from ibdesk.services.credentials import change_password
+from ibdesk.services.monitor import Monitor, MonitorConfig, StatusChange
+from ibdesk.services.status import LOGIN_REFUSED, UNHEALTHY_SINCE
+from tests.e2e.conftest import options, provisioner, request, runtime_for
+
+
+async def _accounts(rt: Runtime, n: int) -> list[str]:
+    ids = []
+    for env in ("demo", "paper")[:n]:
+        ids.append((await provisioner(rt).connect(request(env))).id)
+    return ids
+
+
+async def test_one_list_call_per_cycle_and_sessions_reused(sandbox: Sandbox,
+                                                          rt: Runtime) -> None:
+    ids = await _accounts(rt, 2)
+    monitor = Monitor(rt, MonitorConfig(fast_interval=0.1, slow_interval=0.1))
+    before = len(sandbox.world.requests)
+    try:
+        for _ in range(3):
+            stats, _ = await monitor.cycle(force=True)
+            assert stats.do_requests == 1 and stats.probes == 2 and stats.rate_limited == 0
+        gets = [r for r in list(sandbox.world.requests)[before:]]
+        assert all(r["path"] == "/v2/droplets" for r in gets)  # never a GET per droplet
+        assert len(gets) == 3
+        for account_id in ids:
+            droplet_id = rt.repository.require_account(account_id).do_droplet_id or 0
+            assert len(sandbox.host(droplet_id).connections) == 1  # one SSH, kept open
+    finally:
+        await monitor.close()
+
+
+async def test_changes_reach_listeners_and_history_only_on_change(sandbox: Sandbox,
+                                                                  rt: Runtime) -> None:
+    (account_id,) = await _accounts(rt, 1)
+    monitor = Monitor(rt)
+    seen: list[StatusChange] = []
+    monitor.subscribe(seen.append)
+    history = len(rt.repository.history(account_id))
+    try:
+        await monitor.cycle(force=True)
+        await monitor.cycle(force=True)
+        assert seen == [] and len(rt.repository.history(account_id)) == history
+        droplet_id = rt.repository.require_account(account_id).do_droplet_id or 0
+        sandbox.host(droplet_id).ibeam.set_faults(competing=True)
+        await monitor.cycle(force=True)
+        detail = rt.repository.status_detail(account_id)
+        assert detail is not None and detail.competing and detail.warning
+        assert seen == []  # competing keeps `running`: a warning, not a change
+        sandbox.host(droplet_id).ibeam.set_faults(competing=False, session_reset=True)
+        await monitor.cycle(force=True)
+        assert [c.event.status for c in seen] == [ServerStatus.INITIALIZING]
+        assert "logging in again" in seen[0].event.reason  # re-authenticating, not an error
+        current = rt.repository.require_account(account_id)
+        assert current.do_last_status_check is not None and UNHEALTHY_SINCE in current.custom_data
+    finally:
+        await monitor.close()
+
+
+async def test_down_past_grace_is_an_error_and_vanished_droplet_says_so(
+        sandbox: Sandbox, rt: Runtime) -> None:
+    ids = await _accounts(rt, 2)
+    monitor = Monitor(rt)
+    try:
+        await monitor.cycle(force=True)
+        down = rt.repository.require_account(ids[0])
+        sandbox.host(down.do_droplet_id or 0).ibeam.set_faults(down=True)
+        await monitor.cycle(force=True)
+        assert rt.repository.require_account(ids[0]).do_server_status is ServerStatus.INITIALIZING
+        long_ago = (datetime.now(UTC) - timedelta(minutes=30)).isoformat()
+        current = rt.repository.require_account(ids[0])
+        rt.repository.update_account(ids[0], custom_data={**current.custom_data,
+                                                          UNHEALTHY_SINCE: long_ago})
+        sandbox.world.vanish(rt.repository.require_account(ids[1]).do_droplet_id or 0)
+        await sandbox.sync_hosts()
+        await monitor.cycle(force=True)
+        first = rt.repository.require_account(ids[0])
+        second = rt.repository.require_account(ids[1])
+        assert first.do_server_status is ServerStatus.ERROR
+        assert "not logged in to IBKR for 30 minutes" in rt.repository.history(ids[0])[-1].reason
+        assert second.do_server_status is ServerStatus.ERROR
+        detail = rt.repository.status_detail(ids[1])
+        assert detail is not None and "no longer exists" in detail.reason
+        assert detail.fix and "Delete this account" in detail.fix
+    finally:
+        await monitor.close()
+
+
+async def test_failed_login_guard(home) -> None:  # type: ignore[no-untyped-def]
+    user = IBKRUser("paperjane", "p@per'pa$$")
+    async with Sandbox(options(users=[user], maintenance_seconds=0.3)) as sandbox:
+        rt = runtime_for(sandbox, home)
+        account = await provisioner(rt).connect(request("paper"))
+        ibeam = sandbox.host(account.do_droplet_id or 0).ibeam
+        # The password was changed at IBKR; the session ends and IBeam logs in again.
+        sandbox.users._users["paperjane"] = IBKRUser("paperjane", "changed-at-ibkr")
+        ibeam.set_faults(session_reset=True)
+        monitor = Monitor(rt)
+        try:
+            for _ in range(200):
+                await monitor.cycle(force=True)
+                if rt.repository.require_account(account.id).custom_data.get(LOGIN_REFUSED):
+                    break
+            current = rt.repository.require_account(account.id)
+            assert current.do_server_status is ServerStatus.ERROR
+            assert "refused the password" in rt.repository.history(account.id)[-1].reason
+            assert ibeam.state == "stopped"  # stopped before IBeam's own limit of 2
+            attempts = ibeam.login_attempts
+            await monitor.cycle(force=True)
+            assert ibeam.login_attempts == attempts  # no retries in a loop
+            await change_password(rt, account.id, "changed-at-ibkr")
+            for _ in range(200):
+                await monitor.cycle(force=True)
+                if rt.repository.require_account(account.id).do_server_status is \
+                        ServerStatus.RUNNING:
+                    break
+            assert rt.repository.require_account(account.id).do_server_status is \
+                ServerStatus.RUNNING
+        finally:
+            await monitor.close()
+            rt.close()
+
+
+async def test_rate_budget_is_never_exceeded(home) -> None:  # type: ignore[no-untyped-def]
+    async with Sandbox(options(rate_limit_per_hour=120)) as sandbox:
+        rt = runtime_for(sandbox, home)
+        await provisioner(rt).connect(request("demo"))
+        monitor = Monitor(rt, MonitorConfig(fast_interval=0.01, slow_interval=0.01))
+        requests = 0
+        try:
+            for _ in range(60):
+                stats, _ = await monitor.cycle()
+                assert stats.rate_limited == 0
+                requests += stats.do_requests
+                monitor._schedule.next_look.clear()  # every account due, every time
+        finally:
+            await monitor.close()
+            rt.close()
+    # the budget left after connecting was well under 120; the list calls stretched out
+    assert requests < 10
+
+
+async def test_refresh_looks_at_one_account(sandbox: Sandbox, rt: Runtime) -> None:
+    ids = await _accounts(rt, 2)
+    monitor = Monitor(rt)
+    try:
+        await monitor.cycle(force=True)
+        sandbox.host(rt.repository.require_account(ids[0]).do_droplet_id or 0).ibeam.set_faults(
+            session_reset=True)
+        changes = await monitor.refresh(ids[0])
+        assert [c.account.id for c in changes] == [ids[0]]
+        assert monitor.last_cycle.probes == 1
+    finally:
+        await monitor.close()
+
+
+async def test_accounts_being_connected_are_left_to_their_owner(sandbox: Sandbox,
+                                                                rt: Runtime) -> None:
+    await provisioner(rt).connect(request("demo"), wait=False)  # still pending
+    monitor = Monitor(rt)
+    try:
+        stats, changes = await monitor.cycle(force=True)
+    finally:
+        await monitor.close()
+    assert stats.accounts == 0 and changes == []
