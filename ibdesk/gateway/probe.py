@@ -19,6 +19,7 @@ from ibdesk.domain import ibeam as ib
 from ibdesk.domain.errors import GatewayError
 from ibdesk.domain.models import GatewayHealth
 from ibdesk.gateway.ssh import Remote
+from ibdesk.gateway.tls import INSIDE_SSH
 
 REFUSED_MARKERS = ("Invalid username password combination",
                    "Exceeded maximum number of failed authentication attempts")
@@ -48,10 +49,10 @@ class GatewayProbe:
             limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
             self._health = httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{health.get_port()}", timeout=self._timeout,
-                limits=limits)
+                limits=limits, verify=INSIDE_SSH)
             self._gateway = httpx.AsyncClient(
                 base_url=f"https://127.0.0.1:{gateway.get_port()}", timeout=self._timeout,
-                limits=limits, verify=False)
+                limits=limits, verify=INSIDE_SSH)
         return self._health, self._gateway
 
     async def aclose(self) -> None:
@@ -78,14 +79,16 @@ class GatewayProbe:
         except GatewayError as exc:
             return GatewayHealth(**fields, error=exc.user_message)  # type: ignore[arg-type]
         try:
-            live = await health.get("/livez")
+            ready = await health.get("/readyz")
         except httpx.HTTPError:
             fields["error"] = "IBeam's health server does not answer (IBeam is not running)."
             return await _with_log(self._remote, fields, read_logs)
         fields["reachable"] = True
-        fields["livez"] = live.status_code == 200
+        fields["readyz"] = ready.status_code == 200
         try:
-            fields["readyz"] = (await health.get("/readyz")).status_code == 200
+            # a ready IBeam is live; only a not-ready one is asked whether it is shutting down
+            fields["livez"] = True if fields["readyz"] else (
+                (await health.get("/livez")).status_code == 200)
             status = await gateway.post("/v1/api/iserver/auth/status")
             if status.status_code == 200:
                 data = status.json()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -43,6 +44,10 @@ class HostKeyChanged(GatewayError):
         "nothing. Run Diagnose; if the server was rebuilt on purpose, re-pin its key.")
 
 
+_MAP_TLS = ssl.create_default_context()
+"""Built once: the sandbox map is looked up per connection."""
+
+
 @dataclass(frozen=True)
 class Endpoint:
     host: str
@@ -56,7 +61,7 @@ async def resolve_endpoint(ip: str, *, sandbox_map_url: str | None, token: str |
         return Endpoint(ip, 22)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with httpx.AsyncClient(timeout=timeout, verify=_MAP_TLS) as client:
             response = await client.get(f"{sandbox_map_url.rstrip('/')}/{ip}", headers=headers)
     except httpx.HTTPError as exc:
         raise GatewayUnreachable(f"The sandbox did not answer ({type(exc).__name__}).") from None

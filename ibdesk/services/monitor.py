@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -104,10 +105,25 @@ class _Schedule:
     list_interval: float = 5.0
 
 
+def raise_file_limit(wanted: int = 65536) -> None:
+    """Each watched account holds an SSH connection and two forwards: lift the soft limit
+    on open files (macOS starts at 256)."""
+    if sys.platform.startswith("win"):
+        return
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
+    if soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 class Monitor:
     """Run `await monitor.run(stop)` on the event loop; `refresh(id)` looks at one now."""
 
     def __init__(self, rt: Runtime, config: MonitorConfig | None = None) -> None:
+        raise_file_limit()
         self._rt = rt
         self.config = config or MonitorConfig()
         self._listeners: list[Callable[[StatusChange], None]] = []
@@ -322,4 +338,4 @@ class Monitor:
                                custom_data=data)
 
 
-__all__ = ["CycleStats", "Monitor", "MonitorConfig", "StatusChange"]
+__all__ = ["CycleStats", "Monitor", "MonitorConfig", "StatusChange", "raise_file_limit"]

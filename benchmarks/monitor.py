@@ -1,0 +1,171 @@
+"""The monitor at 10, 100 and 1,000 accounts against the sandbox, with 100 ms of latency
+added to every DigitalOcean request.
+
+For each N: (1) build a sandbox state with N droplets, IBeam delivered to each over SSH,
+and an ibdesk database holding the N accounts; (2) serve that state with
+`ibdesk sandbox serve --latency-ms 100` in its own process; (3) in a third process, run
+20 forced monitor cycles (every account looked at, the list always fetched) and print:
+DigitalOcean requests per cycle, gateway probes per cycle, cycle wall time (median and
+p95; the first cycle, which opens the SSH connections, separately), the monitor
+process's peak RSS, and the 429s it met.
+
+    .venv/bin/python benchmarks/monitor.py            # 10, 100, 1000
+    .venv/bin/python benchmarks/monitor.py 10 100
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import asyncssh
+
+CYCLES = 20
+
+
+def _keyring_env(folder: Path) -> None:
+    os.environ["PYTHON_KEYRING_BACKEND"] = "ibdesk.sandbox.keyring.EnvFileKeyring"
+    os.environ["IBDESK_TEST_KEYRING_FILE"] = str(folder / "keyring.json")
+
+
+async def build(folder: Path, n: int) -> None:
+    from ibdesk.cloud import DigitalOceanClient, DropletCreate
+    from ibdesk.cloud.userdata import render_cloud_init
+    from ibdesk.domain import Account, ServerStatus, new_account_id
+    from ibdesk.domain import ibeam as ib
+    from ibdesk.domain.naming import account_tag, droplet_name
+    from ibdesk.sandbox import Sandbox, SandboxOptions
+    from ibdesk.secrets import SecretStore
+    from ibdesk.services.keys import AppKey
+    from ibdesk.store import Repository
+
+    secrets = SecretStore("ibdesk")
+    app_key = AppKey(secrets)
+    options = SandboxOptions(state=folder / "world.json", boot_seconds=0,
+                             droplet_limit=n + 10, rate_limit_per_minute=100_000,
+                             rate_limit_per_hour=100_000)
+    repo = Repository.open(f"sqlite:///{folder / 'home' / 'ibdesk.sqlite3'}")
+    async with Sandbox(options) as sandbox:
+        async with DigitalOceanClient(sandbox.token, base_url=sandbox.api_url) as do:
+            key_id = await app_key.ensure_registered(do)
+            accounts = []
+            for i in range(n):
+                account = Account(id=new_account_id("paper"), username=f"trader{i}",
+                                  environment="paper")
+                droplet, _ = await do.create_droplet(DropletCreate(
+                    name=droplet_name(account.username, "paper", 1), region="nyc1",
+                    size="s-1vcpu-1gb", image="docker-20-04", ssh_keys=[key_id],
+                    tags=["ibdesk", account_tag(account.id)], user_data=render_cloud_init()))
+                accounts.append((account, droplet.id))
+        await sandbox.sync_hosts()
+        private = asyncssh.import_private_key(app_key.private_key())
+        gate = asyncio.Semaphore(50)
+
+        async def deliver(droplet_id: int) -> str:
+            host = sandbox.host(droplet_id)
+            async with gate, asyncssh.connect("127.0.0.1", host.ssh_port, username="root",
+                                              client_keys=[private],
+                                              known_hosts=None) as conn:
+                async with conn.start_sftp_client() as sftp:
+                    await sftp.makedirs(ib.SECRETS_DIR, exist_ok=True)
+                    for path, data in ((ib.ACCOUNT_FILE, "sandboxdemo"),
+                                       (ib.PASSWORD_FILE, "sandbox-demo-pass"),
+                                       (ib.ENV_FILE, ib.render_env_list(
+                                           ib.IBeamSettings(environment="paper")))):
+                        async with sftp.open(path, "w", asyncssh.SFTPAttrs(
+                                permissions=0o600)) as fh:
+                            await fh.write(data)
+                assert (await conn.run(ib.START_COMMAND)).exit_status == 0
+            return host.droplet.ipv4
+
+        ips = await asyncio.gather(*(deliver(d) for _, d in accounts))
+        for (account, droplet_id), ip in zip(accounts, ips, strict=True):
+            repo.add_account(account.model_copy(update={
+                "do_droplet_id": droplet_id, "do_droplet_name": droplet_name(
+                    account.username, "paper", 1), "do_ip_address": ip, "do_region": "nyc1",
+                "do_server_status": ServerStatus.RUNNING,
+                "custom_data": {"ibeam_started": True}}))
+    repo.close()
+
+
+async def measure(folder: Path, info: dict[str, str]) -> dict[str, object]:
+    from ibdesk.secrets import DO_TOKEN
+    from ibdesk.services import open_runtime
+    from ibdesk.services.monitor import Monitor
+
+    rt = open_runtime(folder / "home", do_api_url=info["api_url"],
+                      sandbox_ssh_map_url=info["ssh_map_url"],
+                      public_ip_url=info["public_ip_url"])
+    rt.secrets.set(DO_TOKEN, info["token"])
+    monitor = Monitor(rt)
+    runs = []
+    try:
+        for _ in range(CYCLES):
+            stats, _ = await monitor.cycle(force=True)
+            runs.append(stats)
+    finally:
+        await monitor.close()
+        rt.close()
+    steady = sorted(s.seconds for s in runs[1:])
+    return {
+        "do_requests": statistics.mean(s.do_requests for s in runs),
+        "probes": statistics.mean(s.probes for s in runs),
+        "first_s": runs[0].seconds,
+        "median_s": statistics.median(steady),
+        "p95_s": steady[max(0, round(0.95 * len(steady)) - 1)],
+        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rate_limited": sum(s.rate_limited for s in runs),
+    }
+
+
+def child(mode: str, folder: Path, arg: str) -> None:
+    _keyring_env(folder)
+    if mode == "build":
+        (folder / "home").mkdir(exist_ok=True)
+        asyncio.run(build(folder, int(arg)))
+        print("{}")
+    else:
+        print(json.dumps(asyncio.run(measure(folder, json.loads(arg)))))
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] == "--child":
+        child(argv[1], Path(argv[2]), argv[3])
+        return 0
+    sizes = [int(a) for a in argv] or [10, 100, 1000]
+    print(f"{'N':>6} {'DO req/cycle':>13} {'probes/cycle':>13} {'first s':>8} "
+          f"{'median s':>9} {'p95 s':>7} {'peak RSS MB':>12} {'429s':>5}", flush=True)
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            subprocess.run([sys.executable, __file__, "--child", "build", str(folder), str(n)],
+                           check=True, stdout=subprocess.DEVNULL)
+            serve = subprocess.Popen(
+                [sys.executable, "-m", "ibdesk", "sandbox", "serve", "--json", "--state",
+                 str(folder / "world.json"), "--latency-ms", "100"],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            try:
+                assert serve.stdout is not None
+                info = json.loads(serve.stdout.readline())
+                out = subprocess.run([sys.executable, __file__, "--child", "measure",
+                                      str(folder), json.dumps(info)], check=True,
+                                     capture_output=True, text=True).stdout
+            finally:
+                serve.terminate()
+                serve.wait(timeout=60)
+            r = json.loads(out.strip().splitlines()[-1])
+            print(f"{n:>6} {r['do_requests']:>13.1f} {r['probes']:>13.1f} {r['first_s']:>8.2f} "
+                  f"{r['median_s']:>9.2f} {r['p95_s']:>7.2f} {r['rss_mb']:>12.0f} "
+                  f"{r['rate_limited']:>5}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
