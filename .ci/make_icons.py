@@ -62,6 +62,10 @@ def main() -> int:
     for size in SIZES:
         draw(size).save(str(OUT / f"ibdesk-{size}.png"))
     draw(256).save(str(OUT / "ibdesk.png"))
+    assets = OUT.parent / "ibdesk" / "ui" / "assets"  # what the installed app loads
+    assets.mkdir(parents=True, exist_ok=True)
+    for size in (32, 64, 128, 256):
+        draw(size).save(str(assets / f"ibdesk-{size}.png"))
     if not draw(256).save(str(OUT / "ibdesk.ico")):
         print("no ICO writer in this Qt; ibdesk.ico not made", file=sys.stderr)
     print("icons written to", OUT)

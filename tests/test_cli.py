@@ -51,7 +51,7 @@ def test_version_as_a_real_process() -> None:
 
 
 def test_info_is_the_default(capsys: pytest.CaptureFixture[str], home: Path) -> None:
-    code, out, err = run(capsys)
+    code, out, err = run(capsys, "info")
     assert code == 0, err
     assert str(home) in out and "token         not set" in out
     assert "ibdesk token set" in out
@@ -63,7 +63,7 @@ def test_info_is_the_default(capsys: pytest.CaptureFixture[str], home: Path) -> 
 
 
 def test_home_flag(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out, _ = run(capsys, "--json", "--home", str(tmp_path / "elsewhere"))
+    code, out, _ = run(capsys, "--json", "--home", str(tmp_path / "elsewhere"), "info")
     assert code == 0
     assert json.loads(out)["home"] == str(tmp_path / "elsewhere")
     assert (tmp_path / "elsewhere" / "ibdesk.sqlite3").exists()
@@ -131,7 +131,7 @@ def test_corrupt_database_is_reported(capsys: pytest.CaptureFixture[str], home: 
 
 def test_sandbox_mode_has_its_own_folder_and_marker(capsys: pytest.CaptureFixture[str],
                                                     home: Path) -> None:
-    code, out, err = run(capsys, "--sandbox")
+    code, out, err = run(capsys, "--sandbox", "info")
     assert code == 0, err
     assert out.startswith("SANDBOX:")
     assert "sandboxdemo / sandbox-demo-pass" in out

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ibdesk import __version__
+from ibdesk import launch
 from ibdesk.cli import accounts, basic, watch
 from ibdesk.cli.output import EXIT_FAILED, EXIT_USAGE, Output
 from ibdesk.domain.errors import IbdeskError
@@ -105,13 +106,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     out = Output(getattr(args, "json", False))
-    command = args.command or "info"
+    command = args.command
+    if command is None:
+        from ibdesk.app import can_show_window
+
+        if can_show_window():
+            from ibdesk.app import run_window
+
+            try:
+                return run_window(getattr(args, "home", None),
+                                  sandbox=getattr(args, "sandbox", False))
+            except IbdeskError as exc:
+                out.error(exc.user_message)
+                return EXIT_FAILED
+        out.progress("No display here, so no window: this is `ibdesk info` instead. On a "
+                     "desktop, `ibdesk` opens the window.")
+        command = "info"
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         if command == "sandbox":
             return basic.cmd_sandbox_serve(args, out)
         if getattr(args, "sandbox", False):
-            with basic.sandbox_runtime(getattr(args, "home", None)) as rt:
+            with launch.sandbox_runtime(getattr(args, "home", None)) as rt:
                 return COMMANDS[command](rt, args, out)
         rt = open_runtime(getattr(args, "home", None))
         try:

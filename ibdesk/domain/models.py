@@ -150,6 +150,7 @@ class StatusDetail(_Frozen):
     competing: bool | None = None
     gateway_message: str = ""
     checked_at: datetime | None = None
+    latency_ms: float | None = None
 
 
 class StatusEvent(_Frozen):

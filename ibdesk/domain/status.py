@@ -77,6 +77,7 @@ def _decide(obs: Observation, status: ServerStatus, reason: str, fix: str | None
             competing=health.competing if health else None,
             gateway_message=health.message if health else "",
             checked_at=health.checked_at if health else obs.now,
+            latency_ms=health.latency_ms if health else None,
         ),
     )
 

@@ -127,6 +127,7 @@ class Monitor:
         self._rt = rt
         self.config = config or MonitorConfig()
         self._listeners: list[Callable[[StatusChange], None]] = []
+        self._cycle_listeners: list[Callable[[list[StatusUpdate]], None]] = []
         self._sessions: dict[str, _Session] = {}
         self._schedule = _Schedule(list_interval=self.config.fast_interval)
         self._droplets: dict[int, Droplet] = {}
@@ -139,6 +140,10 @@ class Monitor:
     def subscribe(self, listener: Callable[[StatusChange], None]) -> Callable[[], None]:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
+
+    def subscribe_cycles(self, listener: Callable[[list[StatusUpdate]], None]) -> None:
+        """Every account looked at in a cycle, changed or not (latency charts, ages)."""
+        self._cycle_listeners.append(listener)
 
     def _emit(self, change: StatusChange) -> None:
         for listener in list(self._listeners):
@@ -225,6 +230,11 @@ class Monitor:
 
         updates = list(await asyncio.gather(*(self._look(a, stats) for a in due)))
         events = await in_thread(self._rt.repository.record_statuses, updates)
+        for cycle_listener in list(self._cycle_listeners):
+            try:
+                cycle_listener(updates)
+            except Exception:
+                log.exception("cycle listener failed")
         changes: list[StatusChange] = []
         if events:
             fresh = {a.id: a for a in await in_thread(self._rt.repository.list_accounts)}

@@ -52,7 +52,7 @@ from ibdesk.services.keys import AppKey
 from ibdesk.services.network import public_address
 from ibdesk.services.remote import RemoteAccess, in_thread, owner
 from ibdesk.services.runtime import Runtime
-from ibdesk.services.status import IBEAM_STARTED
+from ibdesk.services.status import IBEAM_STARTED, PRICE_MONTHLY
 from ibdesk.services.testhooks import pause_point
 from ibdesk.services.token import TokenService
 
@@ -338,9 +338,12 @@ class Provisioner:
             self._report(Step.DROPLET, "done",
                          f"Created {name} ({size_slug} in {region}, "
                          f"${size.price_monthly:g}/month)")
+        current = await in_thread(repo.require_account, account_id)
         await in_thread(repo.update_account, account_id, do_droplet_id=droplet.id,
-                        do_droplet_name=droplet.name, do_image=str(droplet.image.id or
-                                                                     droplet.image.slug))
+                        do_droplet_name=droplet.name, do_size=droplet.size_slug,
+                        do_image=str(droplet.image.id or droplet.image.slug),
+                        custom_data={**current.custom_data,
+                                     PRICE_MONTHLY: droplet.size.price_monthly})
         await in_thread(repo.record_status, account_id, ServerStatus.PROVISIONING,
                         f"Server {droplet.name} requested.")
         return droplet

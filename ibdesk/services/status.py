@@ -26,6 +26,8 @@ from ibdesk.services.token import TokenService
 
 IBEAM_STARTED = "ibeam_started"  # set by the provisioner once IBeam runs on the server
 UNHEALTHY_SINCE = "unhealthy_since"
+PRICE_MONTHLY = "price_monthly"
+"""custom_data: what the server costs a month (USD), from DigitalOcean's size."""
 LOGIN_REFUSED = "login_refused"
 """custom_data mark of the failed-login guard: IBeam was stopped after a refused login."""
 ACTIVE_SINCE = "active_since"
@@ -122,5 +124,5 @@ def evaluate(account: Account, droplet: Droplet | None, health: GatewayHealth | 
     return decision, fields
 
 
-__all__ = ["ACTIVE_SINCE", "IBEAM_STARTED", "LOGIN_REFUSED", "UNHEALTHY_SINCE",
+__all__ = ["ACTIVE_SINCE", "IBEAM_STARTED", "LOGIN_REFUSED", "PRICE_MONTHLY", "UNHEALTHY_SINCE",
            "StatusReport", "StatusService", "evaluate"]

@@ -1,0 +1,87 @@
+"""Start-up of the desktop app: settings, store, secrets, services, then the window on
+one asyncio loop inside Qt (qasync).
+
+`ibdesk` opens the window with the real settings and keyring; `ibdesk --sandbox` opens
+it on the local sandbox. Closing the window stops the monitor, closes SSH connections
+and the database, then quits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from importlib import resources
+
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+from qasync import QEventLoop
+
+from ibdesk import launch
+
+log = logging.getLogger(__name__)
+
+
+def can_show_window() -> bool:
+    """False on a Linux machine with no display (a server, an SSH session)."""
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def app_icon() -> QIcon:
+    icon = QIcon()
+    assets = resources.files("ibdesk.ui") / "assets"
+    for size in (32, 64, 128, 256):
+        with resources.as_file(assets / f"ibdesk-{size}.png") as path:
+            icon.addFile(str(path))
+    return icon
+
+
+def make_application() -> QApplication:
+    app = QApplication.instance() or QApplication(["ibdesk"])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("ibdesk")
+    app.setApplicationDisplayName("ibdesk")
+    app.setOrganizationName("ibdesk")
+    app.setWindowIcon(app_icon())
+    app.setQuitOnLastWindowClosed(False)  # the window's close handler ends the loop
+    return app
+
+
+def run_window(home: str | None, *, sandbox: bool) -> int:
+    from ibdesk.ui.controller import Controller
+    from ibdesk.ui.main_window import MainWindow
+    from ibdesk.ui.stalls import StallWatch
+
+    app = make_application()
+    loop = QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with launch.runtime(home, sandbox=sandbox) as rt:
+        controller = Controller(rt)
+        window = MainWindow(controller)
+        watch = StallWatch() if os.environ.get("IBDESK_DEBUG_STALLS") == "1" else None
+
+        async def main() -> None:
+            closed = asyncio.Event()
+            controller.destroyed.connect(lambda *_: closed.set())
+            window.closed.connect(closed.set)
+            if watch is not None:
+                watch.start()
+            window.show()
+            await window.start()
+            await closed.wait()
+            if watch is not None:
+                watch.stop()
+                log.warning("event loop: %d stalls over 50 ms, worst %.0f ms",
+                            len(watch.stalls), watch.worst * 1000)
+
+        with loop:
+            loop.run_until_complete(main())
+    return 0
+
+
+__all__ = ["app_icon", "can_show_window", "make_application", "run_window"]

@@ -1,0 +1,1 @@
+"""The desktop window (Qt). Only this package and ibdesk.app import PySide6."""

@@ -1,0 +1,166 @@
+"""The account table as a Qt model: rows are (Account, StatusDetail) from the store.
+
+A status change touches only its row (one `dataChanged`); the "checked" column's ages
+are refreshed by one range `dataChanged` on that column. Sorting and filtering happen in
+a QSortFilterProxyModel in front of it, so a thousand rows stay cheap.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+
+from ibdesk.domain.models import Account, ServerStatus, StatusDetail
+from ibdesk.services.status import PRICE_MONTHLY
+from ibdesk.ui import status_style
+
+COL_ACCOUNT, COL_ENVIRONMENT, COL_DROPLET, COL_REGION, COL_IP, COL_STATUS, COL_GATEWAY, \
+    COL_CHECKED, COL_COST = range(9)
+HEADERS = ["Account", "Env", "Server", "Region", "Address", "Status", "Gateway",
+           "Checked", "Cost / month"]
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class AccountRole(enum.IntEnum):
+    ACCOUNT = Qt.ItemDataRole.UserRole + 1
+    """The domain Account of the row."""
+    DETAIL = Qt.ItemDataRole.UserRole + 2
+    SORT = Qt.ItemDataRole.UserRole + 3
+
+
+def age(moment: datetime | None, now: datetime | None = None) -> str:
+    if moment is None:
+        return "never"
+    seconds = max(0, int(((now or datetime.now(UTC)) - moment).total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} d ago"
+
+
+def gateway_text(detail: StatusDetail | None) -> str:
+    if detail is None or detail.authenticated is None:
+        return "—"
+    if detail.authenticated and detail.competing:
+        return "Logged in · competing"
+    if detail.authenticated:
+        return "Logged in"
+    if detail.connected:
+        return "Connected, not logged in"
+    return "Not connected"
+
+
+class AccountTableModel(QAbstractTableModel):
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._rows: list[tuple[Account, StatusDetail | None]] = []
+        self._index: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ contents
+    def set_rows(self, rows: list[tuple[Account, StatusDetail | None]]) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self._index = {a.id: i for i, (a, _) in enumerate(self._rows)}
+        self.endResetModel()
+
+    def update_account(self, account: Account, detail: StatusDetail | None) -> bool:
+        """Replace one row; emits dataChanged for that row only. False when unknown."""
+        row = self._index.get(account.id)
+        if row is None:
+            return False
+        self._rows[row] = (account, detail)
+        self.dataChanged.emit(self.index(row, 0), self.index(row, len(HEADERS) - 1))
+        return True
+
+    def refresh_ages(self) -> None:
+        if self._rows:
+            self.dataChanged.emit(self.index(0, COL_CHECKED),
+                                  self.index(len(self._rows) - 1, COL_CHECKED),
+                                  [Qt.ItemDataRole.DisplayRole])
+
+    def row_of(self, account_id: str) -> int | None:
+        return self._index.get(account_id)
+
+    def account_at(self, row: int) -> Account:
+        return self._rows[row][0]
+
+    # ------------------------------------------------------------------ Qt API
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        account, detail = self._rows[index.row()]
+        column = index.column()
+        if role == AccountRole.ACCOUNT:
+            return account
+        if role == AccountRole.DETAIL:
+            return detail
+        if role in (Qt.ItemDataRole.DisplayRole, AccountRole.SORT):
+            return self._display(account, detail, column, role == AccountRole.SORT)
+        if role == Qt.ItemDataRole.DecorationRole and column == COL_STATUS:
+            return status_style.icon(account.do_server_status)
+        if role == Qt.ItemDataRole.ForegroundRole and column == COL_STATUS:
+            return status_style.colour(account.do_server_status)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == COL_STATUS and detail is not None:
+                return detail.reason + (f"\nWhat to do: {detail.fix}" if detail.fix else "")
+            if column == COL_GATEWAY and detail is not None and detail.warning:
+                return detail.warning
+        if role == Qt.ItemDataRole.AccessibleTextRole and column == COL_STATUS:
+            return status_style.LABELS[account.do_server_status]
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == COL_COST:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def _display(self, account: Account, detail: StatusDetail | None, column: int,
+                 sort: bool) -> Any:
+        if column == COL_ACCOUNT:
+            return f"{account.username} ({account.id})" if not sort else account.username
+        if column == COL_ENVIRONMENT:
+            return account.environment.value
+        if column == COL_DROPLET:
+            return account.do_droplet_name or "—"
+        if column == COL_REGION:
+            return account.do_region or "—"
+        if column == COL_IP:
+            return account.do_ip_address or "—"
+        if column == COL_STATUS:
+            if sort:
+                return list(ServerStatus).index(account.do_server_status)
+            return status_style.LABELS[account.do_server_status]
+        if column == COL_GATEWAY:
+            return gateway_text(detail)
+        if column == COL_CHECKED:
+            if sort:
+                check = account.do_last_status_check
+                return check.timestamp() if check else 0.0
+            return age(account.do_last_status_check)
+        if column == COL_COST:
+            price = account.custom_data.get(PRICE_MONTHLY)
+            if sort:
+                return float(price or 0)
+            return f"${price:g}" if isinstance(price, int | float) else "—"
+        return None
+
+
+__all__ = ["AccountRole", "AccountTableModel", "COL_ACCOUNT", "COL_CHECKED", "COL_COST",
+           "COL_DROPLET", "COL_ENVIRONMENT", "COL_GATEWAY", "COL_IP", "COL_REGION",
+           "COL_STATUS", "HEADERS", "age", "gateway_text"]

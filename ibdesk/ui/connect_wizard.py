@@ -1,0 +1,400 @@
+"""Connecting an account: token → IBKR login → server → review → progress.
+
+Every page checks its own input and shows its own errors; network work (token check,
+catalogue, provisioning) runs as coroutines on the qasync loop, so the window never
+freezes. Closing the wizard mid-provisioning cancels nothing on the cloud side that
+cannot be resumed: the operation stays recorded and the next start resumes it.
+
+Signals:
+    account_connected(object): the Account, once it is running
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QVBoxLayout,
+    QWizard,
+    QWizardPage,
+)
+from qasync import asyncSlot
+
+from ibdesk.domain.errors import IbdeskError
+from ibdesk.domain.models import Environment, TwoFactorHandler
+from ibdesk.domain.naming import droplet_name
+from ibdesk.services.catalogue import Catalogue
+from ibdesk.services.provisioner import STEP_TITLES, ConnectRequest, Progress, Step, validate
+from ibdesk.ui.controller import Controller
+
+PAGE_TOKEN, PAGE_LOGIN, PAGE_SERVER, PAGE_REVIEW, PAGE_PROGRESS = range(5)
+ERROR_STYLE = "color: #c53030;"
+
+
+def _error_label() -> QLabel:
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setStyleSheet(ERROR_STYLE)
+    label.setAccessibleName("Error")
+    return label
+
+
+class TokenPage(QWizardPage):
+    def __init__(self, wizard: ConnectWizard) -> None:
+        super().__init__()
+        self._wizard = wizard
+        self.setTitle("DigitalOcean token")
+        self.setSubTitle("ibdesk creates one server per IBKR login in your DigitalOcean "
+                         "account. Create a token with read and write scope under API → "
+                         "Tokens, and paste it here. It is kept in the system keyring only.")
+        layout = QFormLayout(self)
+        self.token = QLineEdit()
+        self.token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.token.setPlaceholderText("dop_v1_…")
+        self.token.setAccessibleName("DigitalOcean API token")
+        layout.addRow("&Token:", self.token)
+        self.result = QLabel()
+        self.result.setWordWrap(True)
+        layout.addRow(self.result)
+        self.error = _error_label()
+        layout.addRow(self.error)
+        self._accepted = False
+        self.token.textChanged.connect(self._on_token_changed)
+
+    def _on_token_changed(self) -> None:
+        self._accepted = False
+        self.error.clear()
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:  # noqa: N802
+        return bool(self.token.text().strip())
+
+    def validatePage(self) -> bool:  # noqa: N802
+        if self._accepted:
+            return True
+        self._check()
+        return False
+
+    @asyncSlot()
+    async def _check(self) -> None:
+        await self.check()
+
+    async def check(self) -> bool:
+        self.result.setText("Checking the token with DigitalOcean…")
+        self.error.clear()
+        try:
+            account = await self._wizard.controller.set_token(self.token.text())
+        except IbdeskError as exc:
+            self.result.clear()
+            self.error.setText(exc.user_message)
+            return False
+        self.result.setText(f"✓ {account.email} — up to {account.droplet_limit} droplets.")
+        self._accepted = True
+        self._wizard.next()
+        return True
+
+
+class LoginPage(QWizardPage):
+    def __init__(self, wizard: ConnectWizard) -> None:
+        super().__init__()
+        self._wizard = wizard
+        self.setTitle("IBKR login")
+        self.setSubTitle("The login this server keeps signed in. The password goes to the "
+                         "system keyring and, over SSH, to a root-only file on the server.")
+        layout = QFormLayout(self)
+        self.username = QLineEdit()
+        self.username.setAccessibleName("IBKR username")
+        self.password = QLineEdit()
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password.setAccessibleName("IBKR password")
+        self.environment = QComboBox()
+        for env, text in ((Environment.PAPER, "Paper trading"),
+                          (Environment.LIVE, "Live trading"),
+                          (Environment.DEMO, "Demo (IBKR's free demo login)")):
+            self.environment.addItem(text, env)
+        self.environment.setAccessibleName("Environment")
+        self.two_fa = QComboBox()
+        self.two_fa.addItem("None", None)
+        for handler, text in ((TwoFactorHandler.PYOTP, "Authenticator secret (PYOTP)"),
+                              (TwoFactorHandler.NOTIFICATION_RESEND,
+                               "Approve on IBKR Mobile (notification)"),
+                              (TwoFactorHandler.EXTERNAL_REQUEST, "External request"),
+                              (TwoFactorHandler.GOOGLE_MSG, "Google Messages"),
+                              (TwoFactorHandler.CUSTOM_HANDLER, "Custom handler")):
+            self.two_fa.addItem(text, handler)
+        self.two_fa.setAccessibleName("2FA handler")
+        self.totp = QLineEdit()
+        self.totp.setEchoMode(QLineEdit.EchoMode.Password)
+        self.totp.setAccessibleName("TOTP secret")
+        self.totp.setPlaceholderText("base32 secret from IBKR's authenticator setup")
+        self.live_warning = QLabel(
+            "⚠ Live: this server will trade with real money. IBKR asks every live login for a "
+            "second factor, so choose a 2FA handler.")
+        self.live_warning.setWordWrap(True)
+        self.live_warning.setStyleSheet("color: #b7791f;")
+        self.error = _error_label()
+        layout.addRow("&Username:", self.username)
+        layout.addRow("&Password:", self.password)
+        layout.addRow("&Environment:", self.environment)
+        layout.addRow("&2FA:", self.two_fa)
+        layout.addRow("TOTP &secret:", self.totp)
+        layout.addRow(self.live_warning)
+        layout.addRow(self.error)
+        for widget in (self.username, self.password, self.totp):
+            widget.textChanged.connect(self._changed)
+        self.environment.currentIndexChanged.connect(self._changed)
+        self.two_fa.currentIndexChanged.connect(self._changed)
+        self._changed()
+
+    def environment_value(self) -> Environment:
+        return Environment(self.environment.currentData())  # Qt hands back a plain str
+
+    def handler_value(self) -> TwoFactorHandler | None:
+        data = self.two_fa.currentData()
+        return TwoFactorHandler(data) if data else None
+
+    def _changed(self) -> None:
+        self.live_warning.setVisible(self.environment_value() is Environment.LIVE)
+        self.totp.setEnabled(self.handler_value() is TwoFactorHandler.PYOTP)
+        self.error.clear()
+        self.completeChanged.emit()
+
+    def request(self) -> ConnectRequest:
+        return ConnectRequest(
+            username=self.username.text().strip(), password=self.password.text(),
+            environment=self.environment_value(), two_fa_handler=self.handler_value(),
+            totp_secret=self.totp.text().strip() or None)
+
+    def isComplete(self) -> bool:  # noqa: N802
+        return bool(self.username.text().strip() and self.password.text())
+
+    def validatePage(self) -> bool:  # noqa: N802
+        try:
+            validate(self.request())
+        except IbdeskError as exc:
+            self.error.setText(exc.user_message)
+            return False
+        return True
+
+
+class ServerPage(QWizardPage):
+    def __init__(self, wizard: ConnectWizard) -> None:
+        super().__init__()
+        self._wizard = wizard
+        self.setTitle("Server")
+        self.setSubTitle("Where the gateway runs. Prices are DigitalOcean's, per month; a "
+                         "powered-off server is still billed.")
+        layout = QFormLayout(self)
+        self.region = QComboBox()
+        self.region.setAccessibleName("Region")
+        self.size = QComboBox()
+        self.size.setAccessibleName("Size")
+        self.image = QLineEdit()
+        self.image.setAccessibleName("Image")
+        self.status = QLabel("Loading DigitalOcean's regions and prices…")
+        self.status.setWordWrap(True)
+        self.error = _error_label()
+        layout.addRow("&Region:", self.region)
+        layout.addRow("Si&ze:", self.size)
+        layout.addRow("&Image:", self.image)
+        layout.addRow(self.status)
+        layout.addRow(self.error)
+        self.region.currentIndexChanged.connect(self._fill_sizes)
+        self.catalogue: Catalogue | None = None
+
+    def initializePage(self) -> None:  # noqa: N802
+        settings = self._wizard.controller.rt.settings
+        self.image.setText(settings.image_id)
+        if self.catalogue is None:
+            self._load()
+        else:
+            self._fill_sizes()
+
+    @asyncSlot()
+    async def _load(self) -> None:
+        await self.load()
+
+    async def load(self) -> None:
+        try:
+            self.catalogue = await self._wizard.controller.catalogue()
+        except IbdeskError as exc:
+            self.status.clear()
+            self.error.setText(exc.user_message)
+            return
+        settings = self._wizard.controller.rt.settings
+        self.region.blockSignals(True)
+        self.region.clear()
+        for region in self.catalogue.regions:
+            self.region.addItem(f"{region.name} ({region.slug})", region.slug)
+        index = self.region.findData(settings.region)
+        self.region.setCurrentIndex(max(0, index))
+        self.region.blockSignals(False)
+        self._fill_sizes()
+        left = self.catalogue.droplets_left
+        self.status.setText(f"{left} droplet(s) left under your DigitalOcean limit."
+                            if left else "")
+        if not left:
+            self.error.setText("Your DigitalOcean account is at its droplet limit: delete a "
+                               "droplet or ask DigitalOcean to raise the limit.")
+        self.completeChanged.emit()
+
+    def _fill_sizes(self) -> None:
+        if self.catalogue is None:
+            return
+        settings = self._wizard.controller.rt.settings
+        env = self._wizard.login.environment_value()
+        wanted = settings.demo_size if env is Environment.DEMO else settings.size
+        self.size.clear()
+        for size in self.catalogue.sizes_in(self.region.currentData() or ""):
+            self.size.addItem(f"{size.vcpus} vCPU · {size.memory // 1024 or 0.5} GB · "
+                              f"{size.disk} GB disk — ${size.price_monthly:g}/month "
+                              f"({size.slug})", size)
+        index = next((i for i in range(self.size.count())
+                      if self.size.itemData(i).slug == wanted), 0)
+        self.size.setCurrentIndex(index)
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:  # noqa: N802
+        return (self.catalogue is not None and self.size.count() > 0
+                and self.catalogue.droplets_left > 0)
+
+
+class ReviewPage(QWizardPage):
+    def __init__(self, wizard: ConnectWizard) -> None:
+        super().__init__()
+        self._wizard = wizard
+        self.setTitle("Review")
+        self.setSubTitle("Nothing has been created yet.")
+        layout = QVBoxLayout(self)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.summary.setAccessibleName("Summary")
+        layout.addWidget(self.summary)
+        self.setButtonText(QWizard.WizardButton.NextButton, "&Create server")
+
+    def initializePage(self) -> None:  # noqa: N802
+        w = self._wizard
+        request = w.login.request()
+        size = w.server.size.currentData()
+        region = w.server.region.currentData()
+        env = request.environment.value
+        name = droplet_name(request.username, env, 1)
+        self.summary.setText(
+            f"<p><b>{request.username}</b> ({env}) gets its own server "
+            f"<b>{name}</b> (or the next free number) in <b>{region}</b>, size "
+            f"<b>{size.slug}</b>.</p>"
+            f"<p>Cost: <b>${size.price_monthly:g} a month</b> (${size.price_hourly:g} an hour), "
+            "billed by DigitalOcean until the server is deleted, even while it is off.</p>"
+            "<p>Who can reach it: <b>SSH only, from this computer's public address</b>, with "
+            "ibdesk's own key. The IBKR gateway is not open to the internet: your programs "
+            "reach it through ibdesk's tunnel at https://localhost:5000.</p>"
+            f"<p>2FA: <b>{request.two_fa_handler.value if request.two_fa_handler else 'none'}"
+            "</b>. The password stays in your system keyring and a root-only file on the "
+            "server.</p>")
+
+
+class ProgressPage(QWizardPage):
+    def __init__(self, wizard: ConnectWizard) -> None:
+        super().__init__()
+        self._wizard = wizard
+        self.setTitle("Creating the server")
+        self.setSubTitle("This takes a few minutes. You can close this window: ibdesk carries "
+                         "on the next time it starts.")
+        layout = QVBoxLayout(self)
+        self.steps = QListWidget()
+        self.steps.setAccessibleName("Steps")
+        layout.addWidget(self.steps)
+        self.error = _error_label()
+        layout.addWidget(self.error)
+        self.items: dict[Step, QListWidgetItem] = {}
+        self.done = False
+        self.task: asyncio.Task[Any] | None = None
+
+    def initializePage(self) -> None:  # noqa: N802
+        self.steps.clear()
+        self.items = {}
+        for step in Step:
+            item = QListWidgetItem(f"○  {STEP_TITLES[step]}")
+            self.steps.addItem(item)
+            self.items[step] = item
+        self.error.clear()
+        self.done = False
+        self.task = asyncio.ensure_future(self.run())
+
+    def on_progress(self, event: Progress) -> None:
+        item = self.items.get(event.step)
+        if item is None:
+            return
+        mark = {"started": "◔", "waiting": "◔", "done": "✓", "warning": "⚠",
+                "failed": "✗"}.get(event.state, "○")
+        item.setText(f"{mark}  {event.message}")
+        if event.state == "warning":
+            item.setForeground(Qt.GlobalColor.darkYellow)
+        self.steps.scrollToItem(item)
+
+    async def run(self) -> None:
+        w = self._wizard
+        request = w.login.request()
+        request.region = w.server.region.currentData()
+        request.size = w.server.size.currentData().slug
+        request.image = w.server.image.text().strip() or None
+        try:
+            account = await w.controller.connect(request, self.on_progress)
+        except IbdeskError as exc:
+            self.error.setText(exc.user_message + " The account is kept with its error: "
+                               "retry or delete it from the main window.")
+            return
+        except asyncio.CancelledError:
+            self.error.setText("Stopped. The server is resumed the next time ibdesk starts.")
+            raise
+        self.done = True
+        self.setSubTitle("The gateway is logged in.")
+        self.completeChanged.emit()
+        w.account_connected.emit(account)
+
+    def isComplete(self) -> bool:  # noqa: N802
+        return self.done
+
+
+class ConnectWizard(QWizard):
+    account_connected = Signal(object)
+
+    def __init__(self, controller: Controller, *, token_known: bool, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.setWindowTitle("Connect an IBKR account")
+        self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
+        self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, True)
+        self.setOption(QWizard.WizardOption.NoCancelButtonOnLastPage, False)
+        self.setMinimumSize(640, 480)
+        self.token = TokenPage(self)
+        self.login = LoginPage(self)
+        self.server = ServerPage(self)
+        self.review = ReviewPage(self)
+        self.progress = ProgressPage(self)
+        if not token_known:
+            self.setPage(PAGE_TOKEN, self.token)
+        self.setPage(PAGE_LOGIN, self.login)
+        self.setPage(PAGE_SERVER, self.server)
+        self.setPage(PAGE_REVIEW, self.review)
+        self.setPage(PAGE_PROGRESS, self.progress)
+        self.setStartId(PAGE_LOGIN if token_known else PAGE_TOKEN)
+
+    def reject(self) -> None:
+        task = self.progress.task
+        if task is not None and not task.done():
+            task.cancel()
+        super().reject()
+
+
+__all__ = ["ConnectWizard", "PAGE_LOGIN", "PAGE_PROGRESS", "PAGE_REVIEW", "PAGE_SERVER",
+           "PAGE_TOKEN"]

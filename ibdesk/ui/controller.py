@@ -1,0 +1,226 @@
+"""The window's single link to the services: plain coroutines in, Qt signals out.
+
+Widgets never touch the store, httpx or asyncssh: they call the coroutines here (from
+thin `@asyncSlot`s) and listen to the signals. The monitor runs as an asyncio task on
+the qasync loop; its changes arrive as `status_changed`.
+
+Signals:
+    status_changed(object): a StatusChange (an account's status changed)
+    cycle_finished(object): the list of StatusUpdate of a monitor cycle
+    accounts_changed(): an account was added or removed
+    action_started(str, str): account id, action name
+    action_finished(str, str, str): account id, action name, error text ('' when it worked)
+    tunnel_changed(str, int): account id, local port (0 when closed)
+    message_posted(str, str): level ('info' | 'warning' | 'error'), text
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from ibdesk.domain.errors import IbdeskError
+from ibdesk.domain.models import Account, StatusDetail, StatusEvent
+from ibdesk.services.catalogue import Catalogue, load_catalogue
+from ibdesk.services.lifecycle import Lifecycle
+from ibdesk.services.monitor import Monitor, MonitorConfig, StatusChange
+from ibdesk.services.provisioner import ConnectRequest, Progress, Provisioner
+from ibdesk.services.reconciler import ReconcileReport, Reconciler
+from ibdesk.services.remote import in_thread
+from ibdesk.services.runtime import Runtime
+from ibdesk.services.token import TokenService
+from ibdesk.services.tunnel import open_tunnel
+
+log = logging.getLogger(__name__)
+LATENCY_POINTS = 120
+
+
+class Controller(QObject):
+    status_changed = Signal(object)
+    cycle_finished = Signal(object)
+    accounts_changed = Signal()
+    action_started = Signal(str, str)
+    action_finished = Signal(str, str, str)
+    tunnel_changed = Signal(str, int)
+    message_posted = Signal(str, str)
+
+    def __init__(self, rt: Runtime, monitor_config: MonitorConfig | None = None) -> None:
+        super().__init__()
+        self.rt = rt
+        self.monitor = Monitor(rt, monitor_config)
+        self.monitor.subscribe(self.status_changed.emit)
+        self.monitor.subscribe_cycles(self._on_cycle)
+        self.latency: dict[str, deque[float]] = {}
+        self.busy: dict[str, str] = {}
+        """Account id → the action running on it."""
+        self._stop = asyncio.Event()
+        self._monitor_task: asyncio.Task[None] | None = None
+        self._tunnels: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self._tunnel_ports: dict[str, int] = {}
+
+    @property
+    def sandbox(self) -> Any:
+        return self.rt.sandbox
+
+    # ------------------------------------------------------------------ life
+    def start_monitor(self) -> None:
+        if self._monitor_task is None:
+            self._monitor_task = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        try:
+            report = await Reconciler(self.rt).run()
+            self._say_reconcile(report)
+        except IbdeskError as exc:
+            self.message_posted.emit("warning", exc.user_message)
+        await self.monitor.run(self._stop)
+
+    def _say_reconcile(self, report: ReconcileReport) -> None:
+        for account_id in report.finished:
+            self.message_posted.emit("info", f"Finished connecting {account_id} after a restart.")
+        if report.rolled_back or report.deleted:
+            self.accounts_changed.emit()
+        if report.orphans:
+            cost = sum(o.price_monthly for o in report.orphans)
+            self.message_posted.emit(
+                "warning", f"{len(report.orphans)} server(s) tagged for ibdesk belong to no "
+                f"account and cost ${cost:g}/month. `ibdesk orphans --delete` removes them.")
+
+    async def close(self) -> None:
+        self._stop.set()
+        for _, stop in self._tunnels.values():
+            stop.set()
+        if self._monitor_task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._monitor_task, timeout=10)
+        await self.monitor.close()
+        self.rt.close()
+
+    def _on_cycle(self, updates: list[Any]) -> None:
+        for update in updates:
+            detail = update.detail
+            if detail is not None and detail.latency_ms is not None:
+                self.latency.setdefault(update.account_id, deque(maxlen=LATENCY_POINTS)).append(
+                    detail.latency_ms)
+        self.cycle_finished.emit(updates)
+
+    # ------------------------------------------------------------------ reading
+    async def accounts(self) -> list[tuple[Account, StatusDetail | None]]:
+        repo = self.rt.repository
+
+        def load() -> list[tuple[Account, StatusDetail | None]]:
+            return [(a, repo.status_detail(a.id)) for a in repo.list_accounts()]
+
+        return await in_thread(load)
+
+    async def account(self, account_id: str) -> tuple[Account, StatusDetail | None] | None:
+        repo = self.rt.repository
+
+        def load() -> tuple[Account, StatusDetail | None] | None:
+            account = repo.get_account(account_id)
+            return (account, repo.status_detail(account_id)) if account else None
+
+        return await in_thread(load)
+
+    async def history(self, account_id: str, limit: int = 50) -> list[StatusEvent]:
+        return await in_thread(self.rt.repository.history, account_id, limit)
+
+    async def has_token(self) -> bool:
+        return bool(await in_thread(TokenService(self.rt).stored))
+
+    async def set_token(self, token: str) -> Any:
+        return await TokenService(self.rt).set(token)
+
+    async def catalogue(self) -> Catalogue:
+        return await load_catalogue(self.rt)
+
+    # ------------------------------------------------------------------ doing
+    async def refresh(self, account_id: str) -> None:
+        await self.monitor.refresh(account_id)
+
+    async def connect(self, request: ConnectRequest,
+                      on_progress: Callable[[Progress], None]) -> Account:
+        provisioner = Provisioner(self.rt, on_progress=on_progress)
+        try:
+            account = await provisioner.connect(request)
+        finally:
+            self.accounts_changed.emit()
+        self.message_posted.emit("info", f"{account.id} is running.")
+        return account
+
+    async def run_action(self, account_id: str, action: str) -> bool:
+        """start / stop / restart / delete, with signals before and after."""
+        if account_id in self.busy:
+            return False
+        self.busy[account_id] = action
+        self.action_started.emit(account_id, action)
+        error = ""
+        try:
+            lifecycle = Lifecycle(self.rt)
+            await getattr(lifecycle, action)(account_id)
+            if action == "delete":
+                await self.close_tunnel(account_id)
+                self.latency.pop(account_id, None)
+                self.accounts_changed.emit()
+            else:
+                await self.monitor.refresh(account_id)
+        except IbdeskError as exc:
+            error = exc.user_message
+        finally:
+            self.busy.pop(account_id, None)
+            self.action_finished.emit(account_id, action, error)
+        return not error
+
+    async def open_tunnel(self, account_id: str, port: int = 5000) -> int:
+        if account_id in self._tunnels:
+            return 0
+        ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        stop = asyncio.Event()
+
+        async def hold() -> None:
+            try:
+                try:
+                    async with open_tunnel(self.rt, account_id, port) as bound:
+                        ready.set_result(bound)
+                        await stop.wait()
+                except IbdeskError:
+                    if port != 0:  # 5000 taken here: any free port will do
+                        async with open_tunnel(self.rt, account_id, 0) as bound:
+                            ready.set_result(bound)
+                            await stop.wait()
+                    else:
+                        raise
+            except IbdeskError as exc:
+                if not ready.done():
+                    ready.set_exception(exc)
+            finally:
+                self._tunnels.pop(account_id, None)
+                self._tunnel_ports.pop(account_id, None)
+                self.tunnel_changed.emit(account_id, 0)
+
+        self._tunnels[account_id] = (asyncio.ensure_future(hold()), stop)
+        bound = await ready
+        self._tunnel_ports[account_id] = bound
+        self.tunnel_changed.emit(account_id, bound)
+        return bound
+
+    async def close_tunnel(self, account_id: str) -> None:
+        entry = self._tunnels.get(account_id)
+        if entry is not None:
+            task, stop = entry
+            stop.set()
+            with contextlib.suppress(Exception):
+                await task
+
+    def tunnel_port(self, account_id: str) -> int:
+        """The local port of the account's open tunnel, 0 when none is open."""
+        return self._tunnel_ports.get(account_id, 0)
+
+
+__all__ = ["Controller"]

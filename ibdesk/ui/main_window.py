@@ -1,0 +1,349 @@
+"""The main window: the account table, the status panel, the toolbar, and the sandbox
+banner. It adapts the Controller's signals into views and its buttons into requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QTableView,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+from qasync import asyncClose, asyncSlot
+
+from ibdesk import __version__
+from ibdesk.domain.errors import IbdeskError
+from ibdesk.domain.models import Account, Environment, StatusDetail
+from ibdesk.ui.account_table_model import COL_ACCOUNT, AccountRole, AccountTableModel
+from ibdesk.ui.connect_wizard import ConnectWizard
+from ibdesk.ui.controller import Controller
+from ibdesk.ui.status_panel import StatusPanel
+
+log = logging.getLogger(__name__)
+
+
+class MainWindow(QMainWindow):
+    """Signals:
+        closed(): the window closed and the controller shut down (the app may end)
+    """
+
+    closed = Signal()
+
+    def __init__(self, controller: Controller) -> None:
+        super().__init__()
+        self.controller = controller
+        self.setWindowTitle("ibdesk" + (" — SANDBOX" if controller.sandbox else ""))
+        self.resize(1200, 720)
+        self.model = AccountTableModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(AccountRole.SORT)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.proxy.setFilterKeyColumn(-1)
+        self.wizard: ConnectWizard | None = None
+        self._build()
+        self._connect_signals()
+        self._ages = QTimer(self)
+        self._ages.setInterval(5000)
+        self._ages.timeout.connect(self.model.refresh_ages)
+        self._ages.start()
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        toolbar = QToolBar("Main")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.addToolBar(toolbar)
+        self.connect_action = QAction(QIcon.fromTheme("list-add"), "&Connect account…", self)
+        self.connect_action.setShortcut(QKeySequence.StandardKey.New)
+        self.connect_action.triggered.connect(self.open_wizard)
+        self.refresh_action = QAction(QIcon.fromTheme("view-refresh"), "&Refresh", self)
+        self.refresh_action.setShortcut(QKeySequence.StandardKey.Refresh)
+        self.refresh_action.triggered.connect(self._on_refresh_triggered)
+        toolbar.addAction(self.connect_action)
+        toolbar.addAction(self.refresh_action)
+        toolbar.addSeparator()
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("Filter accounts (Ctrl+F)")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.setMaximumWidth(320)
+        self.filter.setAccessibleName("Filter accounts")
+        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        toolbar.addWidget(self.filter)
+        find = QAction(self)
+        find.setShortcut(QKeySequence.StandardKey.Find)
+        find.triggered.connect(self.filter.setFocus)
+        self.addAction(find)
+
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setAccessibleName("Sandbox banner")
+        self.banner.setStyleSheet("background: #fefcbf; color: #744210; padding: 8px 12px; "
+                                  "border-bottom: 1px solid #ecc94b;")
+        sandbox = self.controller.sandbox
+        if sandbox is not None:
+            self.banner.setText(
+                "<b>SANDBOX</b> — a simulated DigitalOcean and IBKR on this computer; nothing "
+                "here is real or costs money. Demo IBKR login: "
+                f"<b>{sandbox.ibkr_username}</b> / <b>{sandbox.ibkr_password}</b>"
+                + (f" · {sandbox.note}" if sandbox.note else ""))
+        self.banner.setVisible(sandbox is not None)
+        layout.addWidget(self.banner)
+
+        self.stack = QStackedWidget()
+        layout.addWidget(self.stack, 1)
+        self.empty = QWidget()
+        empty_layout = QVBoxLayout(self.empty)
+        empty_layout.addStretch(1)
+        title = QLabel("<h2>No IBKR account connected yet</h2>")
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        text = QLabel("ibdesk gives each IBKR login its own always-on IBeam gateway on a "
+                      "DigitalOcean server, and keeps watching it.<br>Start by connecting an "
+                      "account: you need a DigitalOcean API token and your IBKR login.")
+        text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        text.setWordWrap(True)
+        self.empty_button = QPushButton("Connect an account…")
+        self.empty_button.setDefault(True)
+        self.empty_button.clicked.connect(self.open_wizard)
+        for widget in (title, text):
+            empty_layout.addWidget(widget)
+        empty_layout.addWidget(self.empty_button, 0, Qt.AlignmentFlag.AlignHCenter)
+        empty_layout.addStretch(2)
+        self.stack.addWidget(self.empty)
+
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(COL_ACCOUNT, Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(26)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setAccessibleName("Accounts")
+        self.panel = StatusPanel()
+        splitter = QSplitter()
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.panel)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        self.stack.addWidget(splitter)
+        self.setCentralWidget(central)
+        self.setTabOrder(self.filter, self.table)
+        self.setTabOrder(self.table, self.panel)
+        self.statusBar().showMessage(f"ibdesk {__version__}")
+
+    def _connect_signals(self) -> None:
+        c = self.controller
+        c.cycle_finished.connect(self._on_cycle_finished)
+        c.status_changed.connect(self._on_status_changed)
+        c.accounts_changed.connect(self._on_accounts_changed)
+        c.action_started.connect(self._on_action_started)
+        c.action_finished.connect(self._on_action_finished)
+        c.tunnel_changed.connect(self._on_tunnel_changed)
+        c.message_posted.connect(self._on_message_posted)
+        self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
+        self.panel.action_requested.connect(self._on_action_requested)
+
+    # ------------------------------------------------------------------ data
+    async def reload(self) -> None:
+        rows = await self.controller.accounts()
+        selected = self.selected_account_id()
+        self.model.set_rows(rows)
+        self.stack.setCurrentIndex(1 if rows else 0)
+        if rows:
+            self.table.resizeColumnsToContents()
+            self.select(selected or rows[0][0].id)
+        else:
+            self.panel.show_account(None, None)
+
+    async def _apply(self) -> None:
+        """Re-read the rows; only the rows whose data changed are touched."""
+        rows = await self.controller.accounts()
+        ids = [a.id for a, _ in rows]
+        if {self.model.account_at(r).id for r in range(self.model.rowCount())} != set(ids):
+            await self.reload()
+            return
+        for account, detail in rows:
+            row = self.model.row_of(account.id)
+            if row is None:
+                continue
+            index = self.model.index(row, 0)
+            old_account = self.model.data(index, AccountRole.ACCOUNT)
+            old_detail = self.model.data(index, AccountRole.DETAIL)
+            if old_account != account or old_detail != detail:
+                self.model.update_account(account, detail)
+        await self._show_selected()
+
+    def selected_account_id(self) -> str | None:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        if not rows:
+            return None
+        account = self.proxy.data(rows[0], AccountRole.ACCOUNT)
+        return account.id if isinstance(account, Account) else None
+
+    def select(self, account_id: str) -> None:
+        row = self.model.row_of(account_id)
+        if row is None:
+            return
+        index = self.proxy.mapFromSource(self.model.index(row, 0))
+        self.table.selectRow(index.row())
+
+    async def _show_selected(self) -> None:
+        account_id = self.selected_account_id()
+        if account_id is None:
+            self.panel.show_account(None, None)
+            return
+        row = self.model.row_of(account_id)
+        if row is None:
+            return
+        index = self.model.index(row, 0)
+        account: Account = self.model.data(index, AccountRole.ACCOUNT)
+        detail: StatusDetail | None = self.model.data(index, AccountRole.DETAIL)
+        self.panel.show_account(account, detail,
+                                busy_action=self.controller.busy.get(account_id),
+                                tunnel_port=self.controller.tunnel_port(account_id))
+        self.panel.show_latency(list(self.controller.latency.get(account_id, [])))
+        self.panel.show_history(await self.controller.history(account_id))
+
+    # ------------------------------------------------------------------ slots
+    @asyncSlot()
+    async def _on_selection_changed(self, *_: object) -> None:
+        await self._show_selected()
+
+    @asyncSlot()
+    async def _on_cycle_finished(self, updates: object) -> None:
+        await self._apply()
+
+    @asyncSlot()
+    async def _on_status_changed(self, change: object) -> None:
+        event = getattr(change, "event", None)
+        if event is not None and event.status.value == "error":
+            self.statusBar().showMessage(f"{event.account_id}: {event.reason}", 15000)
+
+    @asyncSlot()
+    async def _on_accounts_changed(self) -> None:
+        await self.reload()
+
+    @asyncSlot()
+    async def _on_refresh_triggered(self) -> None:
+        account_id = self.selected_account_id()
+        self.statusBar().showMessage("Checking…")
+        try:
+            if account_id:
+                await self.controller.refresh(account_id)
+            await self._apply()
+            self.statusBar().showMessage("Checked just now.", 5000)
+        except IbdeskError as exc:
+            self.statusBar().showMessage(exc.user_message)
+
+    def _on_action_started(self, account_id: str, action: str) -> None:
+        if account_id == self.selected_account_id():
+            asyncio.ensure_future(self._show_selected())
+
+    def _on_action_finished(self, account_id: str, action: str, error: str) -> None:
+        if error:
+            QMessageBox.warning(self, f"{action.capitalize()} failed", error)
+        asyncio.ensure_future(self._apply())
+
+    def _on_tunnel_changed(self, account_id: str, port: int) -> None:
+        if port:
+            self.statusBar().showMessage(
+                f"Gateway of {account_id} at https://localhost:{port} for your programs.")
+        if account_id == self.selected_account_id():
+            asyncio.ensure_future(self._show_selected())
+
+    def _on_message_posted(self, level: str, text: str) -> None:
+        self.statusBar().showMessage(text, 0 if level != "info" else 10000)
+
+    @asyncSlot(str, str)
+    async def _on_action_requested(self, account_id: str, action: str) -> None:
+        await self.perform(account_id, action)
+
+    async def perform(self, account_id: str, action: str, *, confirmed: bool = False) -> bool:
+        row = self.model.row_of(account_id)
+        if row is None:
+            return False
+        account: Account = self.model.data(self.model.index(row, 0), AccountRole.ACCOUNT)
+        if action == "tunnel":
+            try:
+                if self.controller.tunnel_port(account_id):
+                    await self.controller.close_tunnel(account_id)
+                else:
+                    await self.controller.open_tunnel(account_id)
+            except IbdeskError as exc:
+                QMessageBox.warning(self, "Tunnel", exc.user_message)
+                return False
+            return True
+        if not confirmed and not self.confirm(account, action):
+            return False
+        return await self.controller.run_action(account_id, action)
+
+    def confirm(self, account: Account, action: str) -> bool:
+        if action == "start":
+            return True
+        if action == "delete":
+            text = (f"Delete {account.username} ({account.environment.value})?\n\nIts server "
+                    f"{account.do_droplet_name or ''} is destroyed for good and billing stops.")
+            if account.environment is Environment.LIVE:
+                typed, ok = QInputDialog.getText(
+                    self, "Delete live account", text + f"\n\nType {account.id} to confirm:")
+                return ok and typed.strip() == account.id
+            return QMessageBox.question(self, "Delete account", text) == \
+                QMessageBox.StandardButton.Yes
+        verb = {"stop": "Stop", "restart": "Restart"}[action]
+        return QMessageBox.question(
+            self, f"{verb} server",
+            f"{verb} the server of {account.username}? Its gateway goes offline"
+            + (" until you start it again; DigitalOcean still bills a stopped server."
+               if action == "stop" else " for a minute or two.")) == \
+            QMessageBox.StandardButton.Yes
+
+    def open_wizard(self) -> None:
+        asyncio.ensure_future(self._open_wizard())
+
+    async def _open_wizard(self) -> None:
+        if self.wizard is not None and self.wizard.isVisible():
+            self.wizard.raise_()
+            return
+        token_known = await self.controller.has_token()
+        self.wizard = ConnectWizard(self.controller, token_known=token_known, parent=self)
+        self.wizard.account_connected.connect(lambda account: self.select(account.id))
+        self.wizard.show()
+
+    async def start(self) -> None:
+        await self.reload()
+        self.controller.start_monitor()
+
+    @asyncClose
+    async def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self._ages.stop()
+        if self.wizard is not None:
+            self.wizard.close()
+        await self.controller.close()
+        self.closed.emit()
+
+
+__all__ = ["MainWindow"]

@@ -1,0 +1,273 @@
+"""The selected account, in detail: what its status means, what to do, its history, its
+gateway's latency, its server's facts, and the actions that apply right now.
+
+It holds no state of its own beyond what it shows: `show_account` fills it from the
+domain objects, and the buttons emit requests the main window carries out.
+
+Signals:
+    action_requested(str, str): account id, action (start | stop | restart | delete | tunnel)
+    refresh_requested(str): account id
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette, QPen
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ibdesk.domain.models import Account, ServerStatus, StatusDetail, StatusEvent
+from ibdesk.services.status import PRICE_MONTHLY
+from ibdesk.ui import status_style
+from ibdesk.ui.account_table_model import age, gateway_text
+
+
+class LatencyChart(QWidget):
+    """The gateway's round-trip time over the last probes, as a line."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._points: list[float] = []
+        self.setMinimumHeight(70)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setAccessibleName("Gateway latency chart")
+
+    def set_points(self, points: Sequence[float]) -> None:
+        self._points = list(points)
+        tip = (f"Last {len(self._points)} probes: latest {self._points[-1]:.0f} ms, "
+               f"median {sorted(self._points)[len(self._points) // 2]:.0f} ms"
+               if self._points else "No probe yet")
+        self.setToolTip(tip)
+        self.setAccessibleDescription(tip)
+        self.update()
+
+    def paintEvent(self, event: object) -> None:  # noqa: N802
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        rect = self.rect().adjusted(4, 4, -4, -18)
+        text = self.palette().color(QPalette.ColorRole.PlaceholderText)
+        p.setPen(QPen(text, 1))
+        p.drawLine(rect.bottomLeft(), rect.bottomRight())
+        if len(self._points) < 2:
+            p.drawText(self.rect().adjusted(4, 0, 0, -2),
+                       Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignLeft,
+                       "Latency appears after a few checks")
+            return
+        top = max(self._points) * 1.15 or 1.0
+        step = rect.width() / (len(self._points) - 1)
+        path = QPainterPath()
+        for i, value in enumerate(self._points):
+            point = QPointF(rect.left() + i * step, rect.bottom() - value / top * rect.height())
+            path.moveTo(point) if i == 0 else path.lineTo(point)
+        p.setPen(QPen(QColor("#3182ce"), 2))
+        p.drawPath(path)
+        p.setPen(QPen(text, 1))
+        p.drawText(self.rect().adjusted(4, 0, -4, -2),
+                   Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignLeft,
+                   f"latest {self._points[-1]:.0f} ms")
+        p.drawText(self.rect().adjusted(4, 0, -4, -2),
+                   Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignRight,
+                   f"max {max(self._points):.0f} ms")
+
+
+ACTIONS = [("start", "&Start"), ("stop", "S&top"), ("restart", "&Restart"),
+           ("tunnel", "Open &tunnel"), ("delete", "&Delete…")]
+
+
+def actions_allowed(account: Account, busy: bool) -> set[str]:
+    """Which actions apply to the account in its current status."""
+    if busy:
+        return set()
+    if account.do_droplet_id is None:
+        return {"delete"}
+    status = account.do_server_status
+    allowed = {"delete"}
+    if status in (ServerStatus.STOPPED, ServerStatus.ERROR):
+        allowed.add("start")
+    if status in (ServerStatus.RUNNING, ServerStatus.INITIALIZING, ServerStatus.ERROR):
+        allowed |= {"stop", "restart"}
+    if status is ServerStatus.RUNNING:
+        allowed.add("tunnel")
+    return allowed
+
+
+class StatusPanel(QWidget):
+    action_requested = Signal(str, str)
+    refresh_requested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._account: Account | None = None
+        self.setMinimumWidth(360)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 8, 8, 8)
+
+        self.title = QLabel()
+        self.title.setTextFormat(Qt.TextFormat.RichText)
+        self.title.setWordWrap(True)
+        self.title.setAccessibleName("Account")
+        layout.addWidget(self.title)
+
+        status_row = QHBoxLayout()
+        self.status_icon = QLabel()
+        self.status_icon.setFixedSize(28, 28)
+        self.status_text = QLabel()
+        self.status_text.setWordWrap(True)
+        self.status_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status_text.setAccessibleName("Status")
+        status_row.addWidget(self.status_icon, 0, Qt.AlignmentFlag.AlignTop)
+        status_row.addWidget(self.status_text, 1)
+        layout.addLayout(status_row)
+
+        self.fix = QLabel()
+        self.fix.setWordWrap(True)
+        self.fix.setAccessibleName("What to do")
+        self.fix.setFrameShape(QFrame.Shape.StyledPanel)
+        self.fix.setContentsMargins(8, 6, 8, 6)
+        layout.addWidget(self.fix)
+        self.warning = QLabel()
+        self.warning.setWordWrap(True)
+        self.warning.setAccessibleName("Warning")
+        self.warning.setStyleSheet("color: #b7791f;")
+        layout.addWidget(self.warning)
+
+        buttons = QHBoxLayout()
+        self.buttons: dict[str, QPushButton] = {}
+        for action, text in ACTIONS:
+            button = QPushButton(text)
+            button.setAccessibleName(text.replace("&", "").rstrip("…"))
+            button.clicked.connect(lambda _=False, a=action: self._request(a))
+            buttons.addWidget(button)
+            self.buttons[action] = button
+        layout.addLayout(buttons)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.setTextVisible(True)
+        self.progress.setAccessibleName("Action in progress")
+        self.progress.hide()
+        layout.addWidget(self.progress)
+        self.tunnel = QLabel()
+        self.tunnel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.tunnel.hide()
+        layout.addWidget(self.tunnel)
+
+        facts_box = QGroupBox("Server")
+        self.facts = QFormLayout(facts_box)
+        self.fact_labels: dict[str, QLabel] = {}
+        for key in ("Gateway", "Droplet", "Size", "Image", "Region", "Address", "Created",
+                    "Cost", "Checked"):
+            label = QLabel("—")
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            label.setAccessibleName(key)
+            self.facts.addRow(f"{key}:", label)
+            self.fact_labels[key] = label
+        layout.addWidget(facts_box)
+
+        chart_box = QGroupBox("Gateway latency")
+        chart_layout = QVBoxLayout(chart_box)
+        self.chart = LatencyChart()
+        chart_layout.addWidget(self.chart)
+        layout.addWidget(chart_box)
+
+        history_box = QGroupBox("History")
+        history_layout = QVBoxLayout(history_box)
+        self.history = QListWidget()
+        self.history.setAccessibleName("Status history")
+        self.history.setMinimumHeight(120)
+        history_layout.addWidget(self.history)
+        layout.addWidget(history_box, 1)
+        self.show_account(None, None)
+
+    # ------------------------------------------------------------------ filling
+    def show_account(self, account: Account | None, detail: StatusDetail | None, *,
+                     busy_action: str | None = None, tunnel_port: int = 0) -> None:
+        self._account = account
+        if account is None:
+            self.title.setText("<b>No account selected</b>")
+            self.status_icon.clear()
+            self.status_text.setText("Select an account in the list to see its server here.")
+            for widget in (self.fix, self.warning, self.progress, self.tunnel):
+                widget.hide()
+            for button in self.buttons.values():
+                button.setEnabled(False)
+            for label in self.fact_labels.values():
+                label.setText("—")
+            self.history.clear()
+            self.chart.set_points([])
+            return
+        status = account.do_server_status
+        self.title.setText(f"<b>{account.username}</b> · {account.environment.value} · "
+                           f"<span style='color:gray'>{account.id}</span>")
+        self.status_icon.setPixmap(status_style.icon(status).pixmap(28, 28))
+        reason = detail.reason if detail else ""
+        self.status_text.setText(f"<b>{status_style.LABELS[status]}</b>"
+                                 + (f" — {reason}" if reason else ""))
+        self.fix.setVisible(bool(detail and detail.fix))
+        self.fix.setText(f"<b>What to do:</b> {detail.fix}" if detail and detail.fix else "")
+        self.warning.setVisible(bool(detail and detail.warning))
+        self.warning.setText(f"⚠ {detail.warning}" if detail and detail.warning else "")
+        allowed = actions_allowed(account, busy_action is not None)
+        for action, button in self.buttons.items():
+            button.setEnabled(action in allowed)
+        self.buttons["tunnel"].setText("Close &tunnel" if tunnel_port else "Open &tunnel")
+        if tunnel_port:
+            self.buttons["tunnel"].setEnabled(True)
+        self.progress.setVisible(busy_action is not None)
+        if busy_action:
+            self.progress.setFormat(f"{busy_action.capitalize()}ing…".replace("Stoping",
+                                                                              "Stopping"))
+        self.tunnel.setVisible(bool(tunnel_port))
+        self.tunnel.setText(f"Gateway for your programs: <b>https://localhost:{tunnel_port}</b>"
+                            if tunnel_port else "")
+        price = account.custom_data.get(PRICE_MONTHLY)
+        facts = {
+            "Gateway": gateway_text(detail),
+            "Droplet": f"{account.do_droplet_name or '—'} (id {account.do_droplet_id})"
+            if account.do_droplet_id else "not created yet",
+            "Size": account.do_size or "—", "Image": account.do_image or "—",
+            "Region": account.do_region or "—", "Address": account.do_ip_address or "—",
+            "Created": f"{account.created_at:%Y-%m-%d %H:%M}" if account.created_at else "—",
+            "Cost": (f"${price:g} a month" + (" (billed while stopped too)"
+                                              if status is ServerStatus.STOPPED else ""))
+            if isinstance(price, int | float) else "—",
+            "Checked": age(account.do_last_status_check),
+        }
+        for key, value in facts.items():
+            self.fact_labels[key].setText(value)
+
+    def show_history(self, events: Sequence[StatusEvent]) -> None:
+        self.history.clear()
+        for event in reversed(events):
+            item = QListWidgetItem(status_style.icon(event.status),
+                                   f"{event.at.astimezone():%Y-%m-%d %H:%M:%S}  "
+                                   f"{status_style.LABELS[event.status]} — {event.reason}")
+            item.setToolTip(event.reason)
+            self.history.addItem(item)
+
+    def show_latency(self, points: Sequence[float]) -> None:
+        self.chart.set_points(points)
+
+    @property
+    def account(self) -> Account | None:
+        return self._account
+
+    def _request(self, action: str) -> None:
+        if self._account is not None:
+            self.action_requested.emit(self._account.id, action)
+
+
+__all__ = ["ACTIONS", "LatencyChart", "StatusPanel", "actions_allowed"]

@@ -1,0 +1,84 @@
+"""The table model on its own, without a window."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt
+from pytestqt.qtbot import QtBot
+
+from ibdesk.domain import Account, ServerStatus, StatusDetail
+from ibdesk.ui.account_table_model import (
+    COL_CHECKED,
+    COL_COST,
+    COL_GATEWAY,
+    COL_STATUS,
+    HEADERS,
+    AccountRole,
+    AccountTableModel,
+    age,
+)
+
+
+def account(i: int, status: ServerStatus = ServerStatus.RUNNING, **kw: object) -> Account:
+    return Account(id=f"ib-paper-{i:08x}", username=f"user{i}", environment="paper",
+                   do_server_status=status, do_droplet_id=1000 + i,
+                   do_droplet_name=f"user{i}-ib-paper-1", custom_data={"price_monthly": 6.0},
+                   **kw)
+
+
+def test_rows_columns_and_roles() -> None:
+    model = AccountTableModel()
+    detail = StatusDetail(reason="The gateway is logged in to IBKR.", authenticated=True,
+                          connected=True, competing=True, warning="Another session…")
+    model.set_rows([(account(1), detail), (account(2, ServerStatus.ERROR), None)])
+    assert model.rowCount() == 2 and model.columnCount() == len(HEADERS)
+    index = model.index(0, COL_STATUS)
+    assert model.data(index) == "Running"
+    assert model.data(index, Qt.ItemDataRole.DecorationRole) is not None  # icon, not colour only
+    assert model.data(index, Qt.ItemDataRole.AccessibleTextRole) == "Running"
+    assert "logged in" in model.data(index, Qt.ItemDataRole.ToolTipRole)
+    assert model.data(model.index(0, COL_GATEWAY)) == "Logged in · competing"
+    assert model.data(model.index(0, COL_COST)) == "$6"
+    assert model.data(index, AccountRole.ACCOUNT).id == "ib-paper-00000001"
+    assert model.data(model.index(1, COL_STATUS)) == "Error"
+
+
+def test_an_update_touches_only_its_row(qtbot: QtBot) -> None:
+    model = AccountTableModel()
+    model.set_rows([(account(i), None) for i in range(1000)])
+    changed = account(500, ServerStatus.STOPPED)
+    with qtbot.waitSignal(model.dataChanged, timeout=1000) as blocker:
+        assert model.update_account(changed, None)
+    top, bottom = blocker.args[0], blocker.args[1]
+    assert (top.row(), bottom.row()) == (500, 500)
+    assert model.data(model.index(500, COL_STATUS)) == "Stopped"
+    assert not model.update_account(account(5000), None)
+    with qtbot.waitSignal(model.dataChanged, timeout=1000) as blocker:
+        model.refresh_ages()
+    assert (blocker.args[0].column(), blocker.args[1].column()) == (COL_CHECKED, COL_CHECKED)
+    assert (blocker.args[0].row(), blocker.args[1].row()) == (0, 999)
+
+
+def test_sorting_and_filtering_through_a_proxy() -> None:
+    model = AccountTableModel()
+    model.set_rows([(account(3, ServerStatus.ERROR), None),
+                    (account(1, ServerStatus.RUNNING), None),
+                    (account(2, ServerStatus.PROVISIONING), None)])
+    proxy = QSortFilterProxyModel()
+    proxy.setSourceModel(model)
+    proxy.setSortRole(AccountRole.SORT)
+    proxy.setFilterKeyColumn(-1)
+    proxy.sort(COL_STATUS)
+    order = [proxy.data(proxy.index(r, 0), AccountRole.ACCOUNT).username for r in range(3)]
+    assert order == ["user2", "user1", "user3"]  # provisioning < running < error
+    proxy.setFilterFixedString("user3")
+    assert proxy.rowCount() == 1
+
+
+def test_age_words() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert age(None) == "never"
+    assert age(now - timedelta(seconds=5), now) == "5 s ago"
+    assert age(now - timedelta(minutes=3), now) == "3 min ago"
+    assert age(now - timedelta(hours=2), now) == "2 h ago"
