@@ -341,7 +341,7 @@ class Provisioner:
         current = await in_thread(repo.require_account, account_id)
         await in_thread(repo.update_account, account_id, do_droplet_id=droplet.id,
                         do_droplet_name=droplet.name, do_size=droplet.size_slug,
-                        do_image=str(droplet.image.id or droplet.image.slug),
+                        do_image=str(droplet.image.slug or droplet.image.id),
                         custom_data={**current.custom_data,
                                      PRICE_MONTHLY: droplet.size.price_monthly})
         await in_thread(repo.record_status, account_id, ServerStatus.PROVISIONING,

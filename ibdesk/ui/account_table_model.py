@@ -20,7 +20,7 @@ from ibdesk.ui import status_style
 COL_ACCOUNT, COL_ENVIRONMENT, COL_DROPLET, COL_REGION, COL_IP, COL_STATUS, COL_GATEWAY, \
     COL_CHECKED, COL_COST = range(9)
 HEADERS = ["Account", "Env", "Server", "Region", "Address", "Status", "Gateway",
-           "Checked", "Cost / month"]
+           "Checked", "$/month"]
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -120,6 +120,8 @@ class AccountTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole and column == COL_STATUS:
             return status_style.colour(account.do_server_status)
         if role == Qt.ItemDataRole.ToolTipRole:
+            if column == COL_ACCOUNT:
+                return account.id
             if column == COL_STATUS and detail is not None:
                 return detail.reason + (f"\nWhat to do: {detail.fix}" if detail.fix else "")
             if column == COL_GATEWAY and detail is not None and detail.warning:
@@ -133,7 +135,7 @@ class AccountTableModel(QAbstractTableModel):
     def _display(self, account: Account, detail: StatusDetail | None, column: int,
                  sort: bool) -> Any:
         if column == COL_ACCOUNT:
-            return f"{account.username} ({account.id})" if not sort else account.username
+            return account.username
         if column == COL_ENVIRONMENT:
             return account.environment.value
         if column == COL_DROPLET:

@@ -312,16 +312,19 @@ class ProgressPage(QWizardPage):
         layout = QVBoxLayout(self)
         self.steps = QListWidget()
         self.steps.setAccessibleName("Steps")
+        self.steps.setWordWrap(True)
         layout.addWidget(self.steps)
         self.error = _error_label()
         layout.addWidget(self.error)
         self.items: dict[Step, QListWidgetItem] = {}
+        self.warnings: list[QListWidgetItem] = []
         self.done = False
         self.task: asyncio.Task[Any] | None = None
 
     def initializePage(self) -> None:  # noqa: N802
         self.steps.clear()
         self.items = {}
+        self.warnings = []
         for step in Step:
             item = QListWidgetItem(f"○  {STEP_TITLES[step]}")
             self.steps.addItem(item)
@@ -334,11 +337,15 @@ class ProgressPage(QWizardPage):
         item = self.items.get(event.step)
         if item is None:
             return
-        mark = {"started": "◔", "waiting": "◔", "done": "✓", "warning": "⚠",
-                "failed": "✗"}.get(event.state, "○")
+        if event.state == "warning":  # kept on its own line under its step
+            note = QListWidgetItem(f"      ⚠  {event.message}")
+            note.setForeground(Qt.GlobalColor.darkYellow)
+            self.steps.insertItem(self.steps.row(item) + 1, note)
+            self.warnings.append(note)
+            return
+        mark = {"started": "◔", "waiting": "◔", "done": "✓", "failed": "✗"}.get(
+            event.state, "○")
         item.setText(f"{mark}  {event.message}")
-        if event.state == "warning":
-            item.setForeground(Qt.GlobalColor.darkYellow)
         self.steps.scrollToItem(item)
 
     async def run(self) -> None:

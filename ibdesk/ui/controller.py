@@ -28,6 +28,7 @@ from PySide6.QtCore import QObject, Signal
 from ibdesk.domain.errors import IbdeskError
 from ibdesk.domain.models import Account, StatusDetail, StatusEvent
 from ibdesk.services.catalogue import Catalogue, load_catalogue
+from ibdesk.services.credentials import change_password
 from ibdesk.services.lifecycle import Lifecycle
 from ibdesk.services.monitor import Monitor, MonitorConfig, StatusChange
 from ibdesk.services.provisioner import ConnectRequest, Progress, Provisioner
@@ -176,6 +177,10 @@ class Controller(QObject):
             self.busy.pop(account_id, None)
             self.action_finished.emit(account_id, action, error)
         return not error
+
+    async def change_password(self, account_id: str, password: str) -> None:
+        await change_password(self.rt, account_id, password)
+        await self.monitor.refresh(account_id)
 
     async def open_tunnel(self, account_id: str, port: int = 5000) -> int:
         if account_id in self._tunnels:

@@ -149,6 +149,7 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.panel)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
+        splitter.setSizes([780, 500])
         self.stack.addWidget(splitter)
         self.setCentralWidget(central)
         self.setTabOrder(self.filter, self.table)
@@ -287,6 +288,21 @@ class MainWindow(QMainWindow):
         if row is None:
             return False
         account: Account = self.model.data(self.model.index(row, 0), AccountRole.ACCOUNT)
+        if action == "password":
+            password, ok = QInputDialog.getText(
+                self, "New IBKR password",
+                f"IBKR refused the password of {account.username}. Enter the current one; it "
+                "is delivered to the server over SSH and IBeam starts again.",
+                QLineEdit.EchoMode.Password)
+            if not ok or not password:
+                return False
+            try:
+                await self.controller.change_password(account_id, password)
+            except IbdeskError as exc:
+                QMessageBox.warning(self, "New password", exc.user_message)
+                return False
+            await self._apply()
+            return True
         if action == "tunnel":
             try:
                 if self.controller.tunnel_port(account_id):

@@ -18,6 +18,7 @@ from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette, QPen
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -31,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from ibdesk.domain.models import Account, ServerStatus, StatusDetail, StatusEvent
-from ibdesk.services.status import PRICE_MONTHLY
+from ibdesk.services.status import LOGIN_REFUSED, PRICE_MONTHLY
 from ibdesk.ui import status_style
 from ibdesk.ui.account_table_model import age, gateway_text
 
@@ -85,7 +86,7 @@ class LatencyChart(QWidget):
 
 
 ACTIONS = [("start", "&Start"), ("stop", "S&top"), ("restart", "&Restart"),
-           ("tunnel", "Open &tunnel"), ("delete", "&Delete…")]
+           ("tunnel", "Open &tunnel"), ("delete", "&Delete…"), ("password", "New &password…")]
 
 
 def actions_allowed(account: Account, busy: bool) -> set[str]:
@@ -96,8 +97,10 @@ def actions_allowed(account: Account, busy: bool) -> set[str]:
         return {"delete"}
     status = account.do_server_status
     allowed = {"delete"}
-    if status in (ServerStatus.STOPPED, ServerStatus.ERROR):
+    if status is ServerStatus.STOPPED:
         allowed.add("start")
+    if account.custom_data.get(LOGIN_REFUSED):
+        allowed.add("password")
     if status in (ServerStatus.RUNNING, ServerStatus.INITIALIZING, ServerStatus.ERROR):
         allowed |= {"stop", "restart"}
     if status is ServerStatus.RUNNING:
@@ -145,13 +148,13 @@ class StatusPanel(QWidget):
         self.warning.setStyleSheet("color: #b7791f;")
         layout.addWidget(self.warning)
 
-        buttons = QHBoxLayout()
+        buttons = QGridLayout()
         self.buttons: dict[str, QPushButton] = {}
-        for action, text in ACTIONS:
+        for i, (action, text) in enumerate(ACTIONS):
             button = QPushButton(text)
             button.setAccessibleName(text.replace("&", "").rstrip("…"))
             button.clicked.connect(lambda _=False, a=action: self._request(a))
-            buttons.addWidget(button)
+            buttons.addWidget(button, i // 3, i % 3)
             self.buttons[action] = button
         layout.addLayout(buttons)
         self.progress = QProgressBar()
@@ -187,6 +190,8 @@ class StatusPanel(QWidget):
         history_layout = QVBoxLayout(history_box)
         self.history = QListWidget()
         self.history.setAccessibleName("Status history")
+        self.history.setWordWrap(True)
+        self.history.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.history.setMinimumHeight(120)
         history_layout.addWidget(self.history)
         layout.addWidget(history_box, 1)
@@ -204,6 +209,7 @@ class StatusPanel(QWidget):
                 widget.hide()
             for button in self.buttons.values():
                 button.setEnabled(False)
+            self.buttons["password"].hide()
             for label in self.fact_labels.values():
                 label.setText("—")
             self.history.clear()
@@ -223,6 +229,7 @@ class StatusPanel(QWidget):
         allowed = actions_allowed(account, busy_action is not None)
         for action, button in self.buttons.items():
             button.setEnabled(action in allowed)
+        self.buttons["password"].setVisible("password" in allowed)
         self.buttons["tunnel"].setText("Close &tunnel" if tunnel_port else "Open &tunnel")
         if tunnel_port:
             self.buttons["tunnel"].setEnabled(True)

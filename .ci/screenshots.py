@@ -1,0 +1,127 @@
+"""Render the window, each wizard page and the status panel on the sandbox into
+docs/screenshots/*.png. Run under a virtual screen:
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python .ci/screenshots.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+import qasync
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "screenshots"
+sys.path.insert(0, str(ROOT))
+
+
+async def until(check, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        if loop.time() > deadline:
+            raise TimeoutError("the window did not get there")
+        await asyncio.sleep(0.05)
+
+
+async def shoot(window, name: str) -> None:  # type: ignore[no-untyped-def]
+    await asyncio.sleep(0.3)  # let layouts and paints settle before the grab
+    window.grab().save(str(OUT / f"{name}.png"))
+    print("wrote", name)
+
+
+async def scenario(rt, runner) -> None:  # type: ignore[no-untyped-def]
+    from ibdesk.domain import Environment, TwoFactorHandler
+    from ibdesk.services.monitor import MonitorConfig
+    from ibdesk.services.provisioner import ConnectRequest
+    from ibdesk.ui.controller import Controller
+    from ibdesk.ui.main_window import MainWindow
+
+    controller = Controller(rt, MonitorConfig(fast_interval=0.5, slow_interval=1.0))
+    window = MainWindow(controller)
+    window.resize(1280, 760)
+    window.show()
+    await window.start()
+    await shoot(window, "01-first-run")
+
+    await window._open_wizard()
+    wizard = window.wizard
+    wizard.resize(720, 540)
+    wizard.login.username.setText("paperjane")
+    wizard.login.password.setText("p@per'pa$$")
+    await shoot(wizard, "02-wizard-login")
+    wizard.next()
+    await until(wizard.server.isComplete)
+    await shoot(wizard, "03-wizard-server")
+    wizard.next()
+    await shoot(wizard, "04-wizard-review")
+    wizard.next()
+    await until(lambda: wizard.progress.items[list(wizard.progress.items)[6]].text()
+                .startswith(("◔", "✓")))
+    await shoot(wizard, "05-wizard-progress")
+    await until(lambda: wizard.progress.done)
+    await shoot(wizard, "06-wizard-done")
+    wizard.accept()
+
+    noop = lambda event: None  # noqa: E731
+    await controller.connect(ConnectRequest(username="demo4711", password="demo pass",
+                                            environment=Environment.DEMO), noop)
+    live = await controller.connect(ConnectRequest(
+        username="livejoe", password="l!ve\"pass", environment=Environment.LIVE,
+        two_fa_handler=TwoFactorHandler.PYOTP, totp_secret="JBSWY3DPEHPK3PXP"), noop)
+    sandbox = runner.sandbox
+    sandbox.host(live.do_droplet_id).ibeam.set_faults(competing=True)
+    try:
+        await controller.connect(ConnectRequest(username="paperjane", password="typo",
+                                                environment=Environment.PAPER), noop)
+    except Exception:
+        pass
+    stopped = (await controller.accounts())[1][0]
+    await controller.run_action(stopped.id, "stop")
+    for _ in range(3):
+        await controller.monitor.cycle(force=True)
+        await asyncio.sleep(0.3)
+    await window.reload()
+    window.select(live.id)
+    await window._show_selected()
+    await shoot(window, "07-main-window")
+    await shoot(window.panel, "08-status-panel")
+    rows = await controller.accounts()
+    failed = next(a for a, _ in rows if a.do_server_status.value == "error")
+    window.select(failed.id)
+    await window._show_selected()
+    await shoot(window, "09-error-explained")
+    window._ages.stop()
+    await controller.close()
+
+
+def main() -> int:
+    from ibdesk.app import make_application
+    from ibdesk.sandbox.runner import SandboxThread
+    from ibdesk.secrets import DO_TOKEN, MemoryKeyring, SecretStore
+    from ibdesk.services import open_runtime
+    from ibdesk.services.runtime import SandboxInfo
+    from tests.e2e.conftest import options
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    app = make_application()
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with tempfile.TemporaryDirectory() as home, SandboxThread(options()) as sandbox:
+        runner = type("Runner", (), {"sandbox": sandbox})()
+        rt = open_runtime(home, do_api_url=sandbox.api_url,
+                          sandbox_ssh_map_url=sandbox.ssh_map_url,
+                          public_ip_url=sandbox.public_ip_url)
+        rt.secrets = SecretStore("ibdesk-screens", backend=MemoryKeyring())
+        rt.secrets.set(DO_TOKEN, sandbox.token)
+        rt.sandbox = SandboxInfo(sandbox.api_url, "sandboxdemo", "sandbox-demo-pass")
+        with loop:
+            loop.run_until_complete(scenario(rt, runner))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
