@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 import os
 import sys
 from importlib import resources
@@ -59,6 +60,10 @@ def run_window(home: str | None, *, sandbox: bool) -> int:
 
     app = make_application()
     loop = QEventLoop(app)
+    # Disk work (asyncio.to_thread) on plain Python threads: qasync's default executor
+    # uses QThreads, which Qt warns about when they are torn down from another thread.
+    pool = ThreadPoolExecutor(4, thread_name_prefix="ibdesk-io")
+    loop.set_default_executor(pool)
     asyncio.set_event_loop(loop)
     with launch.runtime(home, sandbox=sandbox) as rt:
         controller = Controller(rt)
@@ -81,6 +86,7 @@ def run_window(home: str | None, *, sandbox: bool) -> int:
 
         with loop:
             loop.run_until_complete(main())
+    pool.shutdown(wait=True)
     return 0
 
 

@@ -1,4 +1,10 @@
-"""Every test runs with a fresh data folder, a clean environment and an in-memory keyring."""
+"""Every test runs with a fresh data folder, a clean environment and an in-memory keyring.
+
+The hypothesis modules below are imported here, first, on purpose: its pytest plugin
+imports them late in a run, and pytest then parses (rewrites) them. After PySide6 has run
+in the process, CPython 3.11 can refuse that parse ("AST constructor recursion depth
+mismatch"), which crashed the window tests now and then.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis._settings  # noqa: F401
+import hypothesis.internal.observability  # noqa: F401
 import keyring
 import pytest
 

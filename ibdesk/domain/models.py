@@ -116,6 +116,18 @@ class Account(_Frozen):
         return self
 
 
+#: Keys of Account.custom_data that ibdesk itself writes.
+IBEAM_STARTED = "ibeam_started"
+"""IBeam's settings were delivered and it was started on the server."""
+PRICE_MONTHLY = "price_monthly"
+"""What the server costs a month (USD), from DigitalOcean's size."""
+LOGIN_REFUSED = "login_refused"
+"""The failed-login guard stopped IBeam after IBKR refused the password."""
+ACTIVE_SINCE = "active_since"
+UNHEALTHY_SINCE = "unhealthy_since"
+SSH_HOST_KEY = "ssh_host_key"
+
+
 class GatewayHealth(_Frozen):
     """What one probe of an IBeam gateway saw.
 

@@ -8,18 +8,20 @@ DigitalOcean transport.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import httpx
+from typing import TYPE_CHECKING
+
 from keyring.backend import KeyringBackend
 
-from ibdesk.cloud import DigitalOceanClient
 from ibdesk.config import Settings, load_settings
 from ibdesk.secrets import SecretStore
-from ibdesk.store import Repository
 
-ClientFactory = Callable[[str], DigitalOceanClient]
+if TYPE_CHECKING:  # loaded when first used: the window paints before HTTP is needed
+    import httpx
+
+    from ibdesk.cloud import DigitalOceanClient
+    from ibdesk.store import Repository
 
 
 @dataclass(frozen=True)
@@ -44,10 +46,14 @@ class Runtime:
     def repository(self) -> Repository:
         """Opened (and migrated) on first use: `ibdesk token …` needs no database."""
         if self._repository is None:
+            from ibdesk.store import Repository
+
             self._repository = Repository.open(self.settings.effective_database_url)
         return self._repository
 
     def cloud(self, token: str) -> DigitalOceanClient:
+        from ibdesk.cloud import DigitalOceanClient
+
         return DigitalOceanClient(token, base_url=self.settings.do_api_url,
                                   timeout=self.settings.http_timeout, transport=self.transport)
 

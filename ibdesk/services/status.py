@@ -24,13 +24,13 @@ from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.runtime import Runtime
 from ibdesk.services.token import TokenService
 
-IBEAM_STARTED = "ibeam_started"  # set by the provisioner once IBeam runs on the server
-UNHEALTHY_SINCE = "unhealthy_since"
-PRICE_MONTHLY = "price_monthly"
-"""custom_data: what the server costs a month (USD), from DigitalOcean's size."""
-LOGIN_REFUSED = "login_refused"
-"""custom_data mark of the failed-login guard: IBeam was stopped after a refused login."""
-ACTIVE_SINCE = "active_since"
+from ibdesk.domain.models import (  # noqa: E402 - the custom_data keys, re-exported
+    ACTIVE_SINCE,
+    IBEAM_STARTED,
+    LOGIN_REFUSED,
+    PRICE_MONTHLY,
+    UNHEALTHY_SINCE,
+)
 
 
 @dataclass(frozen=True)

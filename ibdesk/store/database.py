@@ -18,17 +18,22 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from ibdesk.domain.errors import DatabaseCorrupt, DatabaseTooNew, StoreError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 log = logging.getLogger(__name__)
+
+SCHEMA_HEAD = "0002"
+"""The newest migration; a database already there opens without loading Alembic (a third
+of the window's start-up). tests/store/test_migrations.py keeps it equal to Alembic's."""
 
 BUSY_TIMEOUT_MS = 30_000
 WRITE = {"ibdesk_write": True}
@@ -36,12 +41,16 @@ WRITE = {"ibdesk_write": True}
 
 
 def _alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", "ibdesk.store:migrations")
     return config
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     assert head is not None
     return head
@@ -102,6 +111,12 @@ def migrate(engine: Engine) -> str:
     DatabaseCorrupt when it is not a database; the file is left untouched in both cases.
     """
     where = _describe(str(engine.url.render_as_string(hide_password=True)))
+    if _at_head(engine):
+        return SCHEMA_HEAD
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(_alembic_config())
     head = script.get_current_head()
     try:
@@ -137,6 +152,16 @@ def migrate(engine: Engine) -> str:
         raise
 
 
+def _at_head(engine: Engine) -> bool:
+    """True when the database is already at SCHEMA_HEAD (the usual start)."""
+    try:
+        with engine.connect() as conn:
+            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except DatabaseError:
+        return False  # no table yet, or not a database: the full path says which
+    return version == SCHEMA_HEAD
+
+
 def _has_foreign_tables(conn: Connection) -> bool:
     return bool(set(inspect(conn).get_table_names()) - {"alembic_version"})
 
@@ -147,6 +172,8 @@ def _is_not_a_database(exc: DatabaseError) -> bool:
 
 
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
@@ -162,5 +189,5 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
-__all__ = ["WRITE", "create_store_engine", "current_revision", "head_revision", "migrate",
+__all__ = ["SCHEMA_HEAD", "WRITE", "create_store_engine", "current_revision", "head_revision", "migrate",
            "open_engine"]

@@ -133,6 +133,14 @@ class Repository:
                                                                AccountRow.id))
             return [_to_account(row) for row in rows]
 
+    def list_accounts_with_details(self) -> list[tuple[Account, StatusDetail | None]]:
+        """Every account and its last status detail, in one query (the window's table)."""
+        with self._read() as session:
+            rows = session.scalars(select(AccountRow).order_by(AccountRow.created_at,
+                                                               AccountRow.id))
+            return [(_to_account(row), StatusDetail.model_validate(row.status_detail)
+                     if row.status_detail else None) for row in rows]
+
     def count_accounts(self) -> int:
         with self._read() as session:
             return int(session.scalar(select(func.count()).select_from(AccountRow)) or 0)

@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
 from ibdesk.domain.models import Account, ServerStatus, StatusDetail
-from ibdesk.services.status import PRICE_MONTHLY
+from ibdesk.domain.models import PRICE_MONTHLY
 from ibdesk.ui import status_style
 
 COL_ACCOUNT, COL_ENVIRONMENT, COL_DROPLET, COL_REGION, COL_IP, COL_STATUS, COL_GATEWAY, \

@@ -23,20 +23,22 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QObject, Signal
 
 from ibdesk.domain.errors import IbdeskError
 from ibdesk.domain.models import Account, StatusDetail, StatusEvent
-from ibdesk.services.catalogue import Catalogue, load_catalogue
-from ibdesk.services.credentials import change_password
-from ibdesk.services.lifecycle import Lifecycle
-from ibdesk.services.monitor import Monitor, MonitorConfig, StatusChange
-from ibdesk.services.provisioner import ConnectRequest, Progress, Provisioner
-from ibdesk.services.reconciler import ReconcileReport, Reconciler
-from ibdesk.services.remote import in_thread
 from ibdesk.services.runtime import Runtime
-from ibdesk.services.token import TokenService
-from ibdesk.services.tunnel import open_tunnel
+
+if TYPE_CHECKING:
+    from ibdesk.services.catalogue import Catalogue
+    from ibdesk.services.monitor import Monitor, MonitorConfig
+    from ibdesk.services.provisioner import ConnectRequest, Progress
+    from ibdesk.services.reconciler import ReconcileReport
+
+# The services below are imported where first used: the window paints its accounts
+# before SSH, HTTP and the provisioning code are loaded (start-up time).
 
 log = logging.getLogger(__name__)
 LATENCY_POINTS = 120
@@ -54,16 +56,26 @@ class Controller(QObject):
     def __init__(self, rt: Runtime, monitor_config: MonitorConfig | None = None) -> None:
         super().__init__()
         self.rt = rt
-        self.monitor = Monitor(rt, monitor_config)
-        self.monitor.subscribe(self.status_changed.emit)
-        self.monitor.subscribe_cycles(self._on_cycle)
+        self._monitor_config = monitor_config
+        self._monitor: Monitor | None = None
         self.latency: dict[str, deque[float]] = {}
         self.busy: dict[str, str] = {}
         """Account id → the action running on it."""
         self._stop = asyncio.Event()
         self._monitor_task: asyncio.Task[None] | None = None
+        self._closed = False
         self._tunnels: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
         self._tunnel_ports: dict[str, int] = {}
+
+    @property
+    def monitor(self) -> Monitor:
+        if self._monitor is None:
+            from ibdesk.services.monitor import Monitor
+
+            self._monitor = Monitor(self.rt, self._monitor_config)
+            self._monitor.subscribe(self.status_changed.emit)
+            self._monitor.subscribe_cycles(self._on_cycle)
+        return self._monitor
 
     @property
     def sandbox(self) -> Any:
@@ -71,10 +83,13 @@ class Controller(QObject):
 
     # ------------------------------------------------------------------ life
     def start_monitor(self) -> None:
+        """Reconcile, then watch, as a task on the window's loop."""
         if self._monitor_task is None:
             self._monitor_task = asyncio.ensure_future(self._watch())
 
     async def _watch(self) -> None:
+        from ibdesk.services.reconciler import Reconciler
+
         try:
             report = await Reconciler(self.rt).run()
             self._say_reconcile(report)
@@ -94,13 +109,22 @@ class Controller(QObject):
                 f"account and cost ${cost:g}/month. `ibdesk orphans --delete` removes them.")
 
     async def close(self) -> None:
-        self._stop.set()
+        """Stop the monitor and tunnels, close the store; a second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         for _, stop in self._tunnels.values():
             stop.set()
+        self._stop.set()
         if self._monitor_task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self._monitor_task, timeout=10)
-        await self.monitor.close()
+            if not self._monitor_task.done():
+                self._monitor_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._monitor_task
+        if self._monitor is not None:
+            await self._monitor.close()
         self.rt.close()
 
     def _on_cycle(self, updates: list[Any]) -> None:
@@ -115,10 +139,7 @@ class Controller(QObject):
     async def accounts(self) -> list[tuple[Account, StatusDetail | None]]:
         repo = self.rt.repository
 
-        def load() -> list[tuple[Account, StatusDetail | None]]:
-            return [(a, repo.status_detail(a.id)) for a in repo.list_accounts()]
-
-        return await in_thread(load)
+        return await asyncio.to_thread(repo.list_accounts_with_details)
 
     async def account(self, account_id: str) -> tuple[Account, StatusDetail | None] | None:
         repo = self.rt.repository
@@ -127,18 +148,24 @@ class Controller(QObject):
             account = repo.get_account(account_id)
             return (account, repo.status_detail(account_id)) if account else None
 
-        return await in_thread(load)
+        return await asyncio.to_thread(load)
 
     async def history(self, account_id: str, limit: int = 50) -> list[StatusEvent]:
-        return await in_thread(self.rt.repository.history, account_id, limit)
+        return await asyncio.to_thread(self.rt.repository.history, account_id, limit)
 
     async def has_token(self) -> bool:
-        return bool(await in_thread(TokenService(self.rt).stored))
+        from ibdesk.services.token import TokenService
+
+        return bool(await asyncio.to_thread(TokenService(self.rt).stored))
 
     async def set_token(self, token: str) -> Any:
+        from ibdesk.services.token import TokenService
+
         return await TokenService(self.rt).set(token)
 
     async def catalogue(self) -> Catalogue:
+        from ibdesk.services.catalogue import load_catalogue
+
         return await load_catalogue(self.rt)
 
     # ------------------------------------------------------------------ doing
@@ -147,6 +174,8 @@ class Controller(QObject):
 
     async def connect(self, request: ConnectRequest,
                       on_progress: Callable[[Progress], None]) -> Account:
+        from ibdesk.services.provisioner import Provisioner
+
         provisioner = Provisioner(self.rt, on_progress=on_progress)
         try:
             account = await provisioner.connect(request)
@@ -163,6 +192,8 @@ class Controller(QObject):
         self.action_started.emit(account_id, action)
         error = ""
         try:
+            from ibdesk.services.lifecycle import Lifecycle
+
             lifecycle = Lifecycle(self.rt)
             await getattr(lifecycle, action)(account_id)
             if action == "delete":
@@ -179,12 +210,16 @@ class Controller(QObject):
         return not error
 
     async def change_password(self, account_id: str, password: str) -> None:
+        from ibdesk.services.credentials import change_password
+
         await change_password(self.rt, account_id, password)
         await self.monitor.refresh(account_id)
 
     async def open_tunnel(self, account_id: str, port: int = 5000) -> int:
         if account_id in self._tunnels:
             return 0
+        from ibdesk.services.tunnel import open_tunnel
+
         ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         stop = asyncio.Event()
 

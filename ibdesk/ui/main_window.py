@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QHeaderView,
     QInputDialog,
     QLabel,
@@ -18,7 +20,9 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QPushButton,
+    QSizePolicy,
     QSplitter,
+    QSystemTrayIcon,
     QStackedWidget,
     QTableView,
     QToolBar,
@@ -31,9 +35,9 @@ from ibdesk import __version__
 from ibdesk.domain.errors import IbdeskError
 from ibdesk.domain.models import Account, Environment, StatusDetail
 from ibdesk.ui.account_table_model import COL_ACCOUNT, AccountRole, AccountTableModel
-from ibdesk.ui.connect_wizard import ConnectWizard
 from ibdesk.ui.controller import Controller
 from ibdesk.ui.status_panel import StatusPanel
+from ibdesk.ui.tray import Tray
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +60,14 @@ class MainWindow(QMainWindow):
         self.proxy.setSortRole(AccountRole.SORT)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.proxy.setFilterKeyColumn(-1)
-        self.wizard: ConnectWizard | None = None
+        self.wizard: Any = None  # a ConnectWizard once opened
+
         self._build()
         self._connect_signals()
+        self.tray: Tray | None = None
+        if QSystemTrayIcon.isSystemTrayAvailable():  # none on a bare X server or offscreen
+            self.tray = Tray(QApplication.windowIcon(), self)
+            self.tray.show()
         self._ages = QTimer(self)
         self._ages.setInterval(5000)
         self._ages.timeout.connect(self.model.refresh_ages)
@@ -78,6 +87,8 @@ class MainWindow(QMainWindow):
         self.refresh_action.triggered.connect(self._on_refresh_triggered)
         toolbar.addAction(self.connect_action)
         toolbar.addAction(self.refresh_action)
+        self.about_action = QAction("&About", self)
+        self.about_action.triggered.connect(self.show_about)
         toolbar.addSeparator()
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("Filter accounts (Ctrl+F)")
@@ -86,6 +97,10 @@ class MainWindow(QMainWindow):
         self.filter.setAccessibleName("Filter accounts")
         self.filter.textChanged.connect(self.proxy.setFilterFixedString)
         toolbar.addWidget(self.filter)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        toolbar.addWidget(spacer)
+        toolbar.addAction(self.about_action)
         find = QAction(self)
         find.setShortcut(QKeySequence.StandardKey.Find)
         find.triggered.connect(self.filter.setFocus)
@@ -168,9 +183,21 @@ class MainWindow(QMainWindow):
         self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
         self.panel.action_requested.connect(self._on_action_requested)
 
+    def show_about(self) -> None:
+        settings = self.controller.rt.settings
+        QMessageBox.about(
+            self, "About ibdesk",
+            f"<h3>ibdesk {__version__}</h3><p>An always-on IBeam gateway per IBKR login, on "
+            "DigitalOcean, watched from your desktop.</p>"
+            f"<p>Data folder: {settings.home}<br>Keyring: "
+            f"{self.controller.rt.secrets.backend_name}<br>DigitalOcean API: "
+            f"{settings.do_api_url}</p>")
+
     # ------------------------------------------------------------------ data
     async def reload(self) -> None:
         rows = await self.controller.accounts()
+        if self.tray is not None:
+            self.tray.update_summary([a for a, _ in rows])
         selected = self.selected_account_id()
         self.model.set_rows(rows)
         self.stack.setCurrentIndex(1 if rows else 0)
@@ -196,6 +223,8 @@ class MainWindow(QMainWindow):
             old_detail = self.model.data(index, AccountRole.DETAIL)
             if old_account != account or old_detail != detail:
                 self.model.update_account(account, detail)
+        if self.tray is not None:
+            self.tray.update_summary([a for a, _ in rows])
         await self._show_selected()
 
     def selected_account_id(self) -> str | None:
@@ -241,8 +270,11 @@ class MainWindow(QMainWindow):
     @asyncSlot()
     async def _on_status_changed(self, change: object) -> None:
         event = getattr(change, "event", None)
+        account = getattr(change, "account", None)
         if event is not None and event.status.value == "error":
             self.statusBar().showMessage(f"{event.account_id}: {event.reason}", 15000)
+            if account is not None and self.tray is not None:
+                self.tray.notify_error(account, event.reason)
 
     @asyncSlot()
     async def _on_accounts_changed(self) -> None:
@@ -344,6 +376,8 @@ class MainWindow(QMainWindow):
         if self.wizard is not None and self.wizard.isVisible():
             self.wizard.raise_()
             return
+        from ibdesk.ui.connect_wizard import ConnectWizard  # loaded when first needed
+
         token_known = await self.controller.has_token()
         self.wizard = ConnectWizard(self.controller, token_known=token_known, parent=self)
         self.wizard.account_connected.connect(lambda account: self.select(account.id))
@@ -356,6 +390,8 @@ class MainWindow(QMainWindow):
     @asyncClose
     async def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self._ages.stop()
+        if self.tray is not None:
+            self.tray.hide()
         if self.wizard is not None:
             self.wizard.close()
         await self.controller.close()

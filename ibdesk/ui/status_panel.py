@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from ibdesk.domain.models import Account, ServerStatus, StatusDetail, StatusEvent
-from ibdesk.services.status import LOGIN_REFUSED, PRICE_MONTHLY
+from ibdesk.domain.models import LOGIN_REFUSED, PRICE_MONTHLY
 from ibdesk.ui import status_style
 from ibdesk.ui.account_table_model import age, gateway_text
 

@@ -137,3 +137,9 @@ def test_in_memory_url_works() -> None:
     repo = Repository.open("sqlite://")
     assert repo.list_accounts() == []
     repo.close()
+
+
+def test_the_fast_path_knows_the_newest_migration() -> None:
+    from ibdesk.store.database import SCHEMA_HEAD
+
+    assert SCHEMA_HEAD == head_revision()

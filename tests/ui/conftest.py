@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,10 +21,13 @@ from tests.e2e.conftest import options
 @pytest.fixture
 def loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
     event_loop = qasync.QEventLoop(qapp, already_running=False)
+    pool = ThreadPoolExecutor(4, thread_name_prefix="ibdesk-io")
+    event_loop.set_default_executor(pool)  # as the app does
     asyncio.set_event_loop(event_loop)
     yield event_loop
     event_loop.run_until_complete(asyncio.sleep(0))
     event_loop.close()
+    pool.shutdown(wait=True)
     asyncio.set_event_loop(None)
 
 

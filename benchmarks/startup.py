@@ -1,0 +1,104 @@
+"""Cold start to a painted window: a bare PySide6 QMainWindow against ibdesk's window with
+1,000 accounts in its store. Each start is a fresh process; the time runs from just
+before the process is spawned to the window's first paint (after the accounts are
+loaded, for ibdesk). Prints the median of 7 starts of each, and the ratio.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/startup.py   (or under xvfb-run)
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RUNS = 7
+
+BARE = """
+import sys, time
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QApplication, QMainWindow, QLabel
+class Painted(QObject):
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Paint:
+            print(time.time(), flush=True); QApplication.instance().exit(0)
+        return False
+app = QApplication(sys.argv)
+w = QMainWindow(); w.setCentralWidget(QLabel("hello")); w.resize(1200, 720)
+f = Painted(); w.installEventFilter(f); w.show()
+app.exec()
+"""
+
+IBDESK = """
+import asyncio, sys, time
+from PySide6.QtCore import QEvent, QObject
+import qasync
+from ibdesk.app import make_application
+from ibdesk import launch
+from ibdesk.ui.controller import Controller
+from ibdesk.ui.main_window import MainWindow
+app = make_application()
+loop = qasync.QEventLoop(app); asyncio.set_event_loop(loop)
+done = asyncio.Event()
+class Painted(QObject):
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Paint and window.model.rowCount():
+            print(time.time(), window.model.rowCount(), flush=True); done.set()
+        return False
+with launch.runtime(sys.argv[1], sandbox=False) as rt:
+    window = MainWindow(Controller(rt))
+    f = Painted(); window.table.viewport().installEventFilter(f)
+    async def main():
+        window.show()
+        await window.reload()
+        window.table.viewport().update()
+        await done.wait()
+        window._ages.stop()
+        await window.controller.monitor.close()
+    with loop:
+        loop.run_until_complete(main())
+"""
+
+
+def seed(home: Path, n: int) -> None:
+    from ibdesk.domain import Account, ServerStatus, new_account_id
+    from ibdesk.store import Repository
+
+    repo = Repository.open(f"sqlite:///{home / 'ibdesk.sqlite3'}")
+    for i in range(n):
+        repo.add_account(Account(id=new_account_id("paper"), username=f"trader{i}",
+                                 environment="paper", do_droplet_id=10_000 + i,
+                                 do_droplet_name=f"trader{i}-ib-paper-1", do_region="nyc1",
+                                 do_ip_address=f"198.18.{i // 250}.{i % 250 + 2}",
+                                 do_server_status=ServerStatus.RUNNING,
+                                 custom_data={"price_monthly": 6.0}))
+    repo.close()
+
+
+def timed(code: str, *args: str) -> float:
+    started = time.time()
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                         check=True).stdout.split()
+    return float(out[0]) - started
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        seed(home, 1000)
+        timed(BARE)  # warm the file cache for both
+        timed(IBDESK, str(home))
+        bare = [timed(BARE) for _ in range(RUNS)]
+        ours = [timed(IBDESK, str(home)) for _ in range(RUNS)]
+    b, o = statistics.median(bare), statistics.median(ours)
+    print(json.dumps({"bare_pyside6_s": round(b, 3), "ibdesk_1000_accounts_s": round(o, 3),
+                      "ratio": round(o / b, 2)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Does the window freeze while the monitor sweeps 1,000 accounts?
+
+Builds 1,000 accounts as benchmarks/monitor.py does, serves them from `ibdesk sandbox
+serve` in its own process (100 ms API latency), opens the real main window on them
+(offscreen) with the stall watch on (a 10 ms timer on the qasync loop; lateness over
+50 ms is a stall), runs forced monitor cycles and the table updates that follow, and
+prints how many stalls it saw and the worst.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/window_stalls.py [N] [CYCLES]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import monitor as monitor_bench  # noqa: E402
+
+
+async def measure(folder: Path, info: dict[str, str], cycles: int) -> dict[str, object]:
+    from ibdesk.secrets import DO_TOKEN
+    from ibdesk.services import open_runtime
+    from ibdesk.ui.controller import Controller
+    from ibdesk.ui.main_window import MainWindow
+    from ibdesk.ui.stalls import StallWatch
+
+    rt = open_runtime(folder / "home", do_api_url=info["api_url"],
+                      sandbox_ssh_map_url=info["ssh_map_url"],
+                      public_ip_url=info["public_ip_url"])
+    rt.secrets.set(DO_TOKEN, info["token"])
+    controller = Controller(rt)
+    window = MainWindow(controller)
+    window.show()
+    await window.reload()
+    watch = StallWatch()
+    watch.start()
+    times = []
+    for _ in range(cycles):
+        started = time.perf_counter()
+        await controller.monitor.cycle(force=True)
+        await window._apply()
+        times.append(time.perf_counter() - started)
+    watch.stop()
+    window._ages.stop()
+    await controller.close()
+    return {"cycles": cycles, "cycle_seconds": [round(t, 2) for t in times],
+            "stalls_over_50ms": len(watch.stalls), "worst_stall_ms": round(watch.worst * 1000),
+            "stalls_ms": sorted(round(s * 1000) for s in watch.stalls)[-10:]}
+
+
+def main(argv: list[str]) -> int:
+    n = int(argv[0]) if argv else 1000
+    cycles = int(argv[1]) if len(argv) > 1 else 3
+    if len(argv) > 2 and argv[2] == "--child":
+        import qasync
+
+        from ibdesk.app import make_application
+
+        app = make_application()
+        loop = qasync.QEventLoop(app)
+        asyncio.set_event_loop(loop)
+        folder, info = Path(argv[3]), json.loads(argv[4])
+        monitor_bench._keyring_env(folder)
+        with loop:
+            print(json.dumps(loop.run_until_complete(measure(folder, info, cycles))))
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        subprocess.run([sys.executable, monitor_bench.__file__, "--child", "build", str(folder),
+                        str(n)], check=True, stdout=subprocess.DEVNULL)
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "ibdesk", "sandbox", "serve", "--json", "--state",
+             str(folder / "world.json"), "--latency-ms", "100"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            assert serve.stdout is not None
+            info = json.loads(serve.stdout.readline())
+            env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM",
+                                                                   "offscreen")}
+            out = subprocess.run([sys.executable, __file__, str(n), str(cycles), "--child",
+                                  str(folder), json.dumps(info)], check=True,
+                                 stdout=subprocess.PIPE, text=True, env=env).stdout
+        finally:
+            serve.terminate()
+            serve.wait(timeout=60)
+    print(out.strip().splitlines()[-1])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

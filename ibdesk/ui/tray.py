@@ -1,0 +1,56 @@
+"""The tray icon: a summary of every account's status at a glance, and a desktop
+notification when an account turns to `error` (a refused login among them), so a trader
+learns about a broken gateway without the window open."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from PySide6.QtGui import QAction, QIcon
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon, QWidget
+
+from ibdesk.domain.models import Account, ServerStatus
+from ibdesk.ui import status_style
+
+
+def summary(accounts: list[Account]) -> str:
+    if not accounts:
+        return "ibdesk — no account yet"
+    counts = Counter(a.do_server_status for a in accounts)
+    parts = [f"{counts[s]} {status_style.LABELS[s].lower()}" for s in ServerStatus if counts[s]]
+    return "ibdesk — " + ", ".join(parts)
+
+
+class Tray(QSystemTrayIcon):
+    def __init__(self, icon: QIcon, window: QWidget) -> None:
+        super().__init__(icon, window)
+        self._window = window
+        menu = QMenu(window)
+        show = QAction("Show ibdesk", menu)
+        show.triggered.connect(self._show_window)
+        quit_action = QAction("Quit", menu)
+        quit_action.triggered.connect(window.close)
+        menu.addAction(show)
+        menu.addSeparator()
+        menu.addAction(quit_action)
+        self.setContextMenu(menu)
+        self.activated.connect(lambda reason: self._show_window()
+                               if reason == QSystemTrayIcon.ActivationReason.Trigger else None)
+        self.notifications: list[tuple[str, str]] = []
+
+    def _show_window(self) -> None:
+        self._window.showNormal()
+        self._window.raise_()
+        self._window.activateWindow()
+
+    def update_summary(self, accounts: list[Account]) -> None:
+        self.setToolTip(summary(accounts))
+
+    def notify_error(self, account: Account, reason: str) -> None:
+        title = f"{account.username} ({account.environment.value}): needs attention"
+        self.notifications.append((title, reason))
+        if self.isVisible() and self.supportsMessages():
+            self.showMessage(title, reason, QSystemTrayIcon.MessageIcon.Warning, 15000)
+
+
+__all__ = ["Tray", "summary"]
