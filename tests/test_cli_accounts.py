@@ -76,3 +76,27 @@ def test_a_failed_connect_says_how_to_retry_or_delete(capsys: pytest.CaptureFixt
     last = err.strip().splitlines()[-1]
     assert "not offered in tor1" in last and "--resume ib-paper-" in last
     assert "ibdesk delete ib-paper-" in last
+
+
+def test_history_orphans_and_password_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--sandbox", "--json", "connect", "--username", "sandboxdemo",
+                         "--environment", "paper", "--password-stdin", "--wait",
+                         stdin="sandbox-demo-pass")
+    assert code == 0, err
+    account_id = json.loads(out)["account_id"]
+    code, out, _ = run(capsys, "--sandbox", "--json", "history", account_id)
+    statuses = [e["status"] for e in json.loads(out)["history"]]
+    assert code == 0 and statuses == ["provisioning", "initializing", "running"]
+    code, out, _ = run(capsys, "--sandbox", "history", account_id, "--limit", "1")
+    assert out.count("\n") == 1 and "running" in out
+    code, out, _ = run(capsys, "--sandbox", "orphans")
+    assert code == 0 and "No orphan droplets." in out
+    code, out, _ = run(capsys, "--sandbox", "--json", "reconcile")
+    assert code == 0 and json.loads(out)["orphans"] == []
+    code, out, err = run(capsys, "--sandbox", "password", account_id, "--password-stdin",
+                         stdin="sandbox-demo-pass\n")
+    assert code == 0, err
+    assert "IBeam is logging in again" in out
+    code, _, err = run(capsys, "--sandbox", "password", account_id, "--password-stdin",
+                       stdin="")
+    assert code == 1 and "No password" in err
