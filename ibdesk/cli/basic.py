@@ -10,7 +10,7 @@ from typing import Any
 from ibdesk import __version__
 from ibdesk.cli.output import EXIT_OK, Output, read_secret
 from ibdesk.domain.errors import IbdeskError
-from ibdesk.services.runtime import Runtime, open_runtime
+from ibdesk.services.runtime import Runtime
 from ibdesk.services.token import TokenService
 
 

@@ -16,7 +16,6 @@ import logging
 import secrets
 import shutil
 import ssl
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from ibdesk.oslimits import raise_file_limit
 from ibdesk.sandbox.api import ADMIN, build_app
 from ibdesk.sandbox.hosts import SimulatedHost, make_root
 from ibdesk.sandbox.ibeam import IBeamTiming, IBKRUser, UserBook
@@ -61,19 +61,6 @@ class SandboxOptions:
     rate_limit_per_hour: int = 5000
     tick_seconds: float = 0.25
     read_only_tokens: list[str] = field(default_factory=list)
-
-
-def _raise_file_limit() -> None:
-    """A thousand droplets need a few thousand sockets: lift the soft limit."""
-    if sys.platform.startswith("win"):
-        return
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
-    if soft < wanted:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def _self_signed(folder: Path) -> ssl.SSLContext:
@@ -144,7 +131,7 @@ class Sandbox:
         return self._temp
 
     async def start(self) -> Sandbox:
-        _raise_file_limit()
+        raise_file_limit()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         state = self.options.state
         if state is not None and state.exists():

@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from ibdesk.domain.errors import GatewayError, IbdeskError, RateLimited
 from ibdesk.domain.models import Account, GatewayHealth, OperationState, ServerStatus, StatusEvent
 from ibdesk.domain.naming import APP_TAG
 from ibdesk.gateway import GatewayProbe, Remote
+from ibdesk.oslimits import raise_file_limit
 from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.runtime import Runtime
 from ibdesk.services.status import IBEAM_STARTED, LOGIN_REFUSED, evaluate
@@ -103,20 +103,6 @@ class _Schedule:
     next_look: dict[str, float] = field(default_factory=dict)
     next_list: float = 0.0
     list_interval: float = 5.0
-
-
-def raise_file_limit(wanted: int = 65536) -> None:
-    """Each watched account holds an SSH connection and two forwards: lift the soft limit
-    on open files (macOS starts at 256)."""
-    if sys.platform.startswith("win"):
-        return
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
-    if soft < target:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 class Monitor:
@@ -348,4 +334,4 @@ class Monitor:
                                custom_data=data)
 
 
-__all__ = ["CycleStats", "Monitor", "MonitorConfig", "StatusChange", "raise_file_limit"]
+__all__ = ["CycleStats", "Monitor", "MonitorConfig", "StatusChange"]
