@@ -94,6 +94,11 @@ async def scenario(rt, runner) -> None:  # type: ignore[no-untyped-def]
     window.select(failed.id)
     await window._show_selected()
     await shoot(window, "09-error-explained")
+    dialog = window.open_diagnose(failed.id, f"{failed.username} ({failed.environment.value})")
+    dialog.resize(1180, 600)
+    await until(lambda: dialog._task is not None and dialog._task.done())
+    await shoot(dialog, "10-diagnose")
+    dialog.close()
     window._ages.stop()
     await controller.close()
 

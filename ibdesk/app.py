@@ -66,6 +66,10 @@ def run_window(home: str | None, *, sandbox: bool) -> int:
     loop.set_default_executor(pool)
     asyncio.set_event_loop(loop)
     with launch.runtime(home, sandbox=sandbox) as rt:
+        from ibdesk import applog
+
+        applog.install(rt.settings.home, console_level=logging.WARNING)
+        log.info("ibdesk window started%s", " (sandbox)" if sandbox else "")
         controller = Controller(rt)
         window = MainWindow(controller)
         watch = StallWatch() if os.environ.get("IBDESK_DEBUG_STALLS") == "1" else None

@@ -41,6 +41,22 @@ def account_secret_names(account_id: str) -> list[str]:
     return [ibkr_password(account_id), totp_secret(account_id)]
 
 
+_SEEN: set[str] = set()
+"""Every secret value this process read from or gave to the keyring. Held only in memory
+(where the values already are) so that the log filter can mask them exactly."""
+
+
+def remember(value: str | None) -> None:
+    """Mark a value as secret for the log filter (also for values not yet stored, such
+    as a password typed into the wizard)."""
+    if value:
+        _SEEN.add(value)
+
+
+def known_values() -> frozenset[str]:
+    return frozenset(_SEEN)
+
+
 _UNSAFE_BACKENDS = ("keyring.backends.fail", "keyring.backends.null", "keyrings.alt")
 
 
@@ -128,13 +144,16 @@ class SecretStore:
     def get(self, name: str) -> str | None:
         backend = self.backend
         try:
-            return backend.get_password(self.service, name)
+            value = backend.get_password(self.service, name)
         except keyring.errors.KeyringError as exc:
             raise self._translate(exc, "read", name) from None
+        remember(value)
+        return value
 
     def set(self, name: str, value: str) -> None:
         if not value:
             raise SecretsError(f"Refusing to store an empty secret for {name}.", secret=name)
+        remember(value)
         backend = self.backend
         try:
             backend.set_password(self.service, name, value)
@@ -173,6 +192,8 @@ __all__ = [
     "DO_TOKEN",
     "MemoryKeyring",
     "SSH_PRIVATE_KEY",
+    "known_values",
+    "remember",
     "SecretStore",
     "account_secret_names",
     "describe_backend",

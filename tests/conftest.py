@@ -42,3 +42,12 @@ def memory_keyring() -> Iterator[MemoryKeyring]:
     keyring.set_keyring(backend)
     yield backend
     keyring.set_keyring(previous)
+
+
+@pytest.fixture(autouse=True)
+def _app_log_detached() -> Iterator[None]:
+    """A command run in-process attaches ibdesk's log file; detach it after each test."""
+    yield
+    from ibdesk import applog
+
+    applog.uninstall()

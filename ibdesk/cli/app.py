@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from ibdesk import __version__
 from ibdesk import launch
-from ibdesk.cli import accounts, basic, watch
+from ibdesk.cli import accounts, basic, support, watch
 from ibdesk.cli.output import EXIT_FAILED, EXIT_USAGE, Output
 from ibdesk.domain.errors import IbdeskError
 from ibdesk.services.runtime import Runtime, open_runtime
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     accounts.add_parsers(commands, common, _Parser)
     watch.add_parsers(commands, common)
+    support.add_parsers(commands, common)
 
     sandbox = commands.add_parser("sandbox", parents=[common],
                                   help="the local simulator of DigitalOcean and IBeam")
@@ -99,7 +100,16 @@ COMMANDS: dict[str, Callable[[Runtime, argparse.Namespace, Output], int]] = {
     "token": basic.cmd_token,
     **accounts.COMMANDS,
     **watch.COMMANDS,
+    **support.COMMANDS,
 }
+
+
+def _run(rt: Runtime, command: str, args: argparse.Namespace, out: Output) -> int:
+    from ibdesk import applog
+
+    applog.install(rt.settings.home, console_level=logging.WARNING)
+    log.info("ibdesk %s: %s", __version__, command)
+    return COMMANDS[command](rt, args, out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,16 +132,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.progress("No display here, so no window: this is `ibdesk info` instead. On a "
                      "desktop, `ibdesk` opens the window.")
         command = "info"
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         if command == "sandbox":
+            logging.basicConfig(level=logging.WARNING,
+                                format="%(levelname)s %(name)s: %(message)s")
             return basic.cmd_sandbox_serve(args, out)
         if getattr(args, "sandbox", False):
             with launch.sandbox_runtime(getattr(args, "home", None)) as rt:
-                return COMMANDS[command](rt, args, out)
+                return _run(rt, command, args, out)
         rt = open_runtime(getattr(args, "home", None))
         try:
-            return COMMANDS[command](rt, args, out)
+            return _run(rt, command, args, out)
         finally:
             rt.close()
     except IbdeskError as exc:

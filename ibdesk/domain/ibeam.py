@@ -39,6 +39,21 @@ STATUS_COMMAND = "systemctl is-active ibeam"
 CLOUD_INIT_WAIT_COMMAND = "cloud-init status --wait"
 CLOCK_COMMAND = "date -u +%s"
 
+CONTAINER_STATE_COMMAND = "docker inspect -f {{.State.Status}} ibeam"
+LOG_TAIL_SIZES = (50, 200, 1000, 5000)
+"""The only `docker logs --tail N` sizes ibdesk runs: fixed strings, never a number typed
+by someone reaching a shell."""
+
+
+def logs_command(lines: int) -> str:
+    """The fixed `docker logs` command that returns at least `lines` lines (the caller
+    keeps the last `lines`)."""
+    size = next((n for n in LOG_TAIL_SIZES if n >= lines), LOG_TAIL_SIZES[-1])
+    return f"docker logs --tail {size} ibeam"
+
+
+LOG_FILE_PREFIX = "ibeam_log__"
+
 SEED_ENV_FILE = "/root/ibeam_files/env.list"
 SEED_STARTER_COMMAND = "/root/starter.sh"
 """The seed's private snapshot (image 182556282) keeps its IBeam files here."""
@@ -135,6 +150,10 @@ __all__ = [
     "CLOUD_INIT_MARKER",
     "CLOUD_INIT_WAIT_COMMAND",
     "CONF_DIR",
+    "CONTAINER_STATE_COMMAND",
+    "LOG_FILE_PREFIX",
+    "LOG_TAIL_SIZES",
+    "logs_command",
     "DEFAULT_MAX_FAILED_AUTH",
     "ENV_FILE",
     "GATEWAY_PORT",

@@ -11,5 +11,13 @@ from ibdesk.gateway.ssh import (
     resolve_endpoint,
 )
 
-__all__ = ["ALLOWED_COMMANDS", "GatewayProbe", "Endpoint", "HostKeyChanged", "Remote", "connect", "probe",
-           "resolve_endpoint"]
+__all__ = [
+    "ALLOWED_COMMANDS",
+    "Endpoint",
+    "GatewayProbe",
+    "HostKeyChanged",
+    "Remote",
+    "connect",
+    "probe",
+    "resolve_endpoint",
+]

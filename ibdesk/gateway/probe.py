@@ -10,8 +10,11 @@ log says whether IBKR refused the password.
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
@@ -22,7 +25,7 @@ from ibdesk.gateway.ssh import Remote
 from ibdesk.gateway.tls import INSIDE_SSH
 
 REFUSED_MARKERS = ("Invalid username password combination",
-                   "Exceeded maximum number of failed authentication attempts")
+                   "Maximum number of failed authentication attempts")
 LOG_COMMAND = "docker logs --tail 50 ibeam"
 
 
@@ -108,6 +111,53 @@ class GatewayProbe:
         return GatewayHealth(**fields)  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One endpoint's raw answer, for diagnostics: status code (0 = no answer) and body."""
+
+    status: int
+    body: str
+    error: str = ""
+
+    @property
+    def json(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.body)
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+
+@dataclass(frozen=True)
+class Inspection:
+    livez: Answer
+    readyz: Answer
+    auth_status: Answer
+
+
+async def inspect(remote: Remote, *, timeout: float = 10.0) -> Inspection:
+    """Ask each endpoint once and keep what it said (the doctor shows it as evidence)."""
+    prober = GatewayProbe(remote, timeout=timeout)
+    try:
+        try:
+            health, gateway = await prober._open()
+        except GatewayError as exc:
+            none = Answer(0, "", exc.user_message)
+            return Inspection(none, none, none)
+
+        async def ask(client: httpx.AsyncClient, method: str, path: str) -> Answer:
+            try:
+                response = await client.request(method, path)
+            except httpx.HTTPError as exc:
+                return Answer(0, "", f"no answer ({type(exc).__name__})")
+            return Answer(response.status_code, response.text[:2000])
+
+        return Inspection(await ask(health, "GET", "/livez"), await ask(health, "GET", "/readyz"),
+                          await ask(gateway, "POST", "/v1/api/iserver/auth/status"))
+    finally:
+        await prober.aclose()
+
+
 async def probe(remote: Remote, *, timeout: float = 10.0, read_logs: bool = True) -> GatewayHealth:
     """One probe over a fresh pair of forwards (for a single check)."""
     async with GatewayProbe(remote, timeout=timeout) as prober:
@@ -125,4 +175,4 @@ async def _with_log(remote: Remote, fields: dict[str, object], read_logs: bool) 
     return GatewayHealth(**fields)  # type: ignore[arg-type]
 
 
-__all__ = ["GatewayProbe", "LOG_COMMAND", "REFUSED_MARKERS", "probe"]
+__all__ = ["LOG_COMMAND", "REFUSED_MARKERS", "Answer", "GatewayProbe", "Inspection", "inspect", "probe"]

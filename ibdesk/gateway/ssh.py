@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 
 ALLOWED_COMMANDS = frozenset({
     ib.START_COMMAND, ib.STOP_COMMAND, ib.STATUS_COMMAND, ib.CLOUD_INIT_WAIT_COMMAND,
-    ib.CLOCK_COMMAND, ib.SEED_STARTER_COMMAND, "true", "docker logs --tail 200 ibeam",
-    "docker logs --tail 50 ibeam", "docker inspect -f {{.State.Status}} ibeam",
+    ib.CLOCK_COMMAND, ib.SEED_STARTER_COMMAND, "true", ib.CONTAINER_STATE_COMMAND,
+    *(ib.logs_command(n) for n in ib.LOG_TAIL_SIZES),
 })
 
 
@@ -111,13 +111,31 @@ class Remote:
             raise GatewayError(f"Could not write IBeam's settings on the server "
                                f"({type(exc).__name__}).") from None
 
-    async def read_file(self, path: str, limit: int = 1_000_000) -> bytes:
+    async def read_file(self, path: str, limit: int = 1_000_000, *, tail: bool = False) -> bytes:
+        """Up to `limit` bytes of a file: its start, or with `tail` its end."""
         try:
             async with self._conn.start_sftp_client() as sftp, sftp.open(path, "rb") as fh:
+                if tail:
+                    size = (await sftp.stat(path)).size or 0
+                    await fh.seek(max(0, size - limit))
                 return bytes(await fh.read(limit))
         except (asyncssh.Error, OSError) as exc:
             raise GatewayError(f"Could not read {path} on the server "
                                f"({type(exc).__name__}).") from None
+
+    async def list_dir(self, path: str) -> list[tuple[str, int, int]]:
+        """(name, size, modified time) of the files in a folder; empty when it is missing."""
+        try:
+            async with self._conn.start_sftp_client() as sftp:
+                if not await sftp.isdir(path):
+                    return []
+                entries = await sftp.readdir(path)
+        except (asyncssh.Error, OSError) as exc:
+            raise GatewayError(f"Could not list {path} on the server "
+                               f"({type(exc).__name__}).") from None
+        return sorted((e.filename, int(e.attrs.size or 0), int(e.attrs.mtime or 0))
+                      for e in entries if e.filename not in (".", "..")
+                      and e.attrs.type != asyncssh.FILEXFER_TYPE_DIRECTORY)
 
     async def forward(self, remote_port: int, local_port: int = 0,
                       listen_host: str = "127.0.0.1") -> asyncssh.SSHListener:

@@ -23,7 +23,14 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from ibdesk.sandbox import catalogue
-from ibdesk.sandbox.world import APIError, ActionRec, DropletRec, FirewallRec, World, iso
+from ibdesk.sandbox.world import (
+    ActionRec,
+    APIError,
+    DropletRec,
+    FirewallRec,
+    World,
+    iso,
+)
 
 if TYPE_CHECKING:
     from ibdesk.sandbox.server import Sandbox
@@ -410,8 +417,14 @@ def _add_admin_routes(app: web.Application, sandbox: Sandbox) -> None:
 
     async def gateway_fault(request: web.Request) -> web.Response:
         host = sandbox.host(_int(request.match_info["id"]))
-        state = host.ibeam.set_faults(**await _body(request))
-        return _json(state)
+        body = dict(await _body(request))
+        if "clock_skew_seconds" in body:
+            host.clock_skew = float(body.pop("clock_skew_seconds"))
+        try:
+            state = host.ibeam.set_faults(**body)
+        except ValueError as exc:
+            raise APIError(400, "bad_request", str(exc)) from None
+        return _json({**state, "clock_skew_seconds": host.clock_skew})
 
     async def ssh_endpoint(request: web.Request) -> web.Response:
         host = sandbox.host_by_ip(request.match_info["ip"])

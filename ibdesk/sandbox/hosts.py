@@ -29,6 +29,7 @@ from ibdesk.domain.ibeam import (
     CLOUD_INIT_MARKER,
     CLOUD_INIT_WAIT_COMMAND,
     CONF_DIR,
+    CONTAINER_STATE_COMMAND,
     ENV_FILE,
     GATEWAY_PORT,
     HEALTH_PORT,
@@ -46,7 +47,7 @@ from ibdesk.sandbox.world import DropletRec, World
 log = logging.getLogger(__name__)
 
 _DOCKER_LOGS = re.compile(r"^docker logs (?:--tail[ =](\d+) )?ibeam$")
-_DOCKER_STATE = "docker inspect -f {{.State.Status}} ibeam"
+_DOCKER_STATE = CONTAINER_STATE_COMMAND
 
 SEED_ENV_TEMPLATE = """\
 IBEAM_ACCOUNT=
@@ -108,6 +109,8 @@ class SimulatedHost:
         self.root = root
         self.tls = tls
         self.ibeam = SimIBeam(root, users, world.now, timing)
+        self.clock_skew = 0.0
+        """Seconds the droplet's clock is off (a fault: TOTP codes need a right clock)."""
         self.connections: set[asyncssh.SSHServerConnection] = set()
         self.commands: list[str] = []
         self._accepts: set[asyncio.Future[Any]] = set()
@@ -242,7 +245,7 @@ class SimulatedHost:
         if command == "true":
             return "", "", 0
         if command == CLOCK_COMMAND:
-            return f"{int(self.world.now())}\n", "", 0
+            return f"{int(self.world.now() + self.clock_skew)}\n", "", 0
         if command == CLOUD_INIT_WAIT_COMMAND:
             return "\nstatus: done\n", "", 0
         if command in (START_COMMAND, STOP_COMMAND, STATUS_COMMAND) and not self.has_ibeam_unit:

@@ -83,6 +83,10 @@ class _Faults:
     down: bool = False
     two_fa_pending: bool = False
     competing: bool = False
+    access_denied: bool = False
+    """The gateway's IP allow list refuses every client ("Access Denied")."""
+    page_timeout: bool = False
+    """IBKR's login page does not load: each login attempt times out."""
 
 
 @dataclass
@@ -226,7 +230,15 @@ class SimIBeam:
     def _attempt_login(self, now: float) -> None:
         self.next_login_at = None
         self.login_attempts += 1
+        self.log("I", "Gateway session found but not authenticated, logging in..."
+                 if self.session.connected else "No active sessions, logging in...")
         self.log("I", "Authentication process started")
+        if self.faults.page_timeout:
+            self.log("E", "Timeout reached when waiting for authentication. The website seems "
+                          "to not be loaded correctly. Consider increasing "
+                          "IBEAM_PAGE_LOAD_TIMEOUT.")
+            self.next_login_at = now + self.timing.maintenance_seconds
+            return
         user = self.users.find(self.account)
         if user is None or user.password != self.password:
             self.failures += 1
@@ -234,8 +246,10 @@ class SimIBeam:
             self.log("E", "Error displayed by the login webpage: Invalid username password "
                           "combination")
             if self.failures >= self.max_failed_auth:
-                self.log("C", f"Exceeded maximum number of failed authentication attempts "
-                              f"({self.max_failed_auth}). Shutting IBeam down.")
+                self.log("C", "######## ATTENTION! ######## Maximum number of failed "
+                              f"authentication attempts (IBEAM_MAX_FAILED_AUTH="
+                              f"{self.max_failed_auth}) reached. IBeam will shut down to "
+                              "prevent an account lock-out.")
                 self.state = "shutdown"
                 return
             self.log("I", f"Authentication failed ({self.failures}/{self.max_failed_auth}); "
@@ -247,14 +261,15 @@ class SimIBeam:
             if self.two_fa_handler is None:
                 self.waiting_2fa = True
                 self.session = _Session(connected=False, message="2FA pending")
-                self.log("W", "Second factor authentication required, but no 2FA handler is "
-                              "set (IBEAM_TWO_FA_HANDLER). Waiting at the 2FA prompt.")
+                self.log("I", "Credentials correct, but Gateway requires two-factor "
+                              "authentication.")
+                self.log("C", "######## ATTENTION! ######## No 2FA handler found. You may "
+                              "define your own 2FA handler or use built-in handlers.")
                 return
             if self.faults.two_fa_pending:
                 self.waiting_2fa = True
                 self.session = _Session(connected=False, message="2FA pending")
-                self.log("W", "2FA code or approval not received in time; retrying at the "
-                              "next maintenance.")
+                self.log("W", "No 2FA code returned. Aborting authentication.")
                 self.next_login_at = now + self.timing.maintenance_seconds
                 return
             if self.two_fa_handler == "PYOTP" and self.pyotp_secret != user.totp_secret:
@@ -270,6 +285,7 @@ class SimIBeam:
     # ------------------------------------------------------------------ faults & state
     def set_faults(self, *, down: bool | None = None, two_fa_pending: bool | None = None,
                    competing: bool | None = None, session_reset: bool = False,
+                   access_denied: bool | None = None, page_timeout: bool | None = None,
                    **unknown: Any) -> dict[str, Any]:
         if unknown:
             raise ValueError(f"unknown gateway faults: {sorted(unknown)}")
@@ -285,10 +301,14 @@ class SimIBeam:
                 self.next_login_at = self.now() + self.timing.login_seconds
         if two_fa_pending is not None:
             self.faults.two_fa_pending = two_fa_pending
+        if access_denied is not None:
+            self.faults.access_denied = access_denied
+        if page_timeout is not None:
+            self.faults.page_timeout = page_timeout
         if competing is not None:
             self.faults.competing = competing
             if competing:
-                self.log("W", "Competing session detected: another session uses this username")
+                self.log("I", "Competing Gateway session found, restarting and logging in...")
         if session_reset and self.session.authenticated:
             self._lose_session("Session timed out")
             self.next_login_at = self.now() + self.timing.login_seconds
@@ -304,7 +324,9 @@ class SimIBeam:
                 "paper": self.paper, "two_fa_handler": self.two_fa_handler,
                 "faults": {"down": self.faults.down,
                            "two_fa_pending": self.faults.two_fa_pending,
-                           "competing": self.faults.competing}}
+                           "competing": self.faults.competing,
+                           "access_denied": self.faults.access_denied,
+                           "page_timeout": self.faults.page_timeout}}
 
     @property
     def competing(self) -> bool:
@@ -383,6 +405,8 @@ class SimIBeam:
         if len(self._hits) >= self.timing.requests_per_second:
             return web.Response(status=429, text="Too Many Requests")
         self._hits.append(now)
+        if self.faults.access_denied:  # the Client Portal's allow-list answer, as text
+            return web.Response(status=403, text="Access Denied", content_type="text/html")
         path = request.path
         if path == "/v1/api/tickle" and request.method in ("POST", "GET"):
             if not self.session.authenticated and not self.session.connected:

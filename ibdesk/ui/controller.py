@@ -21,9 +21,8 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Any
-
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
@@ -32,6 +31,7 @@ from ibdesk.domain.models import Account, StatusDetail, StatusEvent
 from ibdesk.services.runtime import Runtime
 
 if TYPE_CHECKING:
+    from ibdesk.domain.diagnosis import CheckResult, FixAction
     from ibdesk.services.catalogue import Catalogue
     from ibdesk.services.monitor import Monitor, MonitorConfig
     from ibdesk.services.provisioner import ConnectRequest, Progress
@@ -257,6 +257,35 @@ class Controller(QObject):
             stop.set()
             with contextlib.suppress(Exception):
                 await task
+
+    # ------------------------------------------------------------------ support
+    async def diagnose(self, account_id: str | None,
+                       on_result: Callable[[CheckResult], None]) -> list[CheckResult]:
+        """Run the doctor's checks, handing each result over as it finishes."""
+        from ibdesk.services.doctor import Doctor
+
+        results = []
+        async for result in Doctor(self.rt).run(account_id):
+            results.append(result)
+            on_result(result)
+        return results
+
+    async def apply_fix(self, action: FixAction, account_id: str | None) -> str:
+        from ibdesk.services.doctor import Doctor
+
+        said = await Doctor(self.rt).apply(action, account_id)
+        if account_id is not None:
+            with contextlib.suppress(IbdeskError):
+                await self.monitor.refresh(account_id)
+        return said
+
+    async def write_bundle(self, account_id: str | None, path: Path, *,
+                           include_username: bool = False) -> Path:
+        from ibdesk.services.bundle import BundleBuilder
+
+        report = await BundleBuilder(self.rt, include_username=include_username).build(
+            account_id, path)
+        return report.path
 
     def tunnel_port(self, account_id: str) -> int:
         """The local port of the account's open tunnel, 0 when none is open."""

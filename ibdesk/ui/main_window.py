@@ -61,6 +61,7 @@ class MainWindow(QMainWindow):
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.proxy.setFilterKeyColumn(-1)
         self.wizard: Any = None  # a ConnectWizard once opened
+        self.diagnose_dialogs: dict[str | None, Any] = {}
 
         self._build()
         self._connect_signals()
@@ -89,6 +90,12 @@ class MainWindow(QMainWindow):
         toolbar.addAction(self.refresh_action)
         self.about_action = QAction("&About", self)
         self.about_action.triggered.connect(self.show_about)
+        self.diagnose_action = QAction(QIcon.fromTheme("dialog-information"),
+                                       "&Diagnose this computer…", self)
+        self.diagnose_action.setToolTip("Check the keyring, the DigitalOcean token, the droplet "
+                                        "limit and the firewall")
+        self.diagnose_action.triggered.connect(
+            lambda: self.open_diagnose(None, "this computer and DigitalOcean"))
         toolbar.addSeparator()
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("Filter accounts (Ctrl+F)")
@@ -100,6 +107,7 @@ class MainWindow(QMainWindow):
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         toolbar.addWidget(spacer)
+        toolbar.addAction(self.diagnose_action)
         toolbar.addAction(self.about_action)
         find = QAction(self)
         find.setShortcut(QKeySequence.StandardKey.Find)
@@ -323,8 +331,8 @@ class MainWindow(QMainWindow):
         if action == "password":
             password, ok = QInputDialog.getText(
                 self, "New IBKR password",
-                f"IBKR refused the password of {account.username}. Enter the current one; it "
-                "is delivered to the server over SSH and IBeam starts again.",
+                f"Enter the current IBKR password of {account.username}. It is delivered "
+                "to the server over SSH and IBeam starts again with it.",
                 QLineEdit.EchoMode.Password)
             if not ok or not password:
                 return False
@@ -334,6 +342,9 @@ class MainWindow(QMainWindow):
                 QMessageBox.warning(self, "New password", exc.user_message)
                 return False
             await self._apply()
+            return True
+        if action == "diagnose":
+            self.open_diagnose(account_id, f"{account.username} ({account.environment.value})")
             return True
         if action == "tunnel":
             try:
@@ -369,6 +380,27 @@ class MainWindow(QMainWindow):
                if action == "stop" else " for a minute or two.")) == \
             QMessageBox.StandardButton.Yes
 
+    def open_diagnose(self, account_id: str | None, title: str) -> Any:
+        """The Diagnose view for an account (None: this computer and the token)."""
+        from ibdesk.ui.diagnose_dialog import DiagnoseDialog
+
+        dialog = self.diagnose_dialogs.get(account_id)
+        if dialog is None:
+            dialog = DiagnoseDialog(self.controller, account_id, title, parent=self)
+            dialog.password_requested.connect(self._on_password_requested)
+            self.diagnose_dialogs[account_id] = dialog
+        dialog.show()
+        dialog.raise_()
+        dialog.run()
+        return dialog
+
+    @asyncSlot(str)
+    async def _on_password_requested(self, account_id: str) -> None:
+        if await self.perform(account_id, "password"):
+            dialog = self.diagnose_dialogs.get(account_id)
+            if dialog is not None:
+                dialog.run()
+
     def open_wizard(self) -> None:
         asyncio.ensure_future(self._open_wizard())
 
@@ -394,6 +426,8 @@ class MainWindow(QMainWindow):
             self.tray.hide()
         if self.wizard is not None:
             self.wizard.close()
+        for dialog in self.diagnose_dialogs.values():
+            dialog.close()
         await self.controller.close()
         self.closed.emit()
 

@@ -5,7 +5,8 @@ It holds no state of its own beyond what it shows: `show_account` fills it from 
 domain objects, and the buttons emit requests the main window carries out.
 
 Signals:
-    action_requested(str, str): account id, action (start | stop | restart | delete | tunnel)
+    action_requested(str, str): account id, action (start | stop | restart | delete | tunnel
+        | diagnose | password)
     refresh_requested(str): account id
 """
 
@@ -86,7 +87,8 @@ class LatencyChart(QWidget):
 
 
 ACTIONS = [("start", "&Start"), ("stop", "S&top"), ("restart", "&Restart"),
-           ("tunnel", "Open &tunnel"), ("delete", "&Delete…"), ("password", "New &password…")]
+           ("tunnel", "Open &tunnel"), ("diagnose", "Dia&gnose…"), ("delete", "&Delete…"),
+           ("password", "New &password…")]
 
 
 def actions_allowed(account: Account, busy: bool) -> set[str]:
@@ -94,9 +96,9 @@ def actions_allowed(account: Account, busy: bool) -> set[str]:
     if busy:
         return set()
     if account.do_droplet_id is None:
-        return {"delete"}
+        return {"delete", "diagnose"}
     status = account.do_server_status
-    allowed = {"delete"}
+    allowed = {"delete", "diagnose"}
     if status is ServerStatus.STOPPED:
         allowed.add("start")
     if account.custom_data.get(LOGIN_REFUSED):

@@ -80,10 +80,10 @@ async def test_wrong_password_counts_then_shuts_down(sandbox: Sandbox,
         logs = (await conn.run("docker logs --tail 20 ibeam")).stdout
         assert (await conn.run(ib.STATUS_COMMAND)).stdout.strip() == "failed"
     assert "Invalid username password combination" in logs
-    assert "Exceeded maximum number of failed authentication attempts (2)" in logs
+    assert "Maximum number of failed authentication attempts (IBEAM_MAX_FAILED_AUTH=2) reached" in logs
     data, _ = host.read_file(
         f"{ib.OUTPUTS_DIR}/ibeam_log__{datetime.fromtimestamp(sandbox.world.now(), UTC):%Y-%m-%d}.txt")
-    assert b"Shutting IBeam down" in data
+    assert b"IBeam will shut down" in data
     assert b"wrong" not in data  # IBeam's log never holds the password
 
 

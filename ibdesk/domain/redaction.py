@@ -1,0 +1,48 @@
+"""Taking secrets out of text before it is written to a log or a support bundle.
+
+Two nets, because either alone misses something: the exact values ibdesk knows are
+secret (whatever passed through the keyring in this process, or was loaded for a
+bundle), and anything shaped like a credential (DigitalOcean tokens, bearer headers,
+private keys, long hex or base32 strings, `password=` style assignments), which also
+catches secrets ibdesk never held, such as one pasted into an error by a library.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+MASK = "[REDACTED]"
+MIN_SECRET_LENGTH = 4
+"""Shorter values are not masked by value (they would blank out ordinary words); the
+shape rules still apply."""
+
+_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(-----END [A-Z0-9 ]*PRIVATE KEY-----"
+                r"|\Z)", re.DOTALL), MASK),
+    (re.compile(r"\bdo[opr]_v1_[A-Za-z0-9]{16,}"), MASK),
+    (re.compile(r"(?i)\b(bearer|token)(\s+|[=:]\s*)[A-Za-z0-9._~+/=-]{12,}"), rf"\1\2{MASK}"),
+    (re.compile(r"(?i)\b([A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PYOTP)[A-Z0-9_]*)"
+                r"(\s*[=:]\s*)(?!/)(\S+)"), rf"\1\2{MASK}"),
+    (re.compile(r"\b[0-9a-fA-F]{32,}\b"), MASK),
+    (re.compile(r"\b(?=[A-Z2-7]*[2-7])(?=[A-Z2-7]*[A-Z])[A-Z2-7]{16,}={0,6}(?![A-Za-z0-9])"),
+     MASK),
+)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with every known secret value and every credential-shaped string masked."""
+    values = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}, key=len,
+                    reverse=True)
+    for value in values:
+        if value in text:
+            text = text.replace(value, MASK)
+        stripped = value.strip()
+        if stripped != value and len(stripped) >= MIN_SECRET_LENGTH and stripped in text:
+            text = text.replace(stripped, MASK)
+    for pattern, replacement in _SHAPES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+__all__ = ["MASK", "redact"]

@@ -1,0 +1,472 @@
+"""`ibdesk doctor`: the checks support staff would do by hand, in order, each with its
+evidence and the fix in one sentence.
+
+The checks run as an async generator so that a front end can show each one the moment
+it finishes (the window's Diagnose view turns rows green or red as they arrive). A check
+that needs an earlier one (SSH needs an active droplet, the gateway needs SSH) is
+reported as skipped with the reason, never silently left out. Nothing here changes the
+server except `apply`, which a person asks for.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from ibdesk.cloud import DigitalOceanClient
+from ibdesk.domain import ibeam as ib
+from ibdesk.domain.diagnosis import CheckResult, CheckState, FixAction, recognise
+from ibdesk.domain.errors import (
+    CloudAuthError,
+    CloudError,
+    GatewayError,
+    IbdeskError,
+    InvalidInput,
+    NotFound,
+    SecretsError,
+)
+from ibdesk.domain.models import LOGIN_REFUSED, Account
+from ibdesk.domain.naming import APP_TAG
+from ibdesk.gateway import HostKeyChanged, Remote
+from ibdesk.gateway.probe import Inspection, inspect
+from ibdesk.services.firewall import (
+    ANYWHERE,
+    FIREWALL_NAME,
+    ensure_firewall,
+    ssh_sources,
+)
+from ibdesk.services.network import public_address
+from ibdesk.services.remote import RemoteAccess, in_thread
+from ibdesk.services.runtime import Runtime
+from ibdesk.services.token import TokenService
+
+CLOCK_WARN_SECONDS = 5
+CLOCK_FAIL_SECONDS = 30
+"""TOTP codes live 30 s: past that the server's 2FA codes are refused."""
+
+SEED_IMAGE = "182556282"
+
+
+def _result(key: str, title: str, state: CheckState, evidence: str, fix: str = "",
+            action: FixAction | None = None) -> CheckResult:
+    return CheckResult(key=key, title=title, state=state, evidence=evidence, fix=fix,
+                       action=action)
+
+
+def _skip(key: str, title: str, why: str) -> CheckResult:
+    return _result(key, title, CheckState.SKIPPED, why)
+
+
+@dataclass
+class _Context:
+    token: str | None = None
+    address: str | None = None
+    ours: int = 0
+    """Droplets carrying the ibdesk tag."""
+
+
+class Doctor:
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+
+    # ------------------------------------------------------------------ checks
+    async def run(self, account_id: str | None = None) -> AsyncIterator[CheckResult]:
+        """Every check, in order: the workstation and DigitalOcean first, then (with an
+        account) its droplet, SSH, IBeam and the gateway."""
+        ctx = _Context()
+        account: Account | None = None
+        if account_id is not None:
+            account = await in_thread(self._rt.repository.require_account, account_id)
+        yield await self._keyring()
+        async for result in self._cloud(ctx, account):
+            yield result
+        if account is not None:
+            async for result in self._server(ctx, account):
+                yield result
+
+    async def _keyring(self) -> CheckResult:
+        title = "System keyring"
+        try:
+            name = await in_thread(self._rt.secrets.check)
+        except SecretsError as exc:
+            return _result("keyring", title, CheckState.FAILED, exc.user_message,
+                           "Install or unlock the system keyring, then run doctor again.")
+        return _result("keyring", title, CheckState.OK, f"Secrets are kept in {name}.")
+
+    async def _cloud(self, ctx: _Context, account: Account | None
+                     ) -> AsyncIterator[CheckResult]:
+        title = "DigitalOcean token"
+        try:
+            ctx.token = await in_thread(TokenService(self._rt).require)
+        except IbdeskError as exc:
+            yield _result("token", title, CheckState.FAILED, exc.user_message,
+                          "Store a token: `ibdesk token set --stdin` or the Connect wizard.")
+            for key, name in (("token_write", "Token can create servers"),
+                              ("droplet_limit", "Droplets left under the limit"),
+                              ("firewall", "Firewall admits this computer")):
+                yield _skip(key, name, "Needs a working DigitalOcean token.")
+            return
+        async with self._rt.cloud(ctx.token) as do:
+            try:
+                me = await do.get_account()
+            except CloudError as exc:
+                yield _result("token", title, CheckState.FAILED, exc.user_message,
+                              "Create a new token in DigitalOcean (API → Tokens) and store it "
+                              "with `ibdesk token set --stdin`."
+                              if isinstance(exc, CloudAuthError) else
+                              "Check this computer's internet connection and "
+                              "status.digitalocean.com, then run doctor again.")
+                return
+            if me.status != "active":
+                yield _result("token", title, CheckState.FAILED,
+                              f"The DigitalOcean account {me.email} is {me.status}: "
+                              f"{me.status_message or 'no reason given'}.",
+                              "Sort out the account with DigitalOcean (billing or verification).")
+            else:
+                yield _result("token", title, CheckState.OK,
+                              f"Accepted for {me.email} (account active).")
+            try:
+                await do.create_tag(APP_TAG)  # creating an existing tag changes nothing
+                yield _result("token_write", "Token can create servers", CheckState.OK,
+                              "Write access confirmed (tag `ibdesk` created or already there).")
+            except CloudAuthError:
+                yield _result("token_write", "Token can create servers", CheckState.FAILED,
+                              "DigitalOcean refused a write with this token: it is read-only "
+                              "or lacks a scope.",
+                              "Create a token with write scope (or droplet, firewall, ssh_key "
+                              "and tag scopes) and store it with `ibdesk token set --stdin`.")
+            except CloudError as exc:
+                yield _result("token_write", "Token can create servers", CheckState.WARNING,
+                              f"Could not confirm write access: {exc.user_message}")
+            droplets = await do.list_droplets()
+            ctx.ours = sum(APP_TAG in (d.tags or []) for d in droplets)
+            left = me.droplet_limit - len(droplets)
+            yield _result(
+                "droplet_limit", "Droplets left under the limit",
+                CheckState.OK if left > 0 else CheckState.WARNING,
+                f"{len(droplets)} of {me.droplet_limit} droplets in use; {max(left, 0)} left.",
+                "" if left > 0 else "Delete an unused droplet or ask DigitalOcean for a higher "
+                "limit before connecting another account.")
+            if account is not None:
+                yield await self._image(do, account)
+            yield await self._firewall(do, ctx)
+
+    async def _image(self, do: DigitalOceanClient, account: Account) -> CheckResult:
+        title = "Image available in the region"
+        wanted = account.do_image or self._rt.settings.image_id
+        try:
+            image = await do.get_image(int(wanted) if wanted.isdigit() else wanted)
+        except NotFound:
+            return _result("image", title, CheckState.WARNING,
+                           f"The server's image {wanted} is no longer available to this token; "
+                           "a reconnect would use docker-20-04 instead.",
+                           "Nothing to do while the server runs; set DIGITAL_OCEAN_IMAGE_ID "
+                           "to an image you own before reconnecting.")
+        except CloudError as exc:
+            return _result("image", title, CheckState.WARNING,
+                           f"Could not look the image up: {exc.user_message}")
+        label = image.slug or image.name or str(image.id)
+        if account.do_region and image.regions and account.do_region not in image.regions:
+            return _result("image", title, CheckState.WARNING,
+                           f"{label} is not offered in {account.do_region} (only in "
+                           f"{', '.join(image.regions[:8])}).",
+                           "A reconnect in this region uses docker-20-04; transfer the "
+                           "snapshot to the region to keep using it.")
+        return _result("image", title, CheckState.OK,
+                       f"{label} is available in {account.do_region or 'the region'}.")
+
+    async def _firewall(self, do: DigitalOceanClient, ctx: _Context) -> CheckResult:
+        title = "Firewall admits this computer"
+        ctx.address = await public_address(self._rt.settings.public_ip_url)
+        firewall = next((f for f in await do.list_firewalls() if f.name == FIREWALL_NAME),
+                        None)
+        if firewall is None and not ctx.ours:
+            return _result("firewall", title, CheckState.OK,
+                           "No ibdesk server yet; the firewall is created with the first one.")
+        if firewall is None:
+            return _result("firewall", title, CheckState.FAILED,
+                           f"There is no `{FIREWALL_NAME}` firewall: SSH is open to the world "
+                           "or closed, depending on the droplet.",
+                           "Let ibdesk create it (Update firewall).", FixAction.UPDATE_FIREWALL)
+        sources = ssh_sources(firewall)
+        if APP_TAG not in (firewall.tags or []):
+            return _result("firewall", title, CheckState.FAILED,
+                           f"`{FIREWALL_NAME}` no longer applies to the `{APP_TAG}` tag.",
+                           "Let ibdesk repair it (Update firewall).", FixAction.UPDATE_FIREWALL)
+        if ctx.address is None:
+            return _result("firewall", title, CheckState.WARNING,
+                           f"This computer's public address could not be found; SSH is "
+                           f"admitted from {', '.join(sources) or 'nowhere'}.",
+                           "Check the internet connection, then run doctor again.")
+        mine = f"{ctx.address}/32" if ":" not in ctx.address else f"{ctx.address}/128"
+        if mine in sources or ctx.address in sources:
+            return _result("firewall", title, CheckState.OK,
+                           f"SSH (port 22) is admitted from this computer ({ctx.address}); "
+                           "ports 5000/5001 are closed.")
+        if set(ANYWHERE) & set(sources):
+            return _result("firewall", title, CheckState.WARNING,
+                           "SSH is admitted from anywhere on the internet.",
+                           f"Narrow it to this computer ({ctx.address}) with Update firewall.",
+                           FixAction.UPDATE_FIREWALL)
+        return _result("firewall", title, CheckState.FAILED,
+                       f"This computer's address changed: it is now {ctx.address}, the "
+                       f"firewall admits {', '.join(sources) or 'nobody'}.",
+                       f"Update the firewall to admit {ctx.address} (Update firewall).",
+                       FixAction.UPDATE_FIREWALL)
+
+    async def _server(self, ctx: _Context, account: Account) -> AsyncIterator[CheckResult]:
+        later = [("ssh", "SSH and host key"), ("clock", "Server clock"),
+                 ("container", "IBeam container"), ("livez", "IBeam alive (/livez)"),
+                 ("readyz", "IBeam ready (/readyz)"), ("auth", "IBKR session (auth status)"),
+                 ("log", "IBeam's log")]
+
+        def skip_rest(why: str, start: int = 0) -> list[CheckResult]:
+            return [_skip(k, t, why) for k, t in later[start:]]
+
+        title = "Droplet"
+        if account.do_droplet_id is None or ctx.token is None:
+            yield _result("droplet", title, CheckState.FAILED,
+                          "This account has no droplet yet (connecting did not get that far)."
+                          if account.do_droplet_id is None else "No token to look it up.",
+                          f"Resume with `ibdesk connect --resume {account.id} --wait`, or "
+                          f"delete the account.")
+            for r in skip_rest("Needs the droplet."):
+                yield r
+            return
+        async with self._rt.cloud(ctx.token) as do:
+            try:
+                droplet = await do.get_droplet(account.do_droplet_id)
+            except NotFound:
+                yield _result("droplet", title, CheckState.FAILED,
+                              f"Droplet {account.do_droplet_id} no longer exists at "
+                              "DigitalOcean (deleted outside ibdesk).",
+                              f"Delete the account (`ibdesk delete {account.id}`) and connect "
+                              "it again.")
+                for r in skip_rest("The droplet is gone."):
+                    yield r
+                return
+            except CloudError as exc:
+                yield _result("droplet", title, CheckState.FAILED, exc.user_message,
+                              "Try again in a minute.")
+                for r in skip_rest("DigitalOcean did not answer."):
+                    yield r
+                return
+        facts = (f"{droplet.name} (id {droplet.id}) is {droplet.status} in "
+                 f"{droplet.region.slug if droplet.region else '?'}, address "
+                 f"{droplet.public_ipv4 or 'none'}.")
+        if droplet.status == "off":
+            yield _result("droplet", title, CheckState.FAILED, facts,
+                          "Start the server (it is still billed while off).",
+                          FixAction.START_SERVER)
+            for r in skip_rest("The server is off."):
+                yield r
+            return
+        if droplet.status != "active":
+            yield _result("droplet", title, CheckState.WARNING, facts,
+                          "Wait for DigitalOcean to finish starting it.")
+            for r in skip_rest("The server is not running yet."):
+                yield r
+            return
+        yield _result("droplet", title, CheckState.OK, facts)
+        if droplet.public_ipv4 and droplet.public_ipv4 != account.do_ip_address:
+            await in_thread(self._rt.repository.update_account, account.id,
+                            do_ip_address=droplet.public_ipv4)
+            account = await in_thread(self._rt.repository.require_account, account.id)
+        async for result in self._over_ssh(account):
+            yield result
+
+    async def _over_ssh(self, account: Account) -> AsyncIterator[CheckResult]:
+        titles = {"clock": "Server clock", "container": "IBeam container",
+                  "livez": "IBeam alive (/livez)", "readyz": "IBeam ready (/readyz)",
+                  "auth": "IBKR session (auth status)", "log": "IBeam's log"}
+        try:
+            async with RemoteAccess(self._rt).open(account) as remote:
+                fingerprint = _fingerprint(remote.host_key)
+                yield _result("ssh", "SSH and host key", CheckState.OK,
+                              f"Logged in as root; host key {fingerprint} matches the one "
+                              "pinned at first connection.")
+                yield await self._clock(remote)
+                container = await self._container(remote, account)
+                yield container
+                if container.state is not CheckState.OK:
+                    for key in ("livez", "readyz", "auth"):
+                        yield _skip(key, titles[key], "IBeam is not running.")
+                else:
+                    seen = await inspect(remote)
+                    for result in _gateway_results(seen):
+                        yield result
+                for result in await self._log(remote):
+                    yield result
+        except HostKeyChanged as exc:
+            yield _result("ssh", "SSH and host key", CheckState.FAILED, exc.user_message,
+                          "If the server was rebuilt on purpose, delete and reconnect the "
+                          "account; otherwise contact support before sending anything.")
+            for key, title in titles.items():
+                yield _skip(key, title, "SSH is refused.")
+        except GatewayError as exc:
+            yield _result("ssh", "SSH and host key", CheckState.FAILED, exc.user_message,
+                          "Check the firewall result above (Update firewall), then run "
+                          "doctor again.", FixAction.UPDATE_FIREWALL)
+            for key, title in titles.items():
+                yield _skip(key, title, "SSH does not connect.")
+
+    @staticmethod
+    async def _clock(remote: Remote) -> CheckResult:
+        title = "Server clock"
+        code, out, _ = await remote.run(ib.CLOCK_COMMAND)
+        try:
+            theirs = int(out.strip())
+        except ValueError:
+            return _result("clock", title, CheckState.WARNING,
+                           f"`date` did not answer a time (exit {code}).")
+        skew = theirs - time.time()
+        evidence = (f"The server's clock is {abs(skew):.0f} s "
+                    f"{'ahead of' if skew > 0 else 'behind'} this computer's.")
+        if abs(skew) <= CLOCK_WARN_SECONDS:
+            return _result("clock", title, CheckState.OK, evidence)
+        fix = ("Check this computer's clock first; if it is right, re-enable time sync on the "
+               "server (systemd-timesyncd) or reconnect the account.")
+        state = CheckState.WARNING if abs(skew) <= CLOCK_FAIL_SECONDS else CheckState.FAILED
+        return _result("clock", title, state,
+                       evidence + (" 2FA codes made there are refused."
+                                   if state is CheckState.FAILED else ""), fix)
+
+    @staticmethod
+    async def _container(remote: Remote, account: Account) -> CheckResult:
+        title = "IBeam container"
+        code, out, err = await remote.run(ib.CONTAINER_STATE_COMMAND)
+        state = out.strip()
+        if code == 0 and state == "running":
+            return _result("container", title, CheckState.OK, "The `ibeam` container is running.")
+        if account.custom_data.get(LOGIN_REFUSED):
+            return _result("container", title, CheckState.FAILED,
+                           "ibdesk stopped IBeam after IBKR refused the password, so that "
+                           "repeated attempts cannot lock the IBKR account.",
+                           "Enter the current IBKR password (New password…); IBeam starts "
+                           "again with it.", FixAction.NEW_PASSWORD)
+        if code == 0:
+            return _result("container", title, CheckState.FAILED,
+                           f"The `ibeam` container is {state or 'in an unknown state'}; IBeam "
+                           "stops itself after too many refused logins (see the log check).",
+                           "Fix the cause in the log check, then restart IBeam.",
+                           FixAction.RESTART_IBEAM)
+        return _result("container", title, CheckState.FAILED,
+                       f"No `ibeam` container on the server ({err.strip()[:120] or code}).",
+                       "Restart IBeam; if it is still missing, reconnect the account.",
+                       FixAction.RESTART_IBEAM)
+
+    @staticmethod
+    async def _log(remote: Remote) -> list[CheckResult]:
+        code, out, err = await remote.run(ib.logs_command(200))
+        if code != 0:
+            return [_result("log", "IBeam's log", CheckState.WARNING,
+                            f"Could not read IBeam's log ({err.strip()[:120] or code}).")]
+        findings = recognise(out)
+        if not findings:
+            lines = len(out.splitlines())
+            return [_result("log", "IBeam's log", CheckState.OK,
+                            f"No known problem in the last {lines} lines.")]
+        return [_result(f"log:{f.cause.value}", f"IBeam's log: {f.title}", f.state,
+                        f"{f.meaning} Seen {f.count}× since IBeam started; last: {f.line}",
+                        f.fix, f.action) for f in findings]
+
+    # ------------------------------------------------------------------ fixes
+    async def apply(self, action: FixAction, account_id: str | None = None, *,
+                    password: str | None = None) -> str:
+        """Apply one of the fixes ibdesk can make itself; returns what was done."""
+        if action is FixAction.UPDATE_FIREWALL:
+            address = await public_address(self._rt.settings.public_ip_url)
+            if address is None:
+                raise InvalidInput("This computer's public address could not be found, so "
+                                   "the firewall was left as it is.")
+            token = await in_thread(TokenService(self._rt).require)
+            async with self._rt.cloud(token) as do:
+                result = await ensure_firewall(do, address)
+            return f"The firewall now admits SSH from {', '.join(result.sources)}."
+        if account_id is None:
+            raise InvalidInput("This fix needs an account.")
+        if action is FixAction.RESTART_IBEAM:
+            account = await in_thread(self._rt.repository.require_account, account_id)
+            command = (ib.SEED_STARTER_COMMAND if account.do_image == SEED_IMAGE
+                       else ib.START_COMMAND)
+            async with RemoteAccess(self._rt).open(account) as remote:
+                code, _, err = await remote.run(command)
+            if code != 0:
+                raise GatewayError(f"IBeam did not start again: {err.strip()[:200]}")
+            return "IBeam restarted; it logs in within a minute or two."
+        if action is FixAction.START_SERVER:
+            from ibdesk.services.lifecycle import Lifecycle
+
+            await Lifecycle(self._rt).start(account_id)
+            return "The server is starting."
+        if action is FixAction.NEW_PASSWORD:
+            if not password:
+                raise InvalidInput("Enter the new IBKR password.")
+            from ibdesk.services.credentials import change_password
+
+            await change_password(self._rt, account_id, password)
+            return "New password delivered; IBeam is logging in again."
+        raise InvalidInput(f"Unknown fix: {action}")
+
+
+def _fingerprint(host_key: str) -> str:
+    import base64
+    import hashlib
+
+    try:
+        blob = base64.b64decode(host_key.split()[1])
+    except (IndexError, ValueError):
+        return "(unknown)"
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    return f"SHA256:{digest}"
+
+
+def _gateway_results(seen: Inspection) -> list[CheckResult]:
+    out: list[CheckResult] = []
+    live = seen.livez
+    if live.status == 200:
+        out.append(_result("livez", "IBeam alive (/livez)", CheckState.OK, "/livez answered 200."))
+    else:
+        out.append(_result("livez", "IBeam alive (/livez)", CheckState.FAILED,
+                           f"/livez answered {live.status or live.error} — IBeam is shutting "
+                           "down or not running.", "Restart IBeam.", FixAction.RESTART_IBEAM))
+    ready = seen.readyz
+    if ready.status == 200:
+        out.append(_result("readyz", "IBeam ready (/readyz)", CheckState.OK,
+                           "/readyz answered 200: the gateway is logged in."))
+    else:
+        out.append(_result("readyz", "IBeam ready (/readyz)", CheckState.FAILED,
+                           f"/readyz answered {ready.status or ready.error}: not logged in to "
+                           "IBKR.", "See the auth status and log checks for why."))
+    auth = seen.auth_status
+    title = "IBKR session (auth status)"
+    if auth.status == 200 and auth.json:
+        data = auth.json
+        flags = (f"authenticated={bool(data.get('authenticated'))}, "
+                 f"connected={bool(data.get('connected'))}, "
+                 f"competing={bool(data.get('competing'))}, "
+                 f"message={str(data.get('message') or '')!r}")
+        if data.get("authenticated") and data.get("competing"):
+            out.append(_result("auth", title, CheckState.WARNING, flags,
+                               "Another login with this username competes; log it out."))
+        elif data.get("authenticated"):
+            out.append(_result("auth", title, CheckState.OK, flags))
+        else:
+            out.append(_result("auth", title, CheckState.FAILED, flags,
+                               "Not logged in; the log check below says why."))
+    elif "access denied" in auth.body.lower():
+        out.append(_result("auth", title, CheckState.FAILED,
+                           f"The gateway answered {auth.status} \"Access Denied\": its IP allow "
+                           "list refuses requests arriving through the SSH tunnel.",
+                           "Restore IBeam's default allow list (10.*, 192.*, 172.*, 127.0.0.1) "
+                           "in the gateway's conf.yaml and restart IBeam.",
+                           FixAction.RESTART_IBEAM))
+    else:
+        out.append(_result("auth", title, CheckState.FAILED,
+                           f"The gateway answered {auth.status or auth.error}.",
+                           "Restart IBeam if this persists.", FixAction.RESTART_IBEAM))
+    return out
+
+
+__all__ = ["CLOCK_FAIL_SECONDS", "CLOCK_WARN_SECONDS", "Doctor"]

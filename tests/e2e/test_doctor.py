@@ -1,0 +1,187 @@
+"""`Doctor` on the sandbox: each recognised cause reproduced by a fault and named right,
+and the fixes ibdesk applies itself."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from ibdesk.domain.diagnosis import CheckResult, CheckState, FixAction
+from ibdesk.domain.models import Account
+from ibdesk.sandbox import IBKRUser, Sandbox
+from ibdesk.sandbox.ibeam import SimIBeam
+from ibdesk.services import Runtime
+from ibdesk.services.doctor import Doctor
+from ibdesk.services.lifecycle import Lifecycle
+from tests.e2e.conftest import TOTP, provisioner, request
+
+
+async def diagnose(rt: Runtime, account_id: str | None) -> dict[str, CheckResult]:
+    return {r.key: r async for r in Doctor(rt).run(account_id)}
+
+
+def later(sandbox: Sandbox, ibeam: SimIBeam, seconds: float) -> None:
+    sandbox.world.clock.advance(seconds)
+    ibeam.advance()
+
+
+@pytest.fixture
+async def running(sandbox: Sandbox, rt: Runtime) -> AsyncIterator[tuple[Account, SimIBeam]]:
+    account = await provisioner(rt).connect(request("paper"))
+    yield account, sandbox.host(account.do_droplet_id or 0).ibeam
+
+
+def failed(results: dict[str, CheckResult]) -> set[str]:
+    return {k for k, r in results.items() if r.state is CheckState.FAILED}
+
+
+async def test_healthy_account_passes_every_check(rt: Runtime, running: tuple) -> None:
+    account, _ = running
+    results = await diagnose(rt, account.id)
+    assert list(results) == ["keyring", "token", "token_write", "droplet_limit", "image",
+                             "firewall", "droplet", "ssh", "clock", "container", "livez",
+                             "readyz", "auth", "log"]
+    assert failed(results) == set()
+    assert "authenticated=True" in results["auth"].evidence
+    assert "203.0.113.10" in results["firewall"].evidence
+    assert results["ssh"].evidence.count("SHA256:") == 1
+
+
+async def test_wrong_password_then_shutdown_is_named(sandbox: Sandbox, rt: Runtime,
+                                                    running: tuple) -> None:
+    account, ibeam = running
+    sandbox.users._users["paperjane"] = IBKRUser("paperjane", "changed-at-ibkr")
+    ibeam.set_faults(session_reset=True)
+    later(sandbox, ibeam, 1)
+    results = await diagnose(rt, account.id)
+    assert results["log:wrong_password"].state is CheckState.FAILED
+    assert results["log:wrong_password"].action is FixAction.NEW_PASSWORD
+    assert results["readyz"].state is CheckState.FAILED
+    for _ in range(3):
+        later(sandbox, ibeam, 2)
+    results = await diagnose(rt, account.id)
+    assert "log:max_failed_auth" in results and "log:wrong_password" not in results
+    assert results["container"].state is CheckState.FAILED  # IBeam shut itself down
+    assert results["livez"].state is CheckState.SKIPPED
+
+
+async def test_two_factor_causes(sandbox: Sandbox, rt: Runtime) -> None:
+    live = await provisioner(rt).connect(request("live"))
+    ibeam = sandbox.host(live.do_droplet_id or 0).ibeam
+    ibeam.set_faults(two_fa_pending=True, session_reset=True)
+    later(sandbox, ibeam, 1)
+    results = await diagnose(rt, live.id)
+    assert results["log:two_fa_timeout"].state is CheckState.FAILED
+    # a 2FA login without a handler on the server
+    ibeam.set_faults(two_fa_pending=False)
+    ibeam.two_fa_handler = None
+    ibeam.log("I", "############ Starting IBeam version 0.5.x ############")
+    ibeam.set_faults(session_reset=True)
+    later(sandbox, ibeam, 1)
+    results = await diagnose(rt, live.id)
+    assert "log:two_fa_no_handler" in results and "log:two_fa_timeout" not in results
+    assert TOTP not in str(results)
+
+
+@pytest.mark.parametrize(("fault", "key", "state"), [
+    ({"access_denied": True}, "log:access_denied", None),
+    ({"page_timeout": True, "session_reset": True}, "log:page_timeout", CheckState.WARNING),
+    ({"session_reset": True}, "log:session_reset", CheckState.WARNING),
+    ({"competing": True}, "log:competing", CheckState.WARNING),
+])
+async def test_gateway_faults_are_named(sandbox: Sandbox, rt: Runtime, running: tuple,
+                                        fault: dict, key: str, state: CheckState | None) -> None:
+    account, ibeam = running
+    ibeam.set_faults(**fault)
+    later(sandbox, ibeam, 0.5)
+    results = await diagnose(rt, account.id)
+    if key == "log:access_denied":  # the gateway itself answers it, not IBeam's log
+        assert results["auth"].state is CheckState.FAILED
+        assert "Access Denied" in results["auth"].evidence
+        assert "allow list" in results["auth"].fix
+        return
+    assert results[key].state is state, results
+    if key == "log:competing":
+        assert results["auth"].state is CheckState.WARNING and "competing=True" in \
+            results["auth"].evidence
+
+
+async def test_clock_skew_and_host_key_change(sandbox: Sandbox, rt: Runtime,
+                                              running: tuple) -> None:
+    account, _ = running
+    host = sandbox.host(account.do_droplet_id or 0)
+    host.clock_skew = 12
+    assert (await diagnose(rt, account.id))["clock"].state is CheckState.WARNING
+    host.clock_skew = -300
+    clock = (await diagnose(rt, account.id))["clock"]
+    assert clock.state is CheckState.FAILED and "behind" in clock.evidence
+    host.clock_skew = 0
+    data = dict(rt.repository.require_account(account.id).custom_data)
+    data["ssh_host_key"] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO8Zqwpi6r3jHVGbLQxmtMBTvX8Q0x" \
+                           "yzQFjzF5g7Ye5o"
+    rt.repository.update_account(account.id, custom_data=data)
+    results = await diagnose(rt, account.id)
+    assert results["ssh"].state is CheckState.FAILED and "identity changed" in \
+        results["ssh"].evidence
+    assert results["container"].state is CheckState.SKIPPED
+
+
+async def test_changed_address_is_found_and_fixed(sandbox: Sandbox, rt: Runtime,
+                                                  running: tuple) -> None:
+    account, _ = running
+    sandbox.world.config.workstation_ip = "198.51.100.77"  # the trader moved
+    results = await diagnose(rt, account.id)
+    firewall = results["firewall"]
+    assert firewall.state is CheckState.FAILED and "198.51.100.77" in firewall.evidence
+    assert firewall.action is FixAction.UPDATE_FIREWALL
+    assert results["ssh"].state is CheckState.FAILED  # the firewall now drops SSH
+    said = await Doctor(rt).apply(FixAction.UPDATE_FIREWALL)
+    assert "198.51.100.77/32" in said and "203.0.113.10/32" in said  # added, not replaced
+    assert failed(await diagnose(rt, account.id)) == set()
+
+
+async def test_stopped_server_and_restart_fix(sandbox: Sandbox, rt: Runtime,
+                                              running: tuple) -> None:
+    account, ibeam = running
+    ibeam.stop()
+    results = await diagnose(rt, account.id)
+    assert results["container"].action is FixAction.RESTART_IBEAM
+    await Doctor(rt).apply(FixAction.RESTART_IBEAM, account.id)
+    later(sandbox, ibeam, 1)
+    assert failed(await diagnose(rt, account.id)) == set()
+    await Lifecycle(rt).stop(account.id)
+    results = await diagnose(rt, account.id)
+    assert results["droplet"].state is CheckState.FAILED
+    assert results["droplet"].action is FixAction.START_SERVER
+    assert {results[k].state for k in ("ssh", "auth", "log")} == {CheckState.SKIPPED}
+
+
+async def test_vanished_droplet_and_bad_token(sandbox: Sandbox, rt: Runtime,
+                                              running: tuple) -> None:
+    account, _ = running
+    sandbox.world.vanish(account.do_droplet_id or 0)
+    results = await diagnose(rt, account.id)
+    assert "no longer exists" in results["droplet"].evidence
+    from ibdesk.secrets import DO_TOKEN
+
+    rt.secrets.set(DO_TOKEN, "dop_v1_" + "0" * 64)
+    results = await diagnose(rt, None)
+    assert results["token"].state is CheckState.FAILED
+    assert "0" * 64 not in str(results)
+
+
+async def test_read_only_token_is_named(home) -> None:  # type: ignore[no-untyped-def]
+    from ibdesk.secrets import DO_TOKEN
+    from tests.e2e.conftest import options, runtime_for
+
+    async with Sandbox(options(read_only_tokens=["dop_v1_readonly"])) as sandbox:
+        rt = runtime_for(sandbox, home)
+        try:
+            rt.secrets.set(DO_TOKEN, "dop_v1_readonly")
+            results = await diagnose(rt, None)
+            assert results["token"].state is CheckState.OK
+            assert results["token_write"].state is CheckState.FAILED
+            assert "read-only" in results["token_write"].evidence
+        finally:
+            rt.close()
