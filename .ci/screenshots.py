@@ -99,6 +99,46 @@ async def scenario(rt, runner) -> None:  # type: ignore[no-untyped-def]
     await until(lambda: dialog._task is not None and dialog._task.done())
     await shoot(dialog, "10-diagnose")
     dialog.close()
+    settings = window.open_settings()
+    await shoot(settings, "13-settings")
+    settings.reject()
+    # the same window in the OS's dark theme
+    from PySide6.QtWidgets import QApplication
+
+    # Xvfb has no platform theme to follow, so stand in for a dark OS theme: Fusion with
+    # a dark palette, as Qt gives on a desktop set to dark.
+    from PySide6.QtGui import QColor, QPalette
+
+    app = QApplication.instance()
+    previous_style, previous_palette = app.style().name(), app.palette()
+    app.setStyle("Fusion")
+    dark = QPalette()
+    for role, colour in ((QPalette.ColorRole.Window, "#2b2b2b"),
+                         (QPalette.ColorRole.WindowText, "#e6e6e6"),
+                         (QPalette.ColorRole.Base, "#1f1f1f"),
+                         (QPalette.ColorRole.AlternateBase, "#2b2b2b"),
+                         (QPalette.ColorRole.Text, "#e6e6e6"),
+                         (QPalette.ColorRole.Button, "#3a3a3a"),
+                         (QPalette.ColorRole.ButtonText, "#e6e6e6"),
+                         (QPalette.ColorRole.Highlight, "#2b6cb0"),
+                         (QPalette.ColorRole.HighlightedText, "#ffffff"),
+                         (QPalette.ColorRole.PlaceholderText, "#9a9a9a"),
+                         (QPalette.ColorRole.ToolTipBase, "#3a3a3a"),
+                         (QPalette.ColorRole.ToolTipText, "#e6e6e6")):
+        dark.setColor(role, QColor(colour))
+    for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text,
+                 QPalette.ColorRole.ButtonText):
+        dark.setColor(QPalette.ColorGroup.Disabled, role, QColor("#7a7a7a"))
+    app.setPalette(dark)
+    window.panel.apply_theme()
+    await asyncio.sleep(0.5)
+    await shoot(window, "11-dark-theme")
+    dialog = window.open_diagnose(failed.id, f"{failed.username} ({failed.environment.value})")
+    await until(lambda: dialog._task is not None and dialog._task.done())
+    await shoot(dialog, "12-diagnose-dark")
+    dialog.close()
+    app.setPalette(previous_palette)
+    app.setStyle(previous_style)
     window._ages.stop()
     await controller.close()
 

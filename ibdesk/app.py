@@ -59,6 +59,10 @@ def run_window(home: str | None, *, sandbox: bool) -> int:
     from ibdesk.ui.stalls import StallWatch
 
     app = make_application()
+    # The monitor runs on its own thread. Every call from Qt into Python (painting a cell,
+    # a timer) must take the GIL from it; a shorter switch interval bounds that wait at
+    # about 1 ms instead of 5 ms.
+    sys.setswitchinterval(0.001)
     loop = QEventLoop(app)
     # Disk work (asyncio.to_thread) on plain Python threads: qasync's default executor
     # uses QThreads, which Qt warns about when they are torn down from another thread.

@@ -79,6 +79,8 @@ class Settings(BaseSettings):
         "log_level": "IBDESK_LOG_LEVEL",
         "sandbox_ssh_map_url": "IBDESK_SANDBOX_SSH_MAP_URL",
         "public_ip_url": "IBDESK_PUBLIC_IP_URL",
+        "check_interval": "IBDESK_CHECK_INTERVAL",
+        "check_interval_error": "IBDESK_CHECK_INTERVAL_ERROR",
     }
 
     home: Path = Field(default_factory=default_home, validation_alias=_env("IBDESK_HOME", "home"))
@@ -106,6 +108,15 @@ class Settings(BaseSettings):
     public_ip_url: str = Field(
         "https://api.ipify.org", validation_alias=_env("IBDESK_PUBLIC_IP_URL", "public_ip_url"))
     """Answers the workstation's public address as plain text (for the firewall rule)."""
+
+    check_interval: float = Field(
+        60.0, ge=15, le=3600,
+        validation_alias=_env("IBDESK_CHECK_INTERVAL", "check_interval"))
+    """Seconds between checks of a running or stopped account (accounts in transition are
+    looked at every 5 s)."""
+    check_interval_error: float = Field(
+        30.0, ge=10, le=600,
+        validation_alias=_env("IBDESK_CHECK_INTERVAL_ERROR", "check_interval_error"))
 
     _toml_path: ClassVar[Path | None] = None
 
@@ -206,6 +217,55 @@ def load_settings(home: str | os.PathLike[str] | None = None, **overrides: Any) 
         raise _config_error(exc, toml_file) from None
 
 
+EDITABLE = ("region", "size", "demo_size", "image_id", "check_interval",
+            "check_interval_error")
+"""What the Settings dialog may write to settings.toml."""
+
+
+def overridden_by_environment(field: str) -> str | None:
+    """The environment variable that currently decides `field` (a file value is then
+    ignored), or None."""
+    name = Settings.ENV_NAMES.get(field)
+    return name if name and os.environ.get(name) else None
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    text = str(value)
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    if any(ord(ch) < 32 for ch in escaped):
+        raise ConfigError("A setting cannot hold control characters.")
+    return f'"{escaped}"'
+
+
+def save_settings(settings: Settings, changes: dict[str, Any]) -> Settings:
+    """Write `changes` (fields of EDITABLE) into settings.toml, keeping its other lines'
+    values; validated first, written whole (temporary file, then rename). Returns the
+    settings with the changes applied, or raises ConfigError naming the bad one."""
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise ConfigError(f"These settings cannot be changed here: {sorted(unknown)}.")
+    toml_file = settings.settings_file
+    current = _read_toml(toml_file) if toml_file.exists() else {}
+    merged = {**current, **changes}
+    try:
+        updated = settings.model_validate({**settings.model_dump(), **changes})
+        Settings.model_validate({"home": settings.home, **{
+            k: v for k, v in merged.items() if k in Settings.model_fields}})
+    except ValidationError as exc:
+        raise _config_error(exc, toml_file) from None
+    lines = ["# ibdesk settings (written by the Settings dialog; edit freely)"]
+    lines += [f"{key} = {_toml_value(value)}" for key, value in merged.items()]
+    toml_file.parent.mkdir(parents=True, exist_ok=True)
+    temp = toml_file.with_name(toml_file.name + ".new")
+    temp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    temp.replace(toml_file)
+    return updated
+
+
 def _config_error(exc: ValidationError, toml_file: Path) -> ConfigError:
     first = exc.errors()[0]
     field = str(first["loc"][0]) if first["loc"] else "?"
@@ -224,5 +284,5 @@ def _config_error(exc: ValidationError, toml_file: Path) -> ConfigError:
     )
 
 
-__all__ = ["DEFAULT_API_URL", "SETTINGS_FILE", "Settings", "default_home", "load_settings",
-           "resolve_home"]
+__all__ = ["DEFAULT_API_URL", "EDITABLE", "SETTINGS_FILE", "Settings", "default_home",
+           "load_settings", "overridden_by_environment", "resolve_home", "save_settings"]

@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     accounts.add_parsers(commands, common, _Parser)
     watch.add_parsers(commands, common)
     support.add_parsers(commands, common)
+    worker = commands.add_parser("monitor-worker", parents=[common])  # the window's monitor
+    worker.add_argument("--steady", type=float, default=60.0)
+    worker.add_argument("--error", type=float, default=30.0)
+    worker.add_argument("--fast", type=float, default=5.0)
 
     sandbox = commands.add_parser("sandbox", parents=[common],
                                   help="the local simulator of DigitalOcean and IBeam")
@@ -142,6 +146,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _run(rt, command, args, out)
         rt = open_runtime(getattr(args, "home", None))
         try:
+            if command == "monitor-worker":
+                from ibdesk.cli.monitor_worker import run_worker
+
+                return run_worker(rt, steady=args.steady, error=args.error, fast=args.fast)
             return _run(rt, command, args, out)
         finally:
             rt.close()

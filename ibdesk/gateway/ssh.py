@@ -16,6 +16,7 @@ in root-only files via SFTP, and every probe or trader connection is a port forw
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 from collections.abc import AsyncIterator
@@ -44,8 +45,11 @@ class HostKeyChanged(GatewayError):
         "nothing. Run Diagnose; if the server was rebuilt on purpose, re-pin its key.")
 
 
-_MAP_TLS = ssl.create_default_context()
-"""Built once: the sandbox map is looked up per connection."""
+@functools.cache
+def _map_tls() -> ssl.SSLContext:
+    """Built once, on first use: the sandbox map is looked up per connection, and loading
+    the CA bundle at import would cost every front end 100-200 ms."""
+    return ssl.create_default_context()
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ async def resolve_endpoint(ip: str, *, sandbox_map_url: str | None, token: str |
         return Endpoint(ip, 22)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        async with httpx.AsyncClient(timeout=timeout, verify=_MAP_TLS) as client:
+        async with httpx.AsyncClient(timeout=timeout, verify=_map_tls()) as client:
             response = await client.get(f"{sandbox_map_url.rstrip('/')}/{ip}", headers=headers)
     except httpx.HTTPError as exc:
         raise GatewayUnreachable(f"The sandbox did not answer ({type(exc).__name__}).") from None

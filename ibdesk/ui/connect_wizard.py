@@ -33,16 +33,16 @@ from ibdesk.domain.models import Environment, TwoFactorHandler
 from ibdesk.domain.naming import droplet_name
 from ibdesk.services.catalogue import Catalogue
 from ibdesk.services.provisioner import STEP_TITLES, ConnectRequest, Progress, Step, validate
+from ibdesk.ui import status_style
 from ibdesk.ui.controller import Controller
 
 PAGE_TOKEN, PAGE_LOGIN, PAGE_SERVER, PAGE_REVIEW, PAGE_PROGRESS = range(5)
-ERROR_STYLE = "color: #c53030;"
 
 
 def _error_label() -> QLabel:
     label = QLabel()
     label.setWordWrap(True)
-    label.setStyleSheet(ERROR_STYLE)
+    label.setStyleSheet(status_style.text_style("error"))
     label.setAccessibleName("Error")
     return label
 
@@ -139,7 +139,7 @@ class LoginPage(QWizardPage):
             "⚠ Live: this server will trade with real money. IBKR asks every live login for a "
             "second factor, so choose a 2FA handler.")
         self.live_warning.setWordWrap(True)
-        self.live_warning.setStyleSheet("color: #b7791f;")
+        self.live_warning.setStyleSheet(status_style.text_style("warning"))
         self.error = _error_label()
         layout.addRow("&Username:", self.username)
         layout.addRow("&Password:", self.password)

@@ -2,7 +2,8 @@
 
 Widgets never touch the store, httpx or asyncssh: they call the coroutines here (from
 thin `@asyncSlot`s) and listen to the signals. The monitor runs as an asyncio task on
-the qasync loop; its changes arrive as `status_changed`.
+its own process (ui.monitor_process, ibdesk monitor-worker); its changes arrive on the
+window's loop as `status_changed`.
 
 Signals:
     status_changed(object): a StatusChange (an account's status changed)
@@ -33,7 +34,8 @@ from ibdesk.services.runtime import Runtime
 if TYPE_CHECKING:
     from ibdesk.domain.diagnosis import CheckResult, FixAction
     from ibdesk.services.catalogue import Catalogue
-    from ibdesk.services.monitor import Monitor, MonitorConfig
+    from ibdesk.services.monitor import MonitorConfig
+    from ibdesk.ui.monitor_process import MonitorProcess
     from ibdesk.services.provisioner import ConnectRequest, Progress
     from ibdesk.services.reconciler import ReconcileReport
 
@@ -57,23 +59,30 @@ class Controller(QObject):
         super().__init__()
         self.rt = rt
         self._monitor_config = monitor_config
-        self._monitor: Monitor | None = None
+        self._monitor: MonitorProcess | None = None
         self.latency: dict[str, deque[float]] = {}
         self.busy: dict[str, str] = {}
         """Account id → the action running on it."""
-        self._stop = asyncio.Event()
         self._monitor_task: asyncio.Task[None] | None = None
         self._closed = False
         self._tunnels: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
         self._tunnel_ports: dict[str, int] = {}
 
     @property
-    def monitor(self) -> Monitor:
+    def monitor(self) -> MonitorProcess:
+        """The monitor, in a process of its own (ibdesk monitor-worker): its sockets and
+        its CPU work never touch the window's loop or its GIL; its results arrive here on
+        the window's loop."""
         if self._monitor is None:
-            from ibdesk.services.monitor import Monitor
+            from ibdesk.ui.monitor_process import MonitorProcess
 
-            self._monitor = Monitor(self.rt, self._monitor_config)
-            self._monitor.subscribe(self.status_changed.emit)
+            settings = self.rt.settings
+            config = self._monitor_config
+            self._monitor = MonitorProcess(
+                self.rt, steady=config.slow_interval if config else settings.check_interval,
+                error=config.error_interval if config else settings.check_interval_error,
+                fast=config.fast_interval if config else 5.0)
+            self._monitor.subscribe(self._on_change)
             self._monitor.subscribe_cycles(self._on_cycle)
         return self._monitor
 
@@ -95,7 +104,8 @@ class Controller(QObject):
             self._say_reconcile(report)
         except IbdeskError as exc:
             self.message_posted.emit("warning", exc.user_message)
-        await self.monitor.run(self._stop)
+        if not self._closed:
+            await self.monitor.watch()
 
     def _say_reconcile(self, report: ReconcileReport) -> None:
         for account_id in report.finished:
@@ -115,19 +125,25 @@ class Controller(QObject):
         self._closed = True
         for _, stop in self._tunnels.values():
             stop.set()
-        self._stop.set()
         if self._monitor_task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._monitor_task, timeout=10)
             if not self._monitor_task.done():
                 self._monitor_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await self._monitor_task
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._monitor_task
         if self._monitor is not None:
             await self._monitor.close()
+        for task, _ in list(self._tunnels.values()):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=10)
         self.rt.close()
 
+    def _on_change(self, change: Any) -> None:
+        if not self._closed:
+            self.status_changed.emit(change)
+
     def _on_cycle(self, updates: list[Any]) -> None:
+        if self._closed:
+            return
         for update in updates:
             detail = update.detail
             if detail is not None and detail.latency_ms is not None:
@@ -286,6 +302,20 @@ class Controller(QObject):
         report = await BundleBuilder(self.rt, include_username=include_username).build(
             account_id, path)
         return report.path
+
+    # ------------------------------------------------------------------ settings
+    def keyring_backend(self) -> str:
+        return self.rt.secrets.backend_name
+
+    async def save_settings(self, changes: dict[str, Any]) -> None:
+        """Write the changes to settings.toml and apply them now (new cadence included)."""
+        from ibdesk.config import save_settings
+
+        self.rt.settings = await asyncio.to_thread(save_settings, self.rt.settings, changes)
+        if self._monitor is not None:
+            self._monitor.set_intervals(steady=self.rt.settings.check_interval,
+                                        error=self.rt.settings.check_interval_error)
+        self.message_posted.emit("info", "Settings saved.")
 
     def tunnel_port(self, account_id: str) -> int:
         """The local port of the account's open tunnel, 0 when none is open."""

@@ -39,12 +39,22 @@ from PySide6.QtWidgets import (
 
 from ibdesk.domain.diagnosis import CheckResult, CheckState, FixAction
 from ibdesk.domain.errors import IbdeskError
+from ibdesk.ui import status_style
 from ibdesk.ui.controller import Controller
 
 STATE_TEXT = {CheckState.OK: "OK", CheckState.WARNING: "Warning", CheckState.FAILED: "Failed",
               CheckState.SKIPPED: "Skipped"}
-STATE_COLOUR = {CheckState.OK: "#2f855a", CheckState.WARNING: "#b7791f",
-                CheckState.FAILED: "#c53030", CheckState.SKIPPED: "#718096"}
+STATE_KIND = {CheckState.OK: "ok", CheckState.WARNING: "warning",
+              CheckState.FAILED: "error", CheckState.SKIPPED: "muted"}
+
+
+def state_colour(state: CheckState) -> str:
+    return status_style.text_colour(STATE_KIND[state])
+
+
+ICON_COLOUR = {CheckState.OK: "#2f855a", CheckState.WARNING: "#b7791f",
+               CheckState.FAILED: "#c53030", CheckState.SKIPPED: "#718096"}
+"""Icon fills carry white glyphs, so they stay the same on light and dark themes."""
 FIX_LABELS = {FixAction.UPDATE_FIREWALL: "Update firewall",
               FixAction.RESTART_IBEAM: "Restart IBeam",
               FixAction.NEW_PASSWORD: "New password…",
@@ -60,7 +70,7 @@ def state_icon(state: CheckState, size: int = 16) -> QIcon:
         px.fill(Qt.GlobalColor.transparent)
         p = QPainter(px)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.setBrush(QColor(STATE_COLOUR[state]))
+        p.setBrush(QColor(ICON_COLOUR[state]))
         p.setPen(Qt.PenStyle.NoPen)
         s = size * scale
         p.drawEllipse(0, 0, s, s)
@@ -175,7 +185,7 @@ class DiagnoseDialog(QDialog):
                                                                CheckState.WARNING) else ""])
         item.setIcon(COL_STATE, state_icon(result.state))
         item.setText(COL_STATE, STATE_TEXT[result.state])
-        item.setForeground(COL_STATE, QBrush(QColor(STATE_COLOUR[result.state])))
+        item.setForeground(COL_STATE, QBrush(QColor(state_colour(result.state))))
         for col in (COL_EVIDENCE, COL_FIX):
             item.setToolTip(col, item.text(col))
         item.setData(COL_STATE, Qt.ItemDataRole.AccessibleTextRole,
@@ -189,7 +199,7 @@ class DiagnoseDialog(QDialog):
             self.detail.setText("Select a check to read all of it.")
             return
         r = self.results[index]
-        colour = STATE_COLOUR[r.state]
+        colour = state_colour(r.state)
         text = (f"<b style='color:{colour}'>{STATE_TEXT[r.state]}</b> — <b>{escape(r.title)}"
                 f"</b><br>{escape(r.evidence)}")
         if r.fix and r.state in (CheckState.FAILED, CheckState.WARNING):
@@ -203,16 +213,16 @@ class DiagnoseDialog(QDialog):
             # the cause (a log finding) before its symptoms (container stopped, not ready)
             first = next((r for r in failed if r.key.startswith("log:")), failed[0])
             self.heading.setText(
-                f"<b style='color:{STATE_COLOUR[CheckState.FAILED]}'>{len(failed)} problem"
+                f"<b style='color:{state_colour(CheckState.FAILED)}'>{len(failed)} problem"
                 f"{'s' if len(failed) > 1 else ''} found.</b> Start with: {escape(first.title)}"
                 f" — {escape(first.fix or first.evidence)}")
             self.tree.setCurrentItem(self.tree.topLevelItem(self.results.index(first)))
         elif warned:
-            self.heading.setText(f"<b style='color:{STATE_COLOUR[CheckState.WARNING]}'>No "
+            self.heading.setText(f"<b style='color:{state_colour(CheckState.WARNING)}'>No "
                                  f"failures, {len(warned)} warning"
                                  f"{'s' if len(warned) > 1 else ''}.</b>")
         else:
-            self.heading.setText(f"<b style='color:{STATE_COLOUR[CheckState.OK]}'>All "
+            self.heading.setText(f"<b style='color:{state_colour(CheckState.OK)}'>All "
                                  f"{len(self.results)} checks passed.</b>")
         actions: list[FixAction] = []
         for result in failed + warned:

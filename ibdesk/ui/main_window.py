@@ -40,6 +40,7 @@ from ibdesk.ui.status_panel import StatusPanel
 from ibdesk.ui.tray import Tray
 
 log = logging.getLogger(__name__)
+UPDATE_CHUNK = 100
 
 
 class MainWindow(QMainWindow):
@@ -69,9 +70,14 @@ class MainWindow(QMainWindow):
         if QSystemTrayIcon.isSystemTrayAvailable():  # none on a bare X server or offscreen
             self.tray = Tray(QApplication.windowIcon(), self)
             self.tray.show()
+        hints = QApplication.styleHints()
+        hints.colorSchemeChanged.connect(lambda *_: self.panel.apply_theme())
         self._ages = QTimer(self)
         self._ages.setInterval(5000)
-        self._ages.timeout.connect(self.model.refresh_ages)
+        # Ages are computed when cells are painted: repainting the visible rows is enough,
+        # and unlike dataChanged over every row it does not make the sort proxy re-read a
+        # thousand rows (each a call into Python, slow while the monitor's thread is busy).
+        self._ages.timeout.connect(lambda: self.table.viewport().update())
         self._ages.start()
 
     # ------------------------------------------------------------------ layout
@@ -90,6 +96,10 @@ class MainWindow(QMainWindow):
         toolbar.addAction(self.refresh_action)
         self.about_action = QAction("&About", self)
         self.about_action.triggered.connect(self.show_about)
+        self.settings_action = QAction(QIcon.fromTheme("preferences-system"), "&Settings…",
+                                       self)
+        self.settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
+        self.settings_action.triggered.connect(self.open_settings)
         self.diagnose_action = QAction(QIcon.fromTheme("dialog-information"),
                                        "&Diagnose this computer…", self)
         self.diagnose_action.setToolTip("Check the keyring, the DigitalOcean token, the droplet "
@@ -108,6 +118,7 @@ class MainWindow(QMainWindow):
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         toolbar.addWidget(spacer)
         toolbar.addAction(self.diagnose_action)
+        toolbar.addAction(self.settings_action)
         toolbar.addAction(self.about_action)
         find = QAction(self)
         find.setShortcut(QKeySequence.StandardKey.Find)
@@ -273,7 +284,34 @@ class MainWindow(QMainWindow):
 
     @asyncSlot()
     async def _on_cycle_finished(self, updates: object) -> None:
-        await self._apply()
+        await self.apply_updates(list(updates) if isinstance(updates, list) else [])
+
+    async def apply_updates(self, updates: list[Any]) -> None:
+        """A monitor cycle's results, applied in memory: no database read, only changed
+        rows touched, and a yield to the event loop every few hundred rows so that a
+        thousand-account cycle never holds a frame."""
+        selected = self.selected_account_id()
+        touched_selected = False
+        fields = set(Account.model_fields)
+        for start in range(0, len(updates), UPDATE_CHUNK):
+            for update in updates[start:start + UPDATE_CHUNK]:
+                row = self.model.row_of(update.account_id)
+                if row is None:
+                    continue
+                account = self.model.account_at(row)
+                changes = {k: v for k, v in update.fields.items() if k in fields}
+                changes.update(do_server_status=update.status, do_last_status_check=update.at)
+                new = account.model_copy(update=changes)
+                old_detail = self.model.data(self.model.index(row, 0), AccountRole.DETAIL)
+                if new != account or update.detail != old_detail:
+                    self.model.update_account(new, update.detail)
+                    touched_selected |= update.account_id == selected
+            await asyncio.sleep(0)
+        if self.tray is not None:
+            self.tray.update_summary([self.model.account_at(r)
+                                      for r in range(self.model.rowCount())])
+        if touched_selected or any(u.account_id == selected for u in updates):
+            await self._show_selected()
 
     @asyncSlot()
     async def _on_status_changed(self, change: object) -> None:
@@ -400,6 +438,13 @@ class MainWindow(QMainWindow):
             dialog = self.diagnose_dialogs.get(account_id)
             if dialog is not None:
                 dialog.run()
+
+    def open_settings(self) -> Any:
+        from ibdesk.ui.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.controller, self)
+        dialog.open()
+        return dialog
 
     def open_wizard(self) -> None:
         asyncio.ensure_future(self._open_wizard())

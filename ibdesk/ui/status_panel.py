@@ -75,7 +75,7 @@ class LatencyChart(QWidget):
         for i, value in enumerate(self._points):
             point = QPointF(rect.left() + i * step, rect.bottom() - value / top * rect.height())
             path.moveTo(point) if i == 0 else path.lineTo(point)
-        p.setPen(QPen(QColor("#3182ce"), 2))
+        p.setPen(QPen(QColor(status_style.text_colour("accent")), 2))
         p.drawPath(path)
         p.setPen(QPen(text, 1))
         p.drawText(self.rect().adjusted(4, 0, -4, -2),
@@ -147,7 +147,6 @@ class StatusPanel(QWidget):
         self.warning = QLabel()
         self.warning.setWordWrap(True)
         self.warning.setAccessibleName("Warning")
-        self.warning.setStyleSheet("color: #b7791f;")
         layout.addWidget(self.warning)
 
         buttons = QGridLayout()
@@ -197,7 +196,13 @@ class StatusPanel(QWidget):
         self.history.setMinimumHeight(120)
         history_layout.addWidget(self.history)
         layout.addWidget(history_box, 1)
+        self.apply_theme()
         self.show_account(None, None)
+
+    def apply_theme(self) -> None:
+        """Colours that must read on the current (light or dark) background."""
+        self.warning.setStyleSheet(status_style.text_style("warning"))
+        self.chart.update()
 
     # ------------------------------------------------------------------ filling
     def show_account(self, account: Account | None, detail: StatusDetail | None, *,

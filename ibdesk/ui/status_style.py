@@ -5,7 +5,16 @@ from __future__ import annotations
 from functools import cache
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtGui import (
+    QColor,
+    QGuiApplication,
+    QIcon,
+    QPainter,
+    QPainterPath,
+    QPalette,
+    QPen,
+    QPixmap,
+)
 
 from ibdesk.domain.models import ServerStatus
 
@@ -23,6 +32,38 @@ LABELS = {
     ServerStatus.STOPPED: "Stopped",
     ServerStatus.ERROR: "Error",
 }
+
+
+TEXT_COLOURS = {
+    # kind: (on a light background, on a dark background) — both readable (WCAG AA)
+    "error": ("#c53030", "#fc8181"),
+    "warning": ("#975a16", "#f6c453"),
+    "ok": ("#2f855a", "#68d391"),
+    "muted": ("#4a5568", "#a0aec0"),
+    "accent": ("#2b6cb0", "#63b3ed"),
+}
+
+
+def is_dark() -> bool:
+    """Whether the app shows a dark theme (the OS's choice, or a dark palette)."""
+    app = QGuiApplication.instance()
+    if not isinstance(app, QGuiApplication):
+        return False
+    scheme = app.styleHints().colorScheme()
+    if scheme == Qt.ColorScheme.Dark:
+        return True
+    if scheme == Qt.ColorScheme.Light:
+        return False
+    return app.palette().color(QPalette.ColorRole.Window).lightness() < 128
+
+
+def text_colour(kind: str) -> str:
+    light, dark = TEXT_COLOURS[kind]
+    return dark if is_dark() else light
+
+
+def text_style(kind: str) -> str:
+    return f"color: {text_colour(kind)};"
 
 
 def colour(status: ServerStatus) -> QColor:
@@ -71,4 +112,5 @@ def icon(status: ServerStatus) -> QIcon:
     return result
 
 
-__all__ = ["COLOURS", "LABELS", "colour", "icon"]
+__all__ = ["COLOURS", "LABELS", "TEXT_COLOURS", "colour", "icon", "is_dark", "text_colour",
+           "text_style"]

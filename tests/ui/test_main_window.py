@@ -33,13 +33,14 @@ def window(loop: qasync.QEventLoop, sandboxed: Runtime, qtbot: QtBot):  # type: 
     controller = Controller(sandboxed, MonitorConfig(fast_interval=0.2, slow_interval=0.5,
                                                      error_interval=0.5))
     win = MainWindow(controller)
-    qtbot.addWidget(win)
-    win.show()
-    yield win
+    win.show()  # not given to qtbot: it would close the window before this fixture's end,
+    yield win   # when the loop no longer runs to shut the monitor process down
     win._ages.stop()
     if win.wizard is not None:
         win.wizard.hide()
     loop.run_until_complete(controller.close())
+    win.hide()
+    win.deleteLater()
 
 
 @pytest.fixture

@@ -1,0 +1,161 @@
+"""`ibdesk monitor-worker`: the window's monitor, in a process of its own.
+
+Why a process: the monitor keeps an SSH connection and two forwards per account and does
+real CPU work every cycle. On the window's qasync loop a few hundred accounts' sockets
+crashed PySide6; on a thread of the window's process it took the GIL from the Qt thread
+for hundreds of milliseconds at a time. A process shares neither.
+
+Protocol (JSON, one object per line; the window starts it, nobody else should):
+    stdin, first line:  {"token": "...", "ssh_key": "..."}
+        The two secrets the monitor needs, read from the keyring by the window and handed
+        over through this private pipe; held in this process's memory only.
+    stdin, then:        {"id": N, "cmd": "refresh", "account_id": "..."}
+                        {"id": N, "cmd": "cycle", "force": true}
+                        {"cmd": "intervals", "steady": S, "error": S}
+                        {"cmd": "secrets", "token": "...", "ssh_key": "..."}
+                        end of input: stop, close every connection, exit 0
+    stdout:             {"type": "ready"}
+                        {"type": "change", "event": {...}, "account": {...}}
+                        {"type": "cycle", "updates": [{...}, ...]}  (≤ 100 per line)
+                        {"type": "done", "id": N, "error": null | "sentence"}
+Log records go to stderr (the window writes them into its own log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import threading
+from typing import Any
+
+from ibdesk.domain.errors import IbdeskError
+from ibdesk.secrets import DO_TOKEN, SSH_PRIVATE_KEY, MemoryKeyring, SecretStore, remember
+from ibdesk.services.monitor import Monitor, MonitorConfig, StatusChange
+from ibdesk.services.runtime import Runtime
+from ibdesk.store import StatusUpdate
+
+log = logging.getLogger("ibdesk.monitor_worker")
+CYCLE_CHUNK = 100
+
+
+def update_json(update: StatusUpdate) -> dict[str, Any]:
+    return {"account_id": update.account_id, "status": update.status.value,
+            "reason": update.reason, "at": update.at.isoformat(),
+            "detail": update.detail.model_dump(mode="json") if update.detail else None,
+            "fields": update.fields}
+
+
+def change_json(change: StatusChange) -> dict[str, Any]:
+    return {"type": "change", "event": change.event.model_dump(mode="json"),
+            "account": change.account.model_dump(mode="json")}
+
+
+class _Worker:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.secrets = MemoryKeyring()
+        rt.secrets = SecretStore(rt.settings.keyring_service, backend=self.secrets)
+        self.monitor: Monitor | None = None
+        self.write_lock = asyncio.Lock()
+
+    def keep_secrets(self, message: dict[str, Any]) -> None:
+        for name, key in ((DO_TOKEN, "token"), (SSH_PRIVATE_KEY, "ssh_key")):
+            value = message.get(key)
+            if isinstance(value, str) and value:
+                remember(value)
+                self.secrets.set_password(self.rt.settings.keyring_service, name, value)
+
+    def send(self, data: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(data, default=str, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+
+    def send_cycle(self, updates: list[StatusUpdate]) -> None:
+        """In lines of at most CYCLE_CHUNK updates, so that the window handles a thousand
+        accounts' results as several short steps, never one long one."""
+        for start in range(0, len(updates), CYCLE_CHUNK):
+            self.send({"type": "cycle",
+                       "updates": [update_json(u) for u in updates[start:start + CYCLE_CHUNK]]})
+
+    async def handle(self, message: dict[str, Any]) -> None:
+        assert self.monitor is not None
+        cmd = message.get("cmd")
+        error: str | None = None
+        try:
+            if cmd == "refresh":
+                await self.monitor.refresh(str(message["account_id"]))
+            elif cmd == "cycle":
+                await self.monitor.cycle(force=bool(message.get("force")))
+            elif cmd == "intervals":
+                config = self.monitor.config
+                config.slow_interval = float(message.get("steady", config.slow_interval))
+                config.error_interval = float(message.get("error", config.error_interval))
+            elif cmd == "secrets":
+                self.keep_secrets(message)
+            else:
+                error = f"unknown command {cmd!r}"
+        except IbdeskError as exc:
+            error = exc.user_message
+        except Exception as exc:  # reported to the window, never a silent death
+            log.exception("monitor command %s failed", cmd)
+            error = f"The monitor failed ({type(exc).__name__})."
+        if "id" in message:
+            self.send({"type": "done", "id": message["id"], "error": error})
+
+    async def run(self, config: MonitorConfig) -> None:
+        lines = _stdin_lines()
+        first = await lines.get()
+        if not first:
+            return
+        self.keep_secrets(json.loads(first))
+        self.monitor = Monitor(self.rt, config)
+        self.monitor.subscribe(lambda change: self.send(change_json(change)))
+        self.monitor.subscribe_cycles(self.send_cycle)
+        stop = asyncio.Event()
+        watching = asyncio.ensure_future(self.monitor.run(stop))
+        self.send({"type": "ready"})
+        pending: set[asyncio.Task[None]] = set()
+        while True:
+            line = await lines.get()
+            if not line:
+                break
+            try:
+                message = json.loads(line)
+            except ValueError:
+                log.warning("ignored a line that is not JSON")
+                continue
+            task = asyncio.ensure_future(self.handle(message))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+        stop.set()
+        for task in list(pending):
+            task.cancel()
+        await asyncio.gather(watching, *pending, return_exceptions=True)
+        await self.monitor.close()
+
+
+def _stdin_lines() -> asyncio.Queue[str]:
+    """Standard input, line by line, read on a thread: portable to every OS (an asyncio
+    pipe reader is not, on Windows), and '' at the end of input."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+
+    def read() -> None:
+        for line in sys.stdin:
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+        loop.call_soon_threadsafe(queue.put_nowait, "")
+
+    threading.Thread(target=read, name="ibdesk-monitor-stdin", daemon=True).start()
+    return queue
+
+
+def run_worker(rt: Runtime, *, steady: float, error: float, fast: float = 5.0) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    config = MonitorConfig(fast_interval=fast, slow_interval=steady, error_interval=error)
+    asyncio.run(_Worker(rt).run(config))
+    return 0
+
+
+__all__ = ["change_json", "run_worker", "update_json"]

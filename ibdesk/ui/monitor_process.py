@@ -1,0 +1,283 @@
+"""The window's end of the monitor process (`ibdesk monitor-worker`, see
+ibdesk/cli/monitor_worker.py).
+
+QProcess, not asyncio subprocesses: it runs on Qt's own loop on every OS (qasync has no
+subprocess support on Windows), and its output arrives as a signal on the Qt thread.
+The two secrets the monitor needs are read from the keyring here and written to the
+child's standard input, a private pipe; nothing secret is put on its command line or in
+its environment. If the child dies, it is started again with a growing delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer
+
+from ibdesk.domain.errors import GatewayError, IbdeskError
+from ibdesk.domain.models import Account, ServerStatus, StatusDetail, StatusEvent
+from ibdesk.secrets import DO_TOKEN, SSH_PRIVATE_KEY
+from ibdesk.services.runtime import Runtime
+
+log = logging.getLogger("ibdesk.monitor")
+STOP_TIMEOUT_MS = 15000
+RESTART_DELAYS = (1.0, 2.0, 5.0, 15.0, 60.0)
+
+
+class Change:
+    """What `status_changed` carries (the shape of services.monitor.StatusChange)."""
+
+    def __init__(self, event: StatusEvent, account: Account) -> None:
+        self.event = event
+        self.account = account
+
+
+class Update:
+    """One account's result in a cycle (the shape of store.StatusUpdate)."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.account_id: str = data["account_id"]
+        self.status = ServerStatus(data["status"])
+        self.reason: str = data["reason"]
+        self.at = datetime.fromisoformat(data["at"])
+        self.detail = StatusDetail.model_validate(data["detail"]) if data.get("detail") else None
+        self.fields: dict[str, Any] = dict(data.get("fields") or {})
+
+
+def worker_command() -> tuple[str, list[str]]:
+    """How to start ibdesk again as the worker: `python -m ibdesk` from a Python
+    installation; the app's own executable in a packaged app (Briefcase's stub passes its
+    arguments on to ibdesk's command line)."""
+    exe = sys.executable
+    name = os.path.basename(exe).lower()
+    if name.startswith(("python", "pypy")):
+        return exe, ["-m", "ibdesk"]
+    return exe, []
+
+
+class MonitorProcess(QObject):
+    def __init__(self, rt: Runtime, *, steady: float, error: float, fast: float = 5.0) -> None:
+        super().__init__()
+        self._rt = rt
+        self._fast = fast
+        self._steady = steady
+        self._error = error
+        self._on_change: list[Callable[[Any], None]] = []
+        self._on_cycle: list[Callable[[list[Any]], None]] = []
+        self._process: QProcess | None = None
+        self._buffer = b""
+        self._errors = b""
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[None]] = {}
+        self._ready: asyncio.Future[None] | None = None
+        self._starting: asyncio.Future[None] | None = None
+        self._closed = False
+        self._restarts = 0
+        self._sent_secrets: tuple[str | None, str | None] = (None, None)
+
+    def subscribe(self, listener: Callable[[Any], None]) -> None:
+        self._on_change.append(listener)
+
+    def subscribe_cycles(self, listener: Callable[[list[Any]], None]) -> None:
+        self._on_cycle.append(listener)
+
+    # ------------------------------------------------------------------ process
+    async def _secrets(self) -> tuple[str | None, str | None]:
+        secrets = self._rt.secrets
+        return await asyncio.to_thread(lambda: (secrets.get(DO_TOKEN), secrets.get(SSH_PRIVATE_KEY)))
+
+    async def _ensure_started(self) -> None:
+        if self._closed:
+            raise GatewayError("The monitor is shut down.")
+        if self._starting is None:  # one start at a time, whoever asks first
+            self._starting = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._starting)
+        assert self._ready is not None
+        await asyncio.shield(self._ready)
+
+    async def _start(self) -> None:
+        settings = self._rt.settings
+        token, key = await self._secrets()
+        if self._closed:
+            raise GatewayError("The monitor is shut down.")
+        process = QProcess(self)
+        env = QProcessEnvironment.systemEnvironment()
+        for name, value in (("IBDESK_HOME", str(settings.home)),
+                            ("IBDESK_DO_API_URL", settings.do_api_url),
+                            ("IBDESK_DATABASE_URL", settings.effective_database_url),
+                            ("IBDESK_KEYRING_SERVICE", settings.keyring_service),
+                            ("IBDESK_SANDBOX_SSH_MAP_URL", settings.sandbox_ssh_map_url),
+                            ("IBDESK_PUBLIC_IP_URL", settings.public_ip_url),
+                            ("IBDESK_HTTP_TIMEOUT", str(settings.http_timeout))):
+            if value:
+                env.insert(name, value)
+            else:
+                env.remove(name)
+        env.remove("DIGITAL_OCEAN_API_KEY")  # the token travels through the pipe only
+        process.setProcessEnvironment(env)
+        process.readyReadStandardOutput.connect(self._read_stdout)
+        process.readyReadStandardError.connect(self._read_stderr)
+        process.finished.connect(self._on_finished)
+        program, args = worker_command()
+        process.start(program, [*args, "--home", str(settings.home), "monitor-worker",
+                                "--steady", str(self._steady), "--error", str(self._error),
+                                "--fast", str(self._fast)])
+        self._process = process
+        self._buffer = b""
+        self._ready = asyncio.get_running_loop().create_future()
+        self._write({"token": token, "ssh_key": key})
+        self._sent_secrets = (token, key)
+
+    def _write(self, data: dict[str, Any]) -> None:
+        if self._process is not None:
+            self._process.write((json.dumps(data) + "\n").encode())
+
+    def _read_stdout(self) -> None:
+        if self._process is None:
+            return
+        self._buffer += bytes(self._process.readAllStandardOutput().data())
+        *lines, self._buffer = self._buffer.split(b"\n")
+        loop = asyncio.get_event_loop()
+        for line in lines:
+            if line.strip():
+                # one line per turn of the loop: a thousand accounts' results arrive as
+                # ten short steps with paints in between
+                loop.call_soon(self._dispatch_line, line)
+
+    def _dispatch_line(self, line: bytes) -> None:
+        try:
+            self._dispatch(json.loads(line))
+        except (ValueError, KeyError, TypeError):
+            log.exception("unreadable line from the monitor")
+
+    def _read_stderr(self) -> None:
+        if self._process is None:
+            return
+        self._errors += bytes(self._process.readAllStandardError().data())
+        *lines, self._errors = self._errors.split(b"\n")
+        for line in lines:
+            text = line.decode("utf-8", "replace").rstrip()
+            if text:
+                level = logging.WARNING if text.startswith(("WARNING", "ERROR", "CRITICAL",
+                                                            "Traceback")) else logging.INFO
+                log.log(level, "%s", text)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "ready":
+            self._restarts = 0
+            if self._ready is not None and not self._ready.done():
+                self._ready.set_result(None)
+        elif kind == "done":
+            future = self._waiting.pop(int(message["id"]), None)
+            if future is not None and not future.done():
+                if message.get("error"):
+                    future.set_exception(GatewayError(str(message["error"])))
+                else:
+                    future.set_result(None)
+        elif kind == "change" and not self._closed:
+            change = Change(StatusEvent.model_validate(message["event"]),
+                            Account.model_validate(message["account"]))
+            for listener in list(self._on_change):
+                listener(change)
+        elif kind == "cycle" and not self._closed:
+            updates = [Update(u) for u in message["updates"]]
+            for cycle_listener in list(self._on_cycle):
+                cycle_listener(updates)
+
+    def _on_finished(self, code: int, status: QProcess.ExitStatus) -> None:
+        failure = GatewayError("The monitor process stopped.")
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(failure)
+        self._waiting.clear()
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(failure)
+            self._ready.exception()  # retrieved: a later call starts a new process
+        process, self._process = self._process, None
+        self._starting = None
+        if process is not None:
+            process.deleteLater()
+        if self._closed:
+            return
+        delay = RESTART_DELAYS[min(self._restarts, len(RESTART_DELAYS) - 1)]
+        self._restarts += 1
+        log.warning("the monitor process ended (exit %s); starting it again in %.0f s",
+                    code, delay)
+        QTimer.singleShot(int(delay * 1000), self._restart)
+
+    def _restart(self) -> None:
+        if not self._closed and self._process is None:
+            asyncio.ensure_future(self._restart_and_watch())
+
+    async def _restart_and_watch(self) -> None:
+        with contextlib.suppress(IbdeskError):
+            await self._ensure_started()
+
+    async def _command(self, data: dict[str, Any]) -> None:
+        await self._ensure_started()
+        secrets = await self._secrets()
+        if secrets != self._sent_secrets:  # a new token, or the first SSH key
+            self._write({"cmd": "secrets", "token": secrets[0], "ssh_key": secrets[1]})
+            self._sent_secrets = secrets
+        request = next(self._ids)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting[request] = future
+        self._write({**data, "id": request})
+        await future
+
+    # ------------------------------------------------------------------ use
+    async def watch(self) -> None:
+        """Start the process; it watches by itself from then on."""
+        await self._ensure_started()
+
+    async def refresh(self, account_id: str) -> None:
+        await self._command({"cmd": "refresh", "account_id": account_id})
+
+    async def cycle(self, *, force: bool = False) -> None:
+        await self._command({"cmd": "cycle", "force": force})
+
+    def set_intervals(self, *, steady: float | None = None, error: float | None = None) -> None:
+        self._steady = steady if steady is not None else self._steady
+        self._error = error if error is not None else self._error
+        self._write({"cmd": "intervals", "steady": self._steady, "error": self._error})
+
+    @property
+    def steady(self) -> float:
+        return self._steady
+
+    async def close(self) -> None:
+        """End of input tells the worker to close its connections and exit; waited for
+        without blocking the window, then killed if it does not go."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._starting is not None and not self._starting.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._starting)
+        process = self._process
+        if process is None:
+            return
+        done = asyncio.get_running_loop().create_future()
+        process.finished.connect(lambda *_: done.done() or done.set_result(None))
+        if process.state() != QProcess.ProcessState.NotRunning:
+            process.closeWriteChannel()
+            try:
+                await asyncio.wait_for(done, STOP_TIMEOUT_MS / 1000)
+            except TimeoutError:
+                log.warning("the monitor process did not stop in time; killing it")
+                process.kill()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done, 5)
+
+
+__all__ = ["Change", "MonitorProcess", "Update", "worker_command"]

@@ -1,0 +1,159 @@
+"""Settings: defaults for new accounts, how often accounts are checked, and where ibdesk
+keeps things (shown, with a button to open the data folder).
+
+A value set by an environment variable wins over the file, so its field is shown
+read-only with the variable's name. Saving validates everything first and writes
+`settings.toml` whole; an invalid value is named under the form and nothing is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ibdesk.config import overridden_by_environment
+from ibdesk.domain.errors import IbdeskError
+from ibdesk.ui import status_style
+from ibdesk.ui.controller import Controller
+
+TEXT_FIELDS = [("region", "Region", "DigitalOcean region slug, e.g. nyc1, ams3, sgp1"),
+               ("size", "Size", "droplet size slug for paper and live, e.g. s-1vcpu-1gb"),
+               ("demo_size", "Size for demo", "the smaller size used for demo logins"),
+               ("image_id", "Image", "image id (the seed's snapshot) or slug, e.g. docker-20-04")]
+SECONDS_FIELDS = [("check_interval", "Check running accounts every", 15, 3600),
+                  ("check_interval_error", "Check accounts in error every", 10, 600)]
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, controller: Controller, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.setWindowTitle("Settings")
+        self.setMinimumWidth(560)
+        settings = controller.rt.settings
+        layout = QVBoxLayout(self)
+
+        accounts = QGroupBox("New accounts (the Connect wizard starts with these)")
+        form = QFormLayout(accounts)
+        self.fields: dict[str, QLineEdit | QDoubleSpinBox] = {}
+        for key, label, hint in TEXT_FIELDS:
+            edit = QLineEdit(str(getattr(settings, key)))
+            edit.setPlaceholderText(hint)
+            edit.setToolTip(hint)
+            edit.setAccessibleName(label)
+            self._lock_if_overridden(key, edit)
+            form.addRow(f"{label}:", edit)
+            self.fields[key] = edit
+        layout.addWidget(accounts)
+
+        watching = QGroupBox("Watching")
+        form = QFormLayout(watching)
+        for key, label, low, high in SECONDS_FIELDS:
+            spin = QDoubleSpinBox()
+            spin.setRange(low, high)
+            spin.setDecimals(0)
+            spin.setSuffix(" s")
+            spin.setValue(float(getattr(settings, key)))
+            spin.setAccessibleName(label)
+            self._lock_if_overridden(key, spin)
+            form.addRow(f"{label}:", spin)
+            self.fields[key] = spin
+        note = QLabel("Accounts that are starting or logging in are checked every 5 s.")
+        note.setWordWrap(True)
+        note.setEnabled(False)
+        form.addRow(note)
+        layout.addWidget(watching)
+
+        where = QGroupBox("Where things are kept")
+        form = QFormLayout(where)
+        home = QHBoxLayout()
+        home_label = self._path_label(str(settings.home))
+        home.addWidget(home_label, 1)
+        open_home = QPushButton("&Open folder")
+        open_home.setAccessibleName("Open the data folder")
+        open_home.clicked.connect(lambda: QDesktopServices.openUrl(
+            QUrl.fromLocalFile(str(settings.home))))
+        home.addWidget(open_home)
+        form.addRow("Data folder:", home)
+        form.addRow("Database:", self._path_label(
+            settings.effective_database_url.removeprefix("sqlite:///")))
+        form.addRow("Settings file:", self._path_label(str(settings.settings_file)))
+        form.addRow("App log:", self._path_label(str(settings.home / "logs" / "ibdesk.log")))
+        form.addRow("Secrets:", self._path_label(
+            f"{controller.keyring_backend()} (service “{settings.keyring_service}”)"))
+        form.addRow("DigitalOcean API:", self._path_label(settings.do_api_url))
+        layout.addWidget(where)
+
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet(status_style.text_style("error"))
+        self.error.setAccessibleName("Settings error")
+        self.error.hide()
+        layout.addWidget(self.error)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
+                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(lambda: asyncio.ensure_future(self.save()))
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+
+    @staticmethod
+    def _path_label(text: str) -> QLabel:
+        label = QLabel(text)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        label.setWordWrap(True)
+        return label
+
+    @staticmethod
+    def _lock_if_overridden(key: str, widget: QWidget) -> None:
+        env = overridden_by_environment(key)
+        if env:
+            widget.setEnabled(False)
+            widget.setToolTip(f"Set by the environment variable {env}; unset it to change "
+                              "this here.")
+
+    def changes(self) -> dict[str, object]:
+        settings = self.controller.rt.settings
+        out: dict[str, object] = {}
+        for key, widget in self.fields.items():
+            if not widget.isEnabled():
+                continue
+            value: object = (widget.text().strip() if isinstance(widget, QLineEdit)
+                             else float(widget.value()))
+            if value != getattr(settings, key):
+                out[key] = value
+        return out
+
+    async def save(self) -> bool:
+        changes = self.changes()
+        if not changes:
+            self.accept()
+            return True
+        self.buttons.setEnabled(False)
+        try:
+            await self.controller.save_settings(changes)
+        except IbdeskError as exc:
+            self.error.setText(exc.user_message)
+            self.error.show()
+            return False
+        finally:
+            self.buttons.setEnabled(True)
+        self.accept()
+        return True
+
+
+__all__ = ["SettingsDialog"]

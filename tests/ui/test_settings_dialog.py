@@ -1,0 +1,42 @@
+"""The Settings dialog: saved values reach settings.toml and the running app; a bad value
+is named and nothing is written; a value the environment decides is not editable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import qasync
+from pytestqt.qtbot import QtBot
+
+from ibdesk.config import load_settings
+from ibdesk.services import open_runtime
+from ibdesk.ui.controller import Controller
+from ibdesk.ui.settings_dialog import SettingsDialog
+
+
+def test_save_validate_and_environment(loop: qasync.QEventLoop, home: Path, qtbot: QtBot,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGITAL_OCEAN_SIZE", "s-2vcpu-2gb")
+    rt = open_runtime(home)
+    controller = Controller(rt)
+    dialog = SettingsDialog(controller)
+    qtbot.addWidget(dialog)
+    assert not dialog.fields["size"].isEnabled()  # the environment decides it
+    assert "DIGITAL_OCEAN_SIZE" in dialog.fields["size"].toolTip()
+
+    dialog.fields["region"].setText("Amsterdam")
+    assert not loop.run_until_complete(dialog.save())
+    assert "DIGITAL_OCEAN_REGION" in dialog.error.text() and not rt.settings.settings_file.exists()
+
+    dialog.fields["region"].setText("ams3")
+    dialog.fields["check_interval"].setValue(120)
+    assert dialog.changes() == {"region": "ams3", "check_interval": 120.0}
+    assert loop.run_until_complete(dialog.save())
+    assert rt.settings.region == "ams3" and rt.settings.check_interval == 120
+    text = rt.settings.settings_file.read_text()
+    assert 'region = "ams3"' in text and "size" not in text
+    reloaded = load_settings(home)
+    assert reloaded.region == "ams3" and reloaded.check_interval == 120
+    assert controller.monitor.steady == 120  # the monitor follows
+    loop.run_until_complete(controller.close())
