@@ -30,7 +30,7 @@ import sys
 import threading
 from typing import Any
 
-from ibdesk.domain.errors import IbdeskError
+from ibdesk.domain.errors import IbdeskError, SecretsError
 from ibdesk.secrets import DO_TOKEN, SSH_PRIVATE_KEY, MemoryKeyring, SecretStore, remember
 from ibdesk.services.monitor import Monitor, MonitorConfig, StatusChange
 from ibdesk.services.runtime import Runtime
@@ -52,11 +52,21 @@ def change_json(change: StatusChange) -> dict[str, Any]:
             "account": change.account.model_dump(mode="json")}
 
 
+class _HandedOver(SecretStore):
+    """The secrets the window handed over, read-only: the worker must never make an SSH
+    key of its own (the droplets know only the window's), so a missing one is an error
+    that leaves the account unprobed until the window sends it."""
+
+    def set(self, name: str, value: str) -> None:
+        raise SecretsError(f"The monitor process does not keep new secrets ({name}); the "
+                           "window hands them over.", secret=name)
+
+
 class _Worker:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.secrets = MemoryKeyring()
-        rt.secrets = SecretStore(rt.settings.keyring_service, backend=self.secrets)
+        rt.secrets = _HandedOver(rt.settings.keyring_service, backend=self.secrets)
         self.monitor: Monitor | None = None
         self.write_lock = asyncio.Lock()
 
@@ -93,6 +103,7 @@ class _Worker:
                 config.error_interval = float(message.get("error", config.error_interval))
             elif cmd == "secrets":
                 self.keep_secrets(message)
+                self.monitor.retry_now()
             else:
                 error = f"unknown command {cmd!r}"
         except IbdeskError as exc:

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 
 from ibdesk.cloud import DigitalOceanClient, Droplet
 from ibdesk.domain import ibeam as ib
-from ibdesk.domain.errors import GatewayError, IbdeskError, RateLimited
+from ibdesk.domain.errors import GatewayError, IbdeskError, RateLimited, SecretsError
 from ibdesk.domain.models import Account, GatewayHealth, OperationState, ServerStatus, StatusEvent
 from ibdesk.domain.naming import APP_TAG
 from ibdesk.gateway import GatewayProbe, Remote
@@ -292,13 +292,20 @@ class Monitor:
             session.stack.push_async_callback(session.prober.aclose)
             session.failures = 0
             return session
-        except GatewayError as exc:
+        except (GatewayError, SecretsError) as exc:
             session.failures += 1
             session.retry_at = time.monotonic() + min(self.config.reconnect_max,
                                                       2 ** session.failures)
             session.last_error = exc.user_message
             await session.close()
             raise
+
+    def retry_now(self) -> None:
+        """Forget the reconnect back-off (new credentials arrived: try them at once)."""
+        for session in self._sessions.values():
+            session.failures = 0
+            session.retry_at = 0.0
+        self._schedule.next_look.clear()
 
     async def _drop_session(self, account_id: str) -> None:
         session = self._sessions.pop(account_id, None)
@@ -309,7 +316,7 @@ class Monitor:
         async with self._gate:
             try:
                 session = await self._session(account)
-            except GatewayError as exc:
+            except (GatewayError, SecretsError) as exc:
                 return GatewayHealth(checked_at=datetime.now(UTC), reachable=False,
                                      error=exc.user_message)
             if session is None or session.prober is None:

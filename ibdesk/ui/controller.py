@@ -177,7 +177,11 @@ class Controller(QObject):
     async def set_token(self, token: str) -> Any:
         from ibdesk.services.token import TokenService
 
-        return await TokenService(self.rt).set(token)
+        account = await TokenService(self.rt).set(token)
+        if self._monitor is not None:
+            with contextlib.suppress(IbdeskError):
+                await self._monitor.sync_secrets()
+        return account
 
     async def catalogue(self) -> Catalogue:
         from ibdesk.services.catalogue import load_catalogue
@@ -196,6 +200,9 @@ class Controller(QObject):
         try:
             account = await provisioner.connect(request)
         finally:
+            if self._monitor is not None:  # the first connect makes the SSH key
+                with contextlib.suppress(IbdeskError):
+                    await self._monitor.sync_secrets()
             self.accounts_changed.emit()
         self.message_posted.emit("info", f"{account.id} is running.")
         return account

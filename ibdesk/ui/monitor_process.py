@@ -223,12 +223,21 @@ class MonitorProcess(QObject):
         with contextlib.suppress(IbdeskError):
             await self._ensure_started()
 
-    async def _command(self, data: dict[str, Any]) -> None:
-        await self._ensure_started()
+    async def sync_secrets(self) -> None:
+        """Hand the worker a new token or the first SSH key (after connect, a new token);
+        it then retries at once. Does nothing when the worker is not running."""
+        if self._process is None or self._closed:
+            return
         secrets = await self._secrets()
-        if secrets != self._sent_secrets:  # a new token, or the first SSH key
-            self._write({"cmd": "secrets", "token": secrets[0], "ssh_key": secrets[1]})
+        if secrets != self._sent_secrets:
             self._sent_secrets = secrets
+            await self._command({"cmd": "secrets", "token": secrets[0],
+                                 "ssh_key": secrets[1]}, sync=False)
+
+    async def _command(self, data: dict[str, Any], *, sync: bool = True) -> None:
+        await self._ensure_started()
+        if sync:
+            await self.sync_secrets()
         request = next(self._ids)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting[request] = future

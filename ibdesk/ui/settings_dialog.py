@@ -95,7 +95,7 @@ class SettingsDialog(QDialog):
         form.addRow("Settings file:", self._path_label(str(settings.settings_file)))
         form.addRow("App log:", self._path_label(str(settings.home / "logs" / "ibdesk.log")))
         form.addRow("Secrets:", self._path_label(
-            f"{controller.keyring_backend()} (service “{settings.keyring_service}”)"))
+            f"{controller.keyring_backend()} (service “{controller.rt.secrets.service}”)"))
         form.addRow("DigitalOcean API:", self._path_label(settings.do_api_url))
         layout.addWidget(where)
 

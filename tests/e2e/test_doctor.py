@@ -185,3 +185,19 @@ async def test_read_only_token_is_named(home) -> None:  # type: ignore[no-untype
             assert "read-only" in results["token_write"].evidence
         finally:
             rt.close()
+
+
+async def test_ibkr_daily_reset_is_named(sandbox: Sandbox, rt: Runtime, running: tuple) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    account, ibeam = running
+    now = datetime.fromtimestamp(sandbox.world.now(), UTC)
+    reset = now.replace(hour=ibeam.timing.reset_hour_utc, minute=0, second=0, microsecond=0)
+    if reset <= now:
+        reset += timedelta(days=1)
+    later(sandbox, ibeam, (reset - now).total_seconds() + 5)  # just past IBKR's reset
+    results = await diagnose(rt, account.id)
+    finding = results["log:session_reset"]
+    assert finding.state is CheckState.WARNING and "daily" in finding.evidence
+    assert "IBeam logs in again by itself" in finding.evidence
+    assert results["clock"].state is CheckState.FAILED  # the sandbox's clock jumped ahead

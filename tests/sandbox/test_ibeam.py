@@ -197,7 +197,7 @@ PASSWORDS = st.text(
 def threaded_machine() -> Iterator[tuple[SandboxThread, Machine]]:
     """A sandbox on its own thread, so that each example can run its own event loop."""
     runner = SandboxThread(fast_options())
-    sandbox = runner.start()
+    runner.start()
 
     async def boot(sb: Sandbox) -> Machine:
         async with DigitalOceanClient(sb.token, base_url=sb.api_url) as client:
