@@ -186,7 +186,7 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.panel)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
-        splitter.setSizes([780, 500])
+        splitter.setSizes([850, 430])
         self.stack.addWidget(splitter)
         self.setCentralWidget(central)
         self.setTabOrder(self.filter, self.table)
