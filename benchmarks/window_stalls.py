@@ -4,7 +4,8 @@ Builds 1,000 accounts as benchmarks/monitor.py does, serves them from `ibdesk sa
 serve` in its own process (100 ms API latency), opens the real main window on them
 (offscreen) with the monitor on its own thread (as the app runs it) and the stall watch on (a 10 ms timer on the qasync loop; lateness over
 50 ms is a stall), runs forced monitor cycles and the table updates that follow, and
-prints how many stalls it saw and the worst.
+prints how many stalls it saw and the worst; then scrolls the 1,000 rows page by page
+and prints how long each page takes to paint.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/window_stalls.py [N] [CYCLES]
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,12 +49,24 @@ async def measure(folder: Path, info: dict[str, str], cycles: int) -> dict[str, 
         await controller.monitor.cycle(force=True)  # on the monitor's own thread
         await asyncio.sleep(0.5)  # its results reach the table as the window applies them
         times.append(time.perf_counter() - started)
+    # Scrolling: the whole table, top to bottom, one page a step, each step painted now.
+    bar = window.table.verticalScrollBar()
+    frames = []
+    for value in range(bar.minimum(), bar.maximum() + 1, max(1, bar.pageStep())):
+        started = time.perf_counter()
+        bar.setValue(value)
+        window.table.viewport().repaint()
+        frames.append((time.perf_counter() - started) * 1000)
+        await asyncio.sleep(0)
     watch.stop()
     window._ages.stop()
     await controller.close()
     return {"cycles": cycles, "cycle_seconds": [round(t, 2) for t in times],
             "stalls_over_50ms": len(watch.stalls), "worst_stall_ms": round(watch.worst * 1000),
-            "stalls_ms": sorted(round(s * 1000) for s in watch.stalls)[-10:]}
+            "stalls_ms": sorted(round(s * 1000) for s in watch.stalls)[-10:],
+            "scroll_pages": len(frames),
+            "scroll_frame_ms_median": round(statistics.median(frames), 1) if frames else None,
+            "scroll_frame_ms_max": round(max(frames), 1) if frames else None}
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,44 @@
+"""The window's monitor process: started on demand, results delivered on the window's
+loop, started again when it dies, stopped cleanly on close."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import qasync
+
+from ibdesk.services.runtime import Runtime
+from ibdesk.ui.controller import Controller
+from tests.e2e.conftest import request
+
+
+def test_results_arrive_and_a_dead_worker_comes_back(loop: qasync.QEventLoop,
+                                                     sandboxed: Runtime) -> None:
+    controller = Controller(sandboxed)
+    cycles: list[list[object]] = []
+    controller.cycle_finished.connect(cycles.append)
+
+    async def scenario() -> None:
+        account = await controller.connect(request("paper"), lambda _: None)
+        monitor = controller.monitor
+        await monitor.refresh(account.id)
+        await asyncio.sleep(0.2)
+        assert any(getattr(u, "account_id", None) == account.id for c in cycles for u in c)
+        assert controller.latency.get(account.id)  # latency reached the chart's data
+        process = monitor._process
+        assert process is not None
+        first_pid = process.processId()
+        os.kill(first_pid, signal.SIGKILL)
+        loop_time = asyncio.get_running_loop().time
+        deadline = loop_time() + 20
+        while monitor._process is None or monitor._process.processId() in (0, first_pid):
+            assert loop_time() < deadline, "the monitor was not started again"
+            await asyncio.sleep(0.1)
+        await monitor.refresh(account.id)  # works against the new worker
+        second = monitor._process
+        await controller.close()
+        assert monitor._process is None or second.state() == second.ProcessState.NotRunning
+
+    loop.run_until_complete(scenario())
