@@ -1,7 +1,8 @@
 """Cold start to a painted window: a bare PySide6 QMainWindow against ibdesk's window with
-1,000 accounts in its store. Each start is a fresh process; the time runs from just
-before the process is spawned to the window's first paint (after the accounts are
-loaded, for ibdesk). Prints the median of 7 starts of each, and the ratio.
+1,000 accounts in its store, started the way `ibdesk` starts (its command-line entry
+point, real settings and keyring). Each start is a fresh process; the time runs from
+just before the process is spawned to the window's first paint with the accounts in
+it. Prints the median of 7 starts of each, and the ratio.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/startup.py   (or under xvfb-run)
 """
@@ -34,33 +35,27 @@ app.exec()
 """
 
 IBDESK = """
-import asyncio, sys, time
-from PySide6.QtCore import QEvent, QObject
-import qasync
-from ibdesk.app import make_application
-from ibdesk import launch
-from ibdesk.ui.controller import Controller
-from ibdesk.ui.main_window import MainWindow
-app = make_application()
-loop = qasync.QEventLoop(app); asyncio.set_event_loop(loop)
-done = asyncio.Event()
+import sys, time
+from PySide6.QtCore import QEvent, QObject, QTimer
+from ibdesk.cli.app import main
+from ibdesk.ui import main_window
 class Painted(QObject):
+    def __init__(self, window):
+        super().__init__(); self.window = window; self.done = False
     def eventFilter(self, obj, event):
-        if event.type() == QEvent.Type.Paint and window.model.rowCount():
-            print(time.time(), window.model.rowCount(), flush=True); done.set()
+        if event.type() == QEvent.Type.Paint and self.window.model.rowCount() and not self.done:
+            self.done = True
+            print(time.time(), self.window.model.rowCount(), flush=True)
+            QTimer.singleShot(0, self.window.close)
         return False
-with launch.runtime(sys.argv[1], sandbox=False) as rt:
-    window = MainWindow(Controller(rt))
-    f = Painted(); window.table.viewport().installEventFilter(f)
-    async def main():
-        window.show()
-        await window.reload()
-        window.table.viewport().update()
-        await done.wait()
-        window._ages.stop()
-        await window.controller.monitor.close()
-    with loop:
-        loop.run_until_complete(main())
+original = main_window.MainWindow.reload
+async def reload(self):
+    await original(self)
+    if not hasattr(self, "_probe"):
+        self._probe = Painted(self); self.table.viewport().installEventFilter(self._probe)
+        self.table.viewport().update()
+main_window.MainWindow.reload = reload
+sys.exit(main(["--home", sys.argv[1]]))
 """
 
 

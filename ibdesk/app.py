@@ -69,6 +69,10 @@ def run_window(home: str | None, *, sandbox: bool) -> int:
     pool = ThreadPoolExecutor(4, thread_name_prefix="ibdesk-io")
     loop.set_default_executor(pool)
     asyncio.set_event_loop(loop)
+    from ibdesk.ui.gc_guard import QtThreadCollector
+
+    collector = QtThreadCollector()
+    collector.start()
     with launch.runtime(home, sandbox=sandbox) as rt:
         from ibdesk import applog
 
@@ -95,6 +99,7 @@ def run_window(home: str | None, *, sandbox: bool) -> int:
         with loop:
             loop.run_until_complete(main())
     pool.shutdown(wait=True)
+    collector.stop()
     return 0
 
 

@@ -153,3 +153,23 @@ def test_sandbox_mode_ignores_a_real_token_in_the_environment(
     code, out, _ = run(capsys, "--sandbox", "token", "check")
     assert code == 0 and "sandbox@ibdesk.invalid" in out
     assert SecretStore("ibdesk-sandbox").get(DO_TOKEN) != CANARY_TOKEN
+
+
+def test_only_a_bare_command_line_takes_the_quick_window_path() -> None:
+    from ibdesk.cli.app import window_request
+
+    assert window_request([]) == (None, False)
+    assert window_request(["--sandbox"]) == (None, True)
+    assert window_request(["--home", "/x", "--sandbox"]) == ("/x", True)
+    assert window_request(["--home=/y"]) == ("/y", False)
+    for argv in (["info"], ["--json"], ["--version"], ["-h"], ["--home"], ["--sandbox", "doctor"]):
+        assert window_request(argv) is None, argv
+
+
+def test_the_window_path_loads_no_command_module() -> None:
+    code = ("import sys, ibdesk.cli.app; "
+            "print(any(m in sys.modules for m in ('ibdesk.cli.accounts', 'ibdesk.services."
+            "provisioner', 'asyncssh', 'httpx')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, timeout=60)
+    assert result.stdout.strip() == "False"

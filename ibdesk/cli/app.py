@@ -13,12 +13,17 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from typing import TYPE_CHECKING
+
 from ibdesk import __version__
-from ibdesk import launch
-from ibdesk.cli import accounts, basic, support, watch
 from ibdesk.cli.output import EXIT_FAILED, EXIT_USAGE, Output
 from ibdesk.domain.errors import IbdeskError
-from ibdesk.services.runtime import Runtime, open_runtime
+
+if TYPE_CHECKING:
+    from ibdesk.services.runtime import Runtime
+
+# The command modules (and the services, SSH and HTTP they load) are imported when a
+# command runs: `ibdesk` with no command opens the window without paying for them.
 
 log = logging.getLogger("ibdesk")
 
@@ -31,6 +36,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ibdesk.cli import accounts, support, watch
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", metavar="DIR", default=argparse.SUPPRESS,
                         help="data folder (default: IBDESK_HOME or the user data folder)")
@@ -99,13 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS: dict[str, Callable[[Runtime, argparse.Namespace, Output], int]] = {
-    "info": basic.cmd_info,
-    "token": basic.cmd_token,
-    **accounts.COMMANDS,
-    **watch.COMMANDS,
-    **support.COMMANDS,
-}
+def commands() -> dict[str, Callable[[Runtime, argparse.Namespace, Output], int]]:
+    from ibdesk.cli import accounts, basic, support, watch
+
+    return {"info": basic.cmd_info, "token": basic.cmd_token, **accounts.COMMANDS,
+            **watch.COMMANDS, **support.COMMANDS}
 
 
 def _run(rt: Runtime, command: str, args: argparse.Namespace, out: Output) -> int:
@@ -113,10 +118,50 @@ def _run(rt: Runtime, command: str, args: argparse.Namespace, out: Output) -> in
 
     applog.install(rt.settings.home, console_level=logging.WARNING)
     log.info("ibdesk %s: %s", __version__, command)
-    return COMMANDS[command](rt, args, out)
+    return commands()[command](rt, args, out)
+
+
+def window_request(argv: Sequence[str]) -> tuple[str | None, bool] | None:
+    """(home, sandbox) when the command line asks for the window — no command, only
+    --home and --sandbox — else None (then the full parser decides)."""
+    home: str | None = None
+    sandbox = False
+    items = list(argv)
+    while items:
+        item = items.pop(0)
+        if item == "--sandbox":
+            sandbox = True
+        elif item == "--home" and items:
+            home = items.pop(0)
+        elif item.startswith("--home="):
+            home = item.partition("=")[2]
+        else:
+            return None
+    return home, sandbox
+
+
+def _open_window(home: str | None, sandbox: bool, out: Output) -> int:
+    from ibdesk.app import run_window
+
+    try:
+        return run_window(home, sandbox=sandbox)
+    except IbdeskError as exc:
+        out.error(exc.user_message)
+        return EXIT_FAILED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    wanted = window_request(argv)
+    if wanted is not None:
+        from ibdesk.app import can_show_window
+
+        if can_show_window():  # the quick path: no command modules loaded at all
+            return _open_window(*wanted, Output(False))
+    from ibdesk import launch
+    from ibdesk.cli import basic
+    from ibdesk.services.runtime import open_runtime
+
     parser = build_parser()
     args = parser.parse_args(argv)
     out = Output(getattr(args, "json", False))
@@ -125,14 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ibdesk.app import can_show_window
 
         if can_show_window():
-            from ibdesk.app import run_window
-
-            try:
-                return run_window(getattr(args, "home", None),
-                                  sandbox=getattr(args, "sandbox", False))
-            except IbdeskError as exc:
-                out.error(exc.user_message)
-                return EXIT_FAILED
+            return _open_window(getattr(args, "home", None), getattr(args, "sandbox", False),
+                                out)
         out.progress("No display here, so no window: this is `ibdesk info` instead. On a "
                      "desktop, `ibdesk` opens the window.")
         command = "info"
@@ -161,4 +200,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "commands", "main", "window_request"]

@@ -8,6 +8,7 @@ DigitalOcean transport.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 
 from typing import TYPE_CHECKING
@@ -42,13 +43,18 @@ class Runtime:
     sandbox: SandboxInfo | None = None
     _repository: Repository | None = field(default=None, repr=False)
 
+    _open_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
     @property
     def repository(self) -> Repository:
-        """Opened (and migrated) on first use: `ibdesk token …` needs no database."""
+        """Opened (and migrated) on first use: `ibdesk token …` needs no database. The
+        window's first reads run on worker threads at once; one of them opens it."""
         if self._repository is None:
-            from ibdesk.store import Repository
+            with self._open_lock:
+                if self._repository is None:
+                    from ibdesk.store import Repository
 
-            self._repository = Repository.open(self.settings.effective_database_url)
+                    self._repository = Repository.open(self.settings.effective_database_url)
         return self._repository
 
     def cloud(self, token: str) -> DigitalOceanClient:

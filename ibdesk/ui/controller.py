@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -97,6 +98,9 @@ class Controller(QObject):
             self._monitor_task = asyncio.ensure_future(self._watch())
 
     async def _watch(self) -> None:
+        # The reconciler brings the cloud client, SSH and the lifecycle with it (≈0.6 s of
+        # imports): loaded on a worker thread, so the window paints and answers meanwhile.
+        await asyncio.to_thread(importlib.import_module, "ibdesk.services.reconciler")
         from ibdesk.services.reconciler import Reconciler
 
         try:
@@ -153,21 +157,22 @@ class Controller(QObject):
 
     # ------------------------------------------------------------------ reading
     async def accounts(self) -> list[tuple[Account, StatusDetail | None]]:
-        repo = self.rt.repository
-
-        return await asyncio.to_thread(repo.list_accounts_with_details)
+        rt = self.rt  # the store is opened (SQLAlchemy imported) on the worker thread too
+        return await asyncio.to_thread(lambda: rt.repository.list_accounts_with_details())
 
     async def account(self, account_id: str) -> tuple[Account, StatusDetail | None] | None:
-        repo = self.rt.repository
+        rt = self.rt
 
         def load() -> tuple[Account, StatusDetail | None] | None:
+            repo = rt.repository
             account = repo.get_account(account_id)
             return (account, repo.status_detail(account_id)) if account else None
 
         return await asyncio.to_thread(load)
 
     async def history(self, account_id: str, limit: int = 50) -> list[StatusEvent]:
-        return await asyncio.to_thread(self.rt.repository.history, account_id, limit)
+        rt = self.rt
+        return await asyncio.to_thread(lambda: rt.repository.history(account_id, limit))
 
     async def has_token(self) -> bool:
         from ibdesk.services.token import TokenService

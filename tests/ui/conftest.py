@@ -15,11 +15,14 @@ from ibdesk.sandbox.runner import SandboxThread
 from ibdesk.secrets import DO_TOKEN
 from ibdesk.services import open_runtime
 from ibdesk.services.runtime import Runtime, SandboxInfo
+from ibdesk.ui.gc_guard import QtThreadCollector
 from tests.e2e.conftest import options
 
 
 @pytest.fixture
 def loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
+    collector = QtThreadCollector()  # as the app does: Qt objects are collected on its thread
+    collector.start()
     event_loop = qasync.QEventLoop(qapp, already_running=False)
     pool = ThreadPoolExecutor(4, thread_name_prefix="ibdesk-io")
     event_loop.set_default_executor(pool)  # as the app does
@@ -29,6 +32,7 @@ def loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
     event_loop.close()
     pool.shutdown(wait=True)
     asyncio.set_event_loop(None)
+    collector.stop()
 
 
 @pytest.fixture
