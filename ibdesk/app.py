@@ -8,18 +8,17 @@ and the database, then quits.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
 import os
 import sys
 from importlib import resources
+from typing import Any
 
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
-from qasync import QEventLoop
 
-from ibdesk import launch
+# asyncio, qasync, the settings, the store and the services are imported inside
+# run_window, after the start-up snapshot is on screen (see ui/snapshot.py).
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +52,39 @@ def make_application() -> QApplication:
     return app
 
 
+def show_snapshot(app: QApplication, home: str | None, *, sandbox: bool) -> Any:
+    """Paint the accounts as they were at the last close, before anything heavy loads;
+    None when there is no snapshot yet (a first start)."""
+    from ibdesk import paths
+    from ibdesk.ui import snapshot
+
+    folder = paths.sandbox_home(home) if sandbox else paths.resolve_home(home)
+    data = snapshot.read(folder)
+    if data is None or not data["rows"]:
+        return None
+    window = snapshot.SnapshotWindow(data)
+    window.show()
+    app.processEvents()  # painted now, not when the loop starts
+    return window
+
+
 def run_window(home: str | None, *, sandbox: bool) -> int:
+    app = make_application()
+    first = show_snapshot(app, home, sandbox=sandbox)
+
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from qasync import QEventLoop
+
+    from ibdesk import launch
     from ibdesk.ui.controller import Controller
     from ibdesk.ui.main_window import MainWindow
     from ibdesk.ui.stalls import StallWatch
 
-    app = make_application()
-    # The monitor runs on its own thread. Every call from Qt into Python (painting a cell,
-    # a timer) must take the GIL from it; a shorter switch interval bounds that wait at
-    # about 1 ms instead of 5 ms.
+    # Disk work and some imports run on worker threads. Every call from Qt into Python
+    # (painting a cell, a timer) must take the GIL from them; a shorter switch interval
+    # bounds that wait at about 1 ms instead of 5 ms.
     sys.setswitchinterval(0.001)
     loop = QEventLoop(app)
     # Disk work (asyncio.to_thread) on plain Python threads: qasync's default executor
@@ -88,8 +111,15 @@ def run_window(home: str | None, *, sandbox: bool) -> int:
             window.closed.connect(closed.set)
             if watch is not None:
                 watch.start()
-            window.show()
-            await window.start()
+            if first is None:
+                window.show()
+                await window.start()
+            else:  # the snapshot stays up until the live rows are ready: no empty flash
+                window.setGeometry(first.geometry())
+                await window.reload()
+                window.show()
+                first.close()
+                window.controller.start_monitor()
             await closed.wait()
             if watch is not None:
                 watch.stop()

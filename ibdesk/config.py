@@ -16,7 +16,6 @@ import tomllib
 from pathlib import Path
 from typing import Any, ClassVar
 
-import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -26,6 +25,7 @@ from pydantic_settings import (
 )
 
 from ibdesk.domain.errors import ConfigError
+from ibdesk.paths import default_home, resolve_home
 
 SETTINGS_FILE = "settings.toml"
 DEFAULT_API_URL = "https://api.digitalocean.com"
@@ -33,20 +33,6 @@ DEFAULT_API_URL = "https://api.digitalocean.com"
 _REGION = re.compile(r"^[a-z]{3}[0-9]$")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
 _IMAGE = re.compile(r"^([0-9]+|[a-z0-9][a-z0-9.-]*[a-z0-9])$")
-
-
-def default_home() -> Path:
-    return Path(platformdirs.user_data_dir("ibdesk", appauthor=False))
-
-
-def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
-    """`--home` beats `IBDESK_HOME` beats the platform's user data dir."""
-    if home:
-        return Path(home).expanduser().resolve()
-    env = os.environ.get("IBDESK_HOME")
-    if env:
-        return Path(env).expanduser().resolve()
-    return default_home()
 
 
 def _env(*names: str) -> AliasChoices:

@@ -12,9 +12,8 @@ from ibdesk.services.runtime import Runtime, open_runtime
 def sandbox_runtime(home: str | None) -> Iterator[Runtime]:
     """A runtime wired to an in-process sandbox with its own data folder and keyring
     service, so that sandbox accounts never mix with real ones."""
-    from pathlib import Path
 
-    from ibdesk.config import resolve_home
+    from ibdesk.paths import sandbox_home
     from ibdesk.domain.errors import KeyringUnavailable
     from ibdesk.sandbox import SandboxOptions
     from ibdesk.sandbox.runner import SandboxThread
@@ -22,7 +21,7 @@ def sandbox_runtime(home: str | None) -> Iterator[Runtime]:
     from ibdesk.secrets import DO_TOKEN, SecretStore
     from ibdesk.services.runtime import SandboxInfo
 
-    folder = Path(home).expanduser().resolve() if home else resolve_home() / "sandbox"
+    folder = sandbox_home(home)
     folder.mkdir(parents=True, exist_ok=True)
     with SandboxThread(SandboxOptions(state=folder / "sandbox-world.json")) as sandbox:
         rt = open_runtime(folder, do_api_url=sandbox.api_url, api_key=None,

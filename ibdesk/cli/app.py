@@ -16,11 +16,13 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ibdesk import __version__
-from ibdesk.cli.output import EXIT_FAILED, EXIT_USAGE, Output
-from ibdesk.domain.errors import IbdeskError
 
 if TYPE_CHECKING:
+    from ibdesk.cli.output import Output
     from ibdesk.services.runtime import Runtime
+
+# Even the output helpers load pydantic (through the error classes): the window path
+# imports nothing of ibdesk but the app until its start-up snapshot is painted.
 
 # The command modules (and the services, SSH and HTTP they load) are imported when a
 # command runs: `ibdesk` with no command opens the window without paying for them.
@@ -30,6 +32,8 @@ log = logging.getLogger("ibdesk")
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
+        from ibdesk.cli.output import EXIT_USAGE
+
         self.print_usage(sys.stderr)
         print(f"ibdesk: {message}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
@@ -140,13 +144,18 @@ def window_request(argv: Sequence[str]) -> tuple[str | None, bool] | None:
     return home, sandbox
 
 
-def _open_window(home: str | None, sandbox: bool, out: Output) -> int:
+def _open_window(home: str | None, sandbox: bool, out: Output | None = None) -> int:
     from ibdesk.app import run_window
 
     try:
         return run_window(home, sandbox=sandbox)
-    except IbdeskError as exc:
-        out.error(exc.user_message)
+    except Exception as exc:
+        from ibdesk.cli.output import EXIT_FAILED, Output
+        from ibdesk.domain.errors import IbdeskError
+
+        if not isinstance(exc, IbdeskError):
+            raise
+        (out or Output(False)).error(exc.user_message)
         return EXIT_FAILED
 
 
@@ -157,9 +166,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ibdesk.app import can_show_window
 
         if can_show_window():  # the quick path: no command modules loaded at all
-            return _open_window(*wanted, Output(False))
+            return _open_window(*wanted)
     from ibdesk import launch
     from ibdesk.cli import basic
+    from ibdesk.cli.output import EXIT_FAILED, Output
+    from ibdesk.domain.errors import IbdeskError
     from ibdesk.services.runtime import open_runtime
 
     parser = build_parser()

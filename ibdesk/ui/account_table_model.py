@@ -16,11 +16,10 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from ibdesk.domain.models import Account, ServerStatus, StatusDetail
 from ibdesk.domain.models import PRICE_MONTHLY
 from ibdesk.ui import status_style
+from ibdesk.ui.snapshot import HEADERS  # one list of columns for both tables
 
 COL_ACCOUNT, COL_ENVIRONMENT, COL_DROPLET, COL_REGION, COL_IP, COL_STATUS, COL_GATEWAY, \
     COL_CHECKED, COL_COST = range(9)
-HEADERS = ["Account", "Env", "Server", "Region", "Address", "Status", "Gateway",
-           "Checked", "$/month"]
 
 Index = QModelIndex | QPersistentModelIndex
 

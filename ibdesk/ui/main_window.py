@@ -467,6 +467,19 @@ class MainWindow(QMainWindow):
         await self.reload()
         self.controller.start_monitor()
 
+    async def _save_snapshot(self) -> None:
+        """What the table shows, for the next start's first paint (see ui/snapshot.py)."""
+        from ibdesk.ui import snapshot
+
+        proxy = self.proxy  # in the order the person sorted the table
+        rows = [[str(proxy.data(proxy.index(row, column)) or "")
+                 for column in range(proxy.columnCount())] for row in range(proxy.rowCount())]
+        try:
+            await asyncio.to_thread(snapshot.write, self.controller.rt.settings.home, rows,
+                                    title=self.windowTitle())
+        except OSError as exc:
+            log.warning("could not save the window snapshot: %s", exc.strerror)
+
     @asyncClose
     async def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self._ages.stop()
@@ -476,6 +489,7 @@ class MainWindow(QMainWindow):
             self.wizard.close()
         for dialog in self.diagnose_dialogs.values():
             dialog.close()
+        await self._save_snapshot()
         await self.controller.close()
         self.closed.emit()
 
