@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from importlib import resources
 from typing import Any
 
 from PySide6.QtGui import QIcon
@@ -33,6 +32,8 @@ def can_show_window() -> bool:
 
 
 def app_icon() -> QIcon:
+    from importlib import resources
+
     icon = QIcon()
     assets = resources.files("ibdesk.ui") / "assets"
     for size in (32, 64, 128, 256):

@@ -475,8 +475,9 @@ class MainWindow(QMainWindow):
         rows = [[str(proxy.data(proxy.index(row, column)) or "")
                  for column in range(proxy.columnCount())] for row in range(proxy.rowCount())]
         try:
+            widths = [self.table.columnWidth(c) for c in range(proxy.columnCount())]
             await asyncio.to_thread(snapshot.write, self.controller.rt.settings.home, rows,
-                                    title=self.windowTitle())
+                                    title=self.windowTitle(), widths=widths)
         except OSError as exc:
             log.warning("could not save the window snapshot: %s", exc.strerror)
 

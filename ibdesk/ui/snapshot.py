@@ -34,10 +34,13 @@ def path_for(home: Path) -> Path:
     return home / FILE_NAME
 
 
-def write(home: Path, rows: list[list[str]], *, title: str) -> None:
-    """Replace the snapshot whole (temporary file, then rename)."""
+def write(home: Path, rows: list[list[str]], *, title: str,
+          widths: list[int] | None = None) -> None:
+    """Replace the snapshot whole (temporary file, then rename). `widths` are the live
+    table's column widths, so that the first paint need not measure any text."""
     target = path_for(home)
     data = {"version": VERSION, "saved_at": time.time(), "title": title,
+            "widths": [int(w) for w in (widths or [])][:len(HEADERS)],
             "rows": [[str(cell) for cell in row[:len(HEADERS)]] for row in rows[:MAX_ROWS]]}
     temp = target.with_name(target.name + ".new")
     temp.write_text(json.dumps(data), encoding="utf-8")
@@ -110,7 +113,13 @@ class SnapshotWindow(QMainWindow):
         header.setResizeContentsPrecision(60)
         header.setStretchLastSection(True)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.resizeColumnsToContents()
+        widths = snapshot.get("widths") or []
+        if len(widths) == len(HEADERS) and all(isinstance(w, int) and 0 < w < 2000
+                                               for w in widths):
+            for column, width in enumerate(widths):
+                self.table.setColumnWidth(column, width)
+        else:
+            self.table.resizeColumnsToContents()
         self.table.setAccessibleName("Accounts (loading)")
         layout.addWidget(self.table, 1)
         self.setCentralWidget(body)

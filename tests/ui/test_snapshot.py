@@ -33,6 +33,13 @@ def test_round_trip_and_refusals(tmp_path: Path, qtbot: QtBot) -> None:
     assert window.model.rowCount() == 3 and window.model.data(window.model.index(0, 2)) == \
         "jane-ib-paper-1"
     assert "Loading" in window.note.text()
+    assert window.table.columnWidth(2) > 0  # measured, as no widths were saved
+    snapshot.write(tmp_path, [ROW], title="ibdesk", widths=[81, 50, 150, 60, 100, 90, 120, 80, 90])
+    saved = snapshot.read(tmp_path)
+    assert saved is not None
+    sized = snapshot.SnapshotWindow(saved)
+    qtbot.addWidget(sized)
+    assert sized.table.columnWidth(0) == 81  # the live table's widths, nothing measured
     for broken in ("not json", json.dumps({"version": 99, "rows": []}),
                    json.dumps({"version": 1, "rows": [["too", "short"]]})):
         snapshot.path_for(tmp_path).write_text(broken)
@@ -55,6 +62,7 @@ def test_closing_window_saves_what_the_table_shows(loop: qasync.QEventLoop,
         assert row == [proxy.data(proxy.index(0, c)) for c in range(proxy.columnCount())]
         assert row[0] == account.username and row[5] == "Running"
         assert "p@per" not in json.dumps(data)  # the password is nowhere near it
+        assert len(data["widths"]) == len(snapshot.HEADERS)
         await asyncio.sleep(0.3)  # let the selection's panel update finish
         await controller.close()
 
