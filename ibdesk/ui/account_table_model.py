@@ -11,12 +11,12 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 
 from ibdesk.domain.models import Account, ServerStatus, StatusDetail
 from ibdesk.domain.models import PRICE_MONTHLY
 from ibdesk.ui import status_style
-from ibdesk.ui.snapshot import HEADERS  # one list of columns for both tables
+from ibdesk.ui.snapshot import HEADERS, AccountColumnsModel  # shared with the snapshot
 
 COL_ACCOUNT, COL_ENVIRONMENT, COL_DROPLET, COL_REGION, COL_IP, COL_STATUS, COL_GATEWAY, \
     COL_CHECKED, COL_COST = range(9)
@@ -56,9 +56,9 @@ def gateway_text(detail: StatusDetail | None) -> str:
     return "Not connected"
 
 
-class AccountTableModel(QAbstractTableModel):
+class AccountTableModel(AccountColumnsModel):
     def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
+        super().__init__([], parent)
         self._rows: list[tuple[Account, StatusDetail | None]] = []
         self._index: dict[str, int] = {}
 
@@ -91,18 +91,7 @@ class AccountTableModel(QAbstractTableModel):
         return self._rows[row][0]
 
     # ------------------------------------------------------------------ Qt API
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[section]
-        return None
-
+    # rowCount, columnCount and headerData come from AccountColumnsModel.
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None

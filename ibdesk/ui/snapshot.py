@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtWidgets import QHeaderView, QLabel, QMainWindow, QTableView, QVBoxLayout, QWidget
 
 HEADERS = ["Account", "Env", "Server", "Region", "Address", "Status", "Gateway",
@@ -62,9 +62,12 @@ def read(home: Path) -> dict[str, Any] | None:
     return data
 
 
-class SnapshotModel(QAbstractTableModel):
-    def __init__(self, rows: list[list[str]]) -> None:
-        super().__init__()
+class AccountColumnsModel(QAbstractTableModel):
+    """Rows of accounts under the table's columns: the shape the live table and the
+    snapshot share (each says what a cell shows)."""
+
+    def __init__(self, rows: list[Any], parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self._rows = rows
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
@@ -79,6 +82,8 @@ class SnapshotModel(QAbstractTableModel):
             return HEADERS[section]
         return None
 
+
+class SnapshotModel(AccountColumnsModel):
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role == Qt.ItemDataRole.DisplayRole and index.isValid():
             return self._rows[index.row()][index.column()]
@@ -125,5 +130,5 @@ class SnapshotWindow(QMainWindow):
         self.setCentralWidget(body)
 
 
-__all__ = ["FILE_NAME", "HEADERS", "SnapshotModel", "SnapshotWindow", "path_for", "read",
+__all__ = ["AccountColumnsModel", "FILE_NAME", "HEADERS", "SnapshotModel", "SnapshotWindow", "path_for", "read",
            "write"]
