@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from ibdesk.domain.errors import GatewayError, IbdeskError
 from ibdesk.domain.models import Account, ServerStatus, StatusDetail, StatusEvent
@@ -65,6 +65,12 @@ def worker_command() -> tuple[str, list[str]]:
 
 
 class MonitorProcess(QObject):
+    """Signals:
+        ready(): a worker is up and watching (its first start, and after each restart)
+    """
+
+    ready = Signal()
+
     def __init__(self, rt: Runtime, *, steady: float, error: float, fast: float = 5.0) -> None:
         super().__init__()
         self._rt = rt
@@ -177,6 +183,7 @@ class MonitorProcess(QObject):
             self._restarts = 0
             if self._ready is not None and not self._ready.done():
                 self._ready.set_result(None)
+            self.ready.emit()
         elif kind == "done":
             future = self._waiting.pop(int(message["id"]), None)
             if future is not None and not future.done():

@@ -35,16 +35,19 @@ async def test_follow_yields_new_lines_then_stops(sandbox: Sandbox, rt: Runtime)
     ibeam = sandbox.host(account.do_droplet_id or 0).ibeam
     assert len(await container_log(rt, account.id, 3)) == 3
     stop = asyncio.Event()
+    following = asyncio.Event()
     seen: list[str] = []
 
     async def read() -> None:
         async for line in follow(rt, account.id, 2, poll=0.05, stop=stop):
             seen.append(line)
+            if len(seen) == 2:  # the last 2 lines are out: new ones come by polling
+                following.set()
             if "marker two" in line:
                 stop.set()
 
     task = asyncio.ensure_future(read())
-    await asyncio.sleep(0.3)
+    await asyncio.wait_for(following.wait(), 10)
     ibeam.log("I", "marker one")
     ibeam.log("I", "marker two")
     await asyncio.wait_for(task, 10)
