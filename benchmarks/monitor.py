@@ -16,6 +16,7 @@ process's peak RSS, and the 429s it met.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -23,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncssh
@@ -135,6 +137,22 @@ def child(mode: str, folder: Path, arg: str) -> None:
         print(json.dumps(asyncio.run(measure(folder, json.loads(arg)))))
 
 
+@contextlib.contextmanager
+def served(folder: Path) -> Iterator[dict[str, str]]:
+    """`ibdesk sandbox serve` on the world saved in `folder`, with 100 ms of latency on
+    every DigitalOcean request; yields its first --json line (URLs and token)."""
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "ibdesk", "sandbox", "serve", "--json", "--state",
+         str(folder / "world.json"), "--latency-ms", "100"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert serve.stdout is not None
+        yield dict(json.loads(serve.stdout.readline()))
+    finally:
+        serve.terminate()
+        serve.wait(timeout=60)
+
+
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "--child":
         child(argv[1], Path(argv[2]), argv[3])
@@ -147,19 +165,10 @@ def main(argv: list[str]) -> int:
             folder = Path(tmp)
             subprocess.run([sys.executable, __file__, "--child", "build", str(folder), str(n)],
                            check=True, stdout=subprocess.DEVNULL)
-            serve = subprocess.Popen(
-                [sys.executable, "-m", "ibdesk", "sandbox", "serve", "--json", "--state",
-                 str(folder / "world.json"), "--latency-ms", "100"],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-            try:
-                assert serve.stdout is not None
-                info = json.loads(serve.stdout.readline())
+            with served(folder) as info:
                 out = subprocess.run([sys.executable, __file__, "--child", "measure",
                                       str(folder), json.dumps(info)], check=True,
                                      capture_output=True, text=True).stdout
-            finally:
-                serve.terminate()
-                serve.wait(timeout=60)
             r = json.loads(out.strip().splitlines()[-1])
             print(f"{n:>6} {r['do_requests']:>13.1f} {r['probes']:>13.1f} {r['first_s']:>8.2f} "
                   f"{r['median_s']:>9.2f} {r['p95_s']:>7.2f} {r['rss_mb']:>12.0f} "

@@ -90,21 +90,12 @@ def main(argv: list[str]) -> int:
         folder = Path(tmp)
         subprocess.run([sys.executable, monitor_bench.__file__, "--child", "build", str(folder),
                         str(n)], check=True, stdout=subprocess.DEVNULL)
-        serve = subprocess.Popen(
-            [sys.executable, "-m", "ibdesk", "sandbox", "serve", "--json", "--state",
-             str(folder / "world.json"), "--latency-ms", "100"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        try:
-            assert serve.stdout is not None
-            info = json.loads(serve.stdout.readline())
+        with monitor_bench.served(folder) as info:
             env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM",
                                                                    "offscreen")}
             out = subprocess.run([sys.executable, __file__, str(n), str(cycles), "--child",
                                   str(folder), json.dumps(info)], check=True,
                                  stdout=subprocess.PIPE, text=True, env=env).stdout
-        finally:
-            serve.terminate()
-            serve.wait(timeout=60)
     print(out.strip().splitlines()[-1])
     return 0
 

@@ -145,16 +145,8 @@ def cmd_logs(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
 
 def _log_files(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
     from ibdesk.services import ibeam_logs
-    from ibdesk.services.remote import RemoteAccess
 
-    async def read() -> tuple[list[ibeam_logs.LogFile], str, str]:
-        account = rt.repository.require_account(args.account_id)
-        async with RemoteAccess(rt).open(account) as remote:
-            files = await ibeam_logs._files(remote)
-            name, text = await ibeam_logs.latest_file_tail(remote)
-        return files, name, text
-
-    files, name, text = asyncio.run(read())
+    files, name, text = asyncio.run(ibeam_logs.log_files(rt, args.account_id))
     tail = text.splitlines()[-max(args.lines, 0):] if args.lines else []
     data = {"files": [{"name": f.name, "size": f.size, "path": f.path} for f in files],
             "newest": name, "lines": tail}

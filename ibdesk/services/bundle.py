@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ibdesk import __version__
-from ibdesk.domain.diagnosis import CheckResult, CheckState
+from ibdesk.domain.diagnosis import CheckResult, CheckState, recognise
 from ibdesk.domain.errors import IbdeskError, InvalidInput
 from ibdesk.domain.naming import username_slug
 from ibdesk.domain.redaction import redact
@@ -229,8 +229,6 @@ def inspect_bundle(path: Path) -> tuple[dict[str, Any], list[str]]:
         history = json.loads(read("history.json") or "[]")
         ibeam_log = read("ibeam.log") or ""
         problems = read("problems.txt")
-    from ibdesk.domain.diagnosis import recognise
-
     findings = recognise(ibeam_log)
     failed = [c for c in checks if c.state in (CheckState.FAILED, CheckState.WARNING)]
     data = {"summary": summary, "files": names,

@@ -48,14 +48,35 @@ CLOCK_FAIL_SECONDS = 30
 SEED_IMAGE = "182556282"
 
 
+TITLES = {
+    "keyring": "System keyring",
+    "token": "DigitalOcean token",
+    "token_write": "Token can create servers",
+    "droplet_limit": "Droplets left under the limit",
+    "image": "Image available in the region",
+    "firewall": "Firewall admits this computer",
+    "droplet": "Droplet",
+    "ssh": "SSH and host key",
+    "clock": "Server clock",
+    "container": "IBeam container",
+    "livez": "IBeam alive (/livez)",
+    "readyz": "IBeam ready (/readyz)",
+    "auth": "IBKR session (auth status)",
+    "log": "IBeam's log",
+}
+"""Every check's title, in the order the checks run."""
+OVER_SSH = ("clock", "container", "livez", "readyz", "auth", "log")
+"""The checks that need an SSH connection, after `ssh` itself."""
+
+
 def _result(key: str, title: str, state: CheckState, evidence: str, fix: str = "",
             action: FixAction | None = None) -> CheckResult:
     return CheckResult(key=key, title=title, state=state, evidence=evidence, fix=fix,
                        action=action)
 
 
-def _skip(key: str, title: str, why: str) -> CheckResult:
-    return _result(key, title, CheckState.SKIPPED, why)
+def _skip(key: str, why: str) -> CheckResult:
+    return _result(key, TITLES[key], CheckState.SKIPPED, why)
 
 
 @dataclass
@@ -86,7 +107,7 @@ class Doctor:
                 yield result
 
     async def _keyring(self) -> CheckResult:
-        title = "System keyring"
+        title = TITLES["keyring"]
         try:
             name = await in_thread(self._rt.secrets.check)
         except SecretsError as exc:
@@ -96,16 +117,14 @@ class Doctor:
 
     async def _cloud(self, ctx: _Context, account: Account | None
                      ) -> AsyncIterator[CheckResult]:
-        title = "DigitalOcean token"
+        title = TITLES["token"]
         try:
             ctx.token = await in_thread(TokenService(self._rt).require)
         except IbdeskError as exc:
             yield _result("token", title, CheckState.FAILED, exc.user_message,
                           "Store a token: `ibdesk token set --stdin` or the Connect wizard.")
-            for key, name in (("token_write", "Token can create servers"),
-                              ("droplet_limit", "Droplets left under the limit"),
-                              ("firewall", "Firewall admits this computer")):
-                yield _skip(key, name, "Needs a working DigitalOcean token.")
+            for key in ("token_write", "droplet_limit", "firewall"):
+                yield _skip(key, "Needs a working DigitalOcean token.")
             return
         async with self._rt.cloud(ctx.token) as do:
             try:
@@ -128,22 +147,22 @@ class Doctor:
                               f"Accepted for {me.email} (account active).")
             try:
                 await do.create_tag(APP_TAG)  # creating an existing tag changes nothing
-                yield _result("token_write", "Token can create servers", CheckState.OK,
+                yield _result("token_write", TITLES["token_write"], CheckState.OK,
                               "Write access confirmed (tag `ibdesk` created or already there).")
             except CloudAuthError:
-                yield _result("token_write", "Token can create servers", CheckState.FAILED,
+                yield _result("token_write", TITLES["token_write"], CheckState.FAILED,
                               "DigitalOcean refused a write with this token: it is read-only "
                               "or lacks a scope.",
                               "Create a token with write scope (or droplet, firewall, ssh_key "
                               "and tag scopes) and store it with `ibdesk token set --stdin`.")
             except CloudError as exc:
-                yield _result("token_write", "Token can create servers", CheckState.WARNING,
+                yield _result("token_write", TITLES["token_write"], CheckState.WARNING,
                               f"Could not confirm write access: {exc.user_message}")
             droplets = await do.list_droplets()
             ctx.ours = sum(APP_TAG in (d.tags or []) for d in droplets)
             left = me.droplet_limit - len(droplets)
             yield _result(
-                "droplet_limit", "Droplets left under the limit",
+                "droplet_limit", TITLES["droplet_limit"],
                 CheckState.OK if left > 0 else CheckState.WARNING,
                 f"{len(droplets)} of {me.droplet_limit} droplets in use; {max(left, 0)} left.",
                 "" if left > 0 else "Delete an unused droplet or ask DigitalOcean for a higher "
@@ -153,10 +172,10 @@ class Doctor:
             yield await self._firewall(do, ctx)
 
     async def _image(self, do: DigitalOceanClient, account: Account) -> CheckResult:
-        title = "Image available in the region"
+        title = TITLES["image"]
         wanted = account.do_image or self._rt.settings.image_id
         try:
-            image = await do.get_image(int(wanted) if wanted.isdigit() else wanted)
+            image = await do.get_image(wanted)
         except NotFound:
             return _result("image", title, CheckState.WARNING,
                            f"The server's image {wanted} is no longer available to this token; "
@@ -177,7 +196,7 @@ class Doctor:
                        f"{label} is available in {account.do_region or 'the region'}.")
 
     async def _firewall(self, do: DigitalOceanClient, ctx: _Context) -> CheckResult:
-        title = "Firewall admits this computer"
+        title = TITLES["firewall"]
         ctx.address = await public_address(self._rt.settings.public_ip_url)
         firewall = next((f for f in await do.list_firewalls() if f.name == FIREWALL_NAME),
                         None)
@@ -216,15 +235,10 @@ class Doctor:
                        FixAction.UPDATE_FIREWALL)
 
     async def _server(self, ctx: _Context, account: Account) -> AsyncIterator[CheckResult]:
-        later = [("ssh", "SSH and host key"), ("clock", "Server clock"),
-                 ("container", "IBeam container"), ("livez", "IBeam alive (/livez)"),
-                 ("readyz", "IBeam ready (/readyz)"), ("auth", "IBKR session (auth status)"),
-                 ("log", "IBeam's log")]
+        def skip_rest(why: str) -> list[CheckResult]:
+            return [_skip(key, why) for key in ("ssh", *OVER_SSH)]
 
-        def skip_rest(why: str, start: int = 0) -> list[CheckResult]:
-            return [_skip(k, t, why) for k, t in later[start:]]
-
-        title = "Droplet"
+        title = TITLES["droplet"]
         if account.do_droplet_id is None or ctx.token is None:
             yield _result("droplet", title, CheckState.FAILED,
                           "This account has no droplet yet (connecting did not get that far)."
@@ -277,13 +291,10 @@ class Doctor:
             yield result
 
     async def _over_ssh(self, account: Account) -> AsyncIterator[CheckResult]:
-        titles = {"clock": "Server clock", "container": "IBeam container",
-                  "livez": "IBeam alive (/livez)", "readyz": "IBeam ready (/readyz)",
-                  "auth": "IBKR session (auth status)", "log": "IBeam's log"}
         try:
             async with RemoteAccess(self._rt).open(account) as remote:
                 fingerprint = _fingerprint(remote.host_key)
-                yield _result("ssh", "SSH and host key", CheckState.OK,
+                yield _result("ssh", TITLES["ssh"], CheckState.OK,
                               f"Logged in as root; host key {fingerprint} matches the one "
                               "pinned at first connection.")
                 yield await self._clock(remote)
@@ -291,7 +302,7 @@ class Doctor:
                 yield container
                 if container.state is not CheckState.OK:
                     for key in ("livez", "readyz", "auth"):
-                        yield _skip(key, titles[key], "IBeam is not running.")
+                        yield _skip(key, "IBeam is not running.")
                 else:
                     seen = await inspect(remote)
                     for result in _gateway_results(seen):
@@ -299,21 +310,21 @@ class Doctor:
                 for result in await self._log(remote):
                     yield result
         except HostKeyChanged as exc:
-            yield _result("ssh", "SSH and host key", CheckState.FAILED, exc.user_message,
+            yield _result("ssh", TITLES["ssh"], CheckState.FAILED, exc.user_message,
                           "If the server was rebuilt on purpose, delete and reconnect the "
                           "account; otherwise contact support before sending anything.")
-            for key, title in titles.items():
-                yield _skip(key, title, "SSH is refused.")
+            for key in OVER_SSH:
+                yield _skip(key, "SSH is refused.")
         except GatewayError as exc:
-            yield _result("ssh", "SSH and host key", CheckState.FAILED, exc.user_message,
+            yield _result("ssh", TITLES["ssh"], CheckState.FAILED, exc.user_message,
                           "Check the firewall result above (Update firewall), then run "
                           "doctor again.", FixAction.UPDATE_FIREWALL)
-            for key, title in titles.items():
-                yield _skip(key, title, "SSH does not connect.")
+            for key in OVER_SSH:
+                yield _skip(key, "SSH does not connect.")
 
     @staticmethod
     async def _clock(remote: Remote) -> CheckResult:
-        title = "Server clock"
+        title = TITLES["clock"]
         code, out, _ = await remote.run(ib.CLOCK_COMMAND)
         try:
             theirs = int(out.strip())
@@ -334,7 +345,7 @@ class Doctor:
 
     @staticmethod
     async def _container(remote: Remote, account: Account) -> CheckResult:
-        title = "IBeam container"
+        title = TITLES["container"]
         code, out, err = await remote.run(ib.CONTAINER_STATE_COMMAND)
         state = out.strip()
         if code == 0 and state == "running":
@@ -360,12 +371,12 @@ class Doctor:
     async def _log(remote: Remote) -> list[CheckResult]:
         code, out, err = await remote.run(ib.logs_command(200))
         if code != 0:
-            return [_result("log", "IBeam's log", CheckState.WARNING,
+            return [_result("log", TITLES["log"], CheckState.WARNING,
                             f"Could not read IBeam's log ({err.strip()[:120] or code}).")]
         findings = recognise(out)
         if not findings:
             lines = len(out.splitlines())
-            return [_result("log", "IBeam's log", CheckState.OK,
+            return [_result("log", TITLES["log"], CheckState.OK,
                             f"No known problem in the last {lines} lines.")]
         return [_result(f"log:{f.cause.value}", f"IBeam's log: {f.title}", f.state,
                         f"{f.meaning} Seen {f.count}× since IBeam started; last: {f.line}",
@@ -426,21 +437,21 @@ def _gateway_results(seen: Inspection) -> list[CheckResult]:
     out: list[CheckResult] = []
     live = seen.livez
     if live.status == 200:
-        out.append(_result("livez", "IBeam alive (/livez)", CheckState.OK, "/livez answered 200."))
+        out.append(_result("livez", TITLES["livez"], CheckState.OK, "/livez answered 200."))
     else:
-        out.append(_result("livez", "IBeam alive (/livez)", CheckState.FAILED,
+        out.append(_result("livez", TITLES["livez"], CheckState.FAILED,
                            f"/livez answered {live.status or live.error} — IBeam is shutting "
                            "down or not running.", "Restart IBeam.", FixAction.RESTART_IBEAM))
     ready = seen.readyz
     if ready.status == 200:
-        out.append(_result("readyz", "IBeam ready (/readyz)", CheckState.OK,
+        out.append(_result("readyz", TITLES["readyz"], CheckState.OK,
                            "/readyz answered 200: the gateway is logged in."))
     else:
-        out.append(_result("readyz", "IBeam ready (/readyz)", CheckState.FAILED,
+        out.append(_result("readyz", TITLES["readyz"], CheckState.FAILED,
                            f"/readyz answered {ready.status or ready.error}: not logged in to "
                            "IBKR.", "See the auth status and log checks for why."))
     auth = seen.auth_status
-    title = "IBKR session (auth status)"
+    title = TITLES["auth"]
     if auth.status == 200 and auth.json:
         data = auth.json
         flags = (f"authenticated={bool(data.get('authenticated'))}, "

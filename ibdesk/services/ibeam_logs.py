@@ -45,11 +45,14 @@ async def container_log(rt: Runtime, account_id: str, lines: int = 200) -> list[
         return await _container_lines(remote, lines)
 
 
-async def log_files(rt: Runtime, account_id: str) -> list[LogFile]:
-    """IBeam's log files on the droplet, oldest first."""
+async def log_files(rt: Runtime, account_id: str) -> tuple[list[LogFile], str, str]:
+    """IBeam's log files on the droplet (oldest first), and the name and end of the
+    newest, over one SSH connection."""
     account = await in_thread(rt.repository.require_account, account_id)
     async with RemoteAccess(rt).open(account) as remote:
-        return await _files(remote)
+        files = await _files(remote)
+        name, text = await _tail(remote, files[-1]) if files else ("", "")
+    return files, name, text
 
 
 async def _files(remote: Remote) -> list[LogFile]:
@@ -62,11 +65,12 @@ async def _files(remote: Remote) -> list[LogFile]:
 async def latest_file_tail(remote: Remote, limit: int = FILE_TAIL_BYTES) -> tuple[str, str]:
     """(name, text) of the end of IBeam's newest log file; ('', '') when there is none."""
     files = await _files(remote)
-    if not files:
-        return "", ""
-    newest = files[-1]
-    data = await remote.read_file(newest.path, limit, tail=True)
-    return newest.name, data.decode("utf-8", "replace")
+    return await _tail(remote, files[-1], limit) if files else ("", "")
+
+
+async def _tail(remote: Remote, file: LogFile, limit: int = FILE_TAIL_BYTES) -> tuple[str, str]:
+    data = await remote.read_file(file.path, limit, tail=True)
+    return file.name, data.decode("utf-8", "replace")
 
 
 def new_lines(previous: list[str], current: list[str]) -> tuple[list[str], bool]:

@@ -78,12 +78,6 @@ class AccountTableModel(AccountColumnsModel):
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(HEADERS) - 1))
         return True
 
-    def refresh_ages(self) -> None:
-        if self._rows:
-            self.dataChanged.emit(self.index(0, COL_CHECKED),
-                                  self.index(len(self._rows) - 1, COL_CHECKED),
-                                  [Qt.ItemDataRole.DisplayRole])
-
     def row_of(self, account_id: str) -> int | None:
         return self._index.get(account_id)
 
