@@ -426,6 +426,19 @@ def _add_admin_routes(app: web.Application, sandbox: Sandbox) -> None:
             raise APIError(400, "bad_request", str(exc)) from None
         return _json({**state, "clock_skew_seconds": host.clock_skew})
 
+    async def ibkr_user(request: web.Request) -> web.Response:
+        username = request.match_info["username"]
+        body = dict(await _body(request))
+        unknown = set(body) - {"password", "totp_secret"}
+        if unknown or not all(isinstance(v, str) for v in body.values()):
+            raise APIError(400, "bad_request", "give password and/or totp_secret as strings")
+        try:
+            user = sandbox.users.change(username, **body)
+        except KeyError:
+            raise APIError(404, "not_found", f"no IBKR user {username}") from None
+        # the answer never repeats a password or secret
+        return _json({"username": user.username, "totp": user.totp_secret is not None})
+
     async def ssh_endpoint(request: web.Request) -> web.Response:
         host = sandbox.host_by_ip(request.match_info["ip"])
         return _json({"ip": request.match_info["ip"], "host": "127.0.0.1",
@@ -457,6 +470,7 @@ def _add_admin_routes(app: web.Application, sandbox: Sandbox) -> None:
     r.add_post(f"{ADMIN}/droplets/{{id}}/gateway", gateway_fault)
     r.add_get(f"{ADMIN}/droplets/{{id}}/host", host_state)
     r.add_get(f"{ADMIN}/droplets/{{id}}/file", host_file)
+    r.add_post(f"{ADMIN}/users/{{username}}", ibkr_user)
     r.add_get(f"{ADMIN}/ssh/{{ip}}", ssh_endpoint)
     r.add_get(f"{ADMIN}/requests", requests_log)
     r.add_get(f"{ADMIN}/ip", public_ip)

@@ -61,6 +61,18 @@ class UserBook:
     def find(self, username: str) -> IBKRUser | None:
         return self._users.get(username)
 
+    def change(self, username: str, *, password: str | None = None,
+               totp_secret: str | None = None) -> IBKRUser:
+        """What a trader does on IBKR's site (a new password, a new 2FA secret): the
+        gateway's stored login stops working, as it does for real."""
+        user = self._users.get(username)
+        if user is None:
+            raise KeyError(username)
+        changed = IBKRUser(username, user.password if password is None else password,
+                           user.totp_secret if totp_secret is None else totp_secret or None)
+        self._users[username] = changed
+        return changed
+
     @property
     def users(self) -> list[IBKRUser]:
         return list(self._users.values())

@@ -87,6 +87,30 @@ async def test_wrong_password_counts_then_shuts_down(sandbox: Sandbox,
     assert b"wrong" not in data  # IBeam's log never holds the password
 
 
+async def test_password_changed_at_ibkr(sandbox: Sandbox, do: DigitalOceanClient) -> None:
+    """The admin API's `users/{username}`: the trader changed the password on IBKR's site,
+    so IBeam's next login with the delivered one is refused."""
+    machine = await boot_machine(sandbox, do)
+    await deliver(machine, "jdoe123", "s3cret pass")
+    await advance(sandbox, 5)
+    host = sandbox.host(machine.droplet.id)
+    assert host.ibeam.session.authenticated
+    admin = {"Authorization": f"Bearer {sandbox.token}"}
+    base = f"{sandbox.api_url}/_sandbox/v1"
+    async with httpx.AsyncClient(headers=admin) as client:
+        changed = await client.post(f"{base}/users/jdoe123", json={"password": "n3w at ibkr"})
+        assert changed.status_code == 200 and "n3w" not in changed.text
+        assert (await client.post(f"{base}/users/nobody", json={"password": "x"})).status_code == 404
+        assert (await client.post(f"{base}/users/jdoe123", json={"pin": "1"})).status_code == 400
+        await client.post(f"{base}/droplets/{machine.droplet.id}/gateway",
+                          json={"session_reset": True})
+    await advance(sandbox, 5)
+    assert not host.ibeam.session.authenticated and host.ibeam.failures >= 1
+    async with machine.connect() as conn:
+        logs = (await conn.run("docker logs --tail 20 ibeam")).stdout
+    assert "Invalid username password combination" in logs
+
+
 async def test_unknown_user_is_refused(sandbox: Sandbox, do: DigitalOceanClient) -> None:
     machine = await boot_machine(sandbox, do)
     await deliver(machine, "nobody", "s3cret pass")

@@ -182,3 +182,40 @@ def test_token_page_refuses_a_bad_token(loop: qasync.QEventLoop, sandboxed: Runt
     assert "sandbox@ibdesk.invalid" in wizard.token.result.text()
     assert wizard.currentId() == PAGE_LOGIN
     loop.run_until_complete(controller.monitor.close())
+
+
+def test_a_refused_login_reaches_the_tray(window: MainWindow, loop: qasync.QEventLoop,
+                                          sandboxed: Runtime) -> None:
+    """The trader changed the password at IBKR: the monitor process sees IBeam's login
+    refused, the row turns to error, and the tray says so in words (offscreen has no system
+    tray, so the test gives the window one whose notifications it can read)."""
+    import httpx
+    from PySide6.QtGui import QIcon
+
+    from ibdesk.ui.tray import Tray
+    from tests.e2e.conftest import request
+
+    win = window
+    win.tray = Tray(QIcon(), win)
+    sandbox = sandboxed.runner.sandbox  # type: ignore[attr-defined]
+
+    async def scenario() -> None:
+        await win.start()
+        account = await win.controller.connect(request("paper"), lambda _: None)
+        await until(lambda: win.model.row_of(account.id) is not None
+                    and _status(win, account.id) is ServerStatus.RUNNING)
+        assert win.tray is not None and win.tray.notifications == []
+        admin = f"{sandbox.api_url}/_sandbox/v1"
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {sandbox.token}"}) as c:
+            (await c.post(f"{admin}/users/{account.username}",
+                          json={"password": "changed-at-ibkr"})).raise_for_status()
+            (await c.post(f"{admin}/droplets/{account.do_droplet_id}/gateway",
+                          json={"session_reset": True})).raise_for_status()
+        await until(lambda: win.tray is not None and win.tray.notifications, timeout=60)
+        title, reason = win.tray.notifications[-1]
+        assert account.username in title and "refused the password" in reason
+        await until(lambda: _status(win, account.id) is ServerStatus.ERROR)
+        assert "1 error" in win.tray.toolTip()
+        assert "changed-at-ibkr" not in title + reason + win.tray.toolTip()
+
+    loop.run_until_complete(scenario())
