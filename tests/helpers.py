@@ -4,7 +4,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from typing import Any, Protocol, TypeVar
 
 from ibdesk.secrets import MemoryKeyring  # noqa: F401  (re-exported)
 
@@ -30,11 +33,7 @@ CANARY_PASSWORD = "canary-P@ss'w\"rd$`;&|/\\ñ"
 
 async def settle(timeout: float = 30.0) -> None:
     """Wait until every other task on the loop has finished, including the ones those
-    tasks start (a signal's async slot that selects a row starts another). A task left
-    pending when a test's loop stops would be stepped later by pytest-qt's event
-    processing, outside any running loop."""
-    import asyncio
-
+    tasks start (a signal's async slot that selects a row starts another)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while pending := [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]:
@@ -42,3 +41,38 @@ async def settle(timeout: float = 30.0) -> None:
         if left <= 0:
             raise AssertionError(f"{len(pending)} tasks still running: {pending[:3]}")
         await asyncio.wait(pending, timeout=left)
+
+
+T = TypeVar("T")
+
+
+class Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+def run_scenario(loop: asyncio.AbstractEventLoop, scenario: Coroutine[Any, Any, T],
+                 controller: Closable | None = None) -> T:
+    """Run a UI test's scenario, then close `controller` (its monitor process makes new
+    work for the window) and wait for every task left, all in one run of the loop.
+
+    qasync's run_until_complete processes Qt events once more after its loop has stopped,
+    and pytest-qt does after each test: a task stepped there runs outside any running
+    loop, and its next `asyncio.to_thread` fails the test for nothing the test checked."""
+
+    async def whole() -> T:
+        try:
+            result = await scenario
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await _quiet(controller)
+            raise
+        await _quiet(controller)
+        return result
+
+    return loop.run_until_complete(whole())
+
+
+async def _quiet(controller: Closable | None) -> None:
+    if controller is not None:
+        await controller.close()
+    await settle()

@@ -23,6 +23,8 @@ from tests.e2e.conftest import options
 def loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
     collector = QtThreadCollector()  # as the app does: Qt objects are collected on its thread
     collector.start()
+    # A test closing its last window must not end the Qt loop under a running scenario.
+    qapp.setQuitOnLastWindowClosed(False)
     event_loop = qasync.QEventLoop(qapp, already_running=False)
     pool = ThreadPoolExecutor(4, thread_name_prefix="ibdesk-io")
     event_loop.set_default_executor(pool)  # as the app does

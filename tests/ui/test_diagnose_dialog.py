@@ -14,6 +14,7 @@ from ibdesk.services.runtime import Runtime
 from ibdesk.ui.controller import Controller
 from ibdesk.ui.diagnose_dialog import DiagnoseDialog
 from tests.e2e.conftest import request
+from tests.helpers import run_scenario
 
 
 def test_diagnose_fix_and_bundle(loop: qasync.QEventLoop, sandboxed: Runtime, qtbot: QtBot,
@@ -72,7 +73,4 @@ def test_diagnose_fix_and_bundle(loop: qasync.QEventLoop, sandboxed: Runtime, qt
             assert "paperjane" not in zf.read("account.json").decode()
         dialog.close()
 
-    try:
-        loop.run_until_complete(scenario())
-    finally:
-        loop.run_until_complete(controller.close())
+    run_scenario(loop, scenario(), controller)

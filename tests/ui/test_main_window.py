@@ -17,6 +17,7 @@ from ibdesk.services.runtime import Runtime
 from ibdesk.ui.connect_wizard import PAGE_LOGIN, PAGE_PROGRESS, PAGE_REVIEW, PAGE_SERVER
 from ibdesk.ui.controller import Controller
 from ibdesk.ui.main_window import MainWindow
+from tests.helpers import run_scenario
 
 
 async def until(check: Callable[[], object], timeout: float = 30.0) -> None:
@@ -140,7 +141,7 @@ def test_wizard_to_running_then_every_action(window: MainWindow, loop: qasync.QE
         await until(lambda: win.model.rowCount() == 0)
         assert win.stack.currentIndex() == 0
 
-    loop.run_until_complete(scenario())
+    run_scenario(loop, scenario(), win.controller)
 
 
 def test_wizard_shows_errors_on_their_page(window: MainWindow, loop: qasync.QEventLoop) -> None:
@@ -160,7 +161,7 @@ def test_wizard_shows_errors_on_their_page(window: MainWindow, loop: qasync.QEve
         assert "2FA" in login.error.text()
         assert wizard.currentId() == PAGE_LOGIN
 
-    loop.run_until_complete(scenario())
+    run_scenario(loop, scenario(), win.controller)
 
 
 def test_token_page_refuses_a_bad_token(loop: qasync.QEventLoop, sandboxed: Runtime,
@@ -218,4 +219,4 @@ def test_a_refused_login_reaches_the_tray(window: MainWindow, loop: qasync.QEven
         assert "1 error" in win.tray.toolTip()
         assert "changed-at-ibkr" not in title + reason + win.tray.toolTip()
 
-    loop.run_until_complete(scenario())
+    run_scenario(loop, scenario(), win.controller)

@@ -12,6 +12,7 @@ import qasync
 from ibdesk.services.runtime import Runtime
 from ibdesk.ui.controller import Controller
 from tests.e2e.conftest import request
+from tests.helpers import run_scenario
 
 
 def test_results_arrive_and_a_dead_worker_comes_back(loop: qasync.QEventLoop,
@@ -43,4 +44,4 @@ def test_results_arrive_and_a_dead_worker_comes_back(loop: qasync.QEventLoop,
         await controller.close()
         assert monitor._process is None or second.state() == second.ProcessState.NotRunning
 
-    loop.run_until_complete(scenario())
+    run_scenario(loop, scenario())

@@ -17,7 +17,7 @@ from ibdesk.ui import snapshot
 from ibdesk.ui.controller import Controller
 from ibdesk.ui.main_window import MainWindow
 from tests.e2e.conftest import request
-from tests.helpers import settle
+from tests.helpers import run_scenario
 
 ROW = ["ib-paper-1a2b3c4d", "paper", "jane-ib-paper-1", "nyc1", "198.18.0.3", "Running",
        "Logged in", "5 s ago", "$6"]
@@ -63,10 +63,9 @@ def test_closing_window_saves_what_the_table_shows(loop: qasync.QEventLoop,
         assert row[0] == account.username and row[5] == "Running"
         assert "p@per" not in json.dumps(data)  # the password is nowhere near it
         assert len(data["widths"]) == len(snapshot.HEADERS)
-        await settle()  # the row selected after the connect loads its history first
-        await controller.close()
 
-    loop.run_until_complete(scenario())
+    # the row selected after the connect loads its history: waited for before closing
+    run_scenario(loop, scenario(), controller)
     window.hide()
 
 
