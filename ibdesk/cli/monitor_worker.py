@@ -1,9 +1,10 @@
 """`ibdesk monitor-worker`: the window's monitor, in a process of its own.
 
 Why a process: the monitor keeps an SSH connection and two forwards per account and does
-real CPU work every cycle. On the window's qasync loop a few hundred accounts' sockets
-crashed PySide6; on a thread of the window's process it took the GIL from the Qt thread
-for hundreds of milliseconds at a time. A process shares neither.
+real CPU work every cycle. On a thread of the window's process it took the GIL from the
+Qt thread for hundreds of milliseconds at a time; in a process of its own it shares
+neither the GIL nor the window's event loop. (An abort seen with it on the window's loop
+was PySide6 6.12.0's reference-count fault: see tests/ui/test_qt_binding.py.)
 
 Protocol (JSON, one object per line; the window starts it, nobody else should):
     stdin, first line:  {"token": "...", "ssh_key": "..."}

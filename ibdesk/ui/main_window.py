@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from qasync import asyncClose, asyncSlot
+from qasync import asyncSlot
 
 from ibdesk import __version__
 from ibdesk.domain.errors import IbdeskError
@@ -63,6 +63,8 @@ class MainWindow(QMainWindow):
         self.proxy.setFilterKeyColumn(-1)
         self.wizard: Any = None  # a ConnectWizard once opened
         self.diagnose_dialogs: dict[str | None, Any] = {}
+        self._shutdown_task: asyncio.Future[None] | None = None
+        self._shut_down = False
 
         self._build()
         self._connect_signals()
@@ -481,18 +483,34 @@ class MainWindow(QMainWindow):
         except OSError as exc:
             log.warning("could not save the window snapshot: %s", exc.strerror)
 
-    @asyncClose
-    async def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
-        self._ages.stop()
-        if self.tray is not None:
-            self.tray.hide()
-        if self.wizard is not None:
-            self.wizard.close()
-        for dialog in self.diagnose_dialogs.values():
-            dialog.close()
-        await self._save_snapshot()
-        await self.controller.close()
-        self.closed.emit()
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        """The first close hides the window at once and starts the shutdown as a task;
+        that task closes the window for good when the monitor process has stopped.
+        (qasync's asyncClose would instead spin processEvents in a nested loop, a busy
+        core for as long as the worker takes to stop.)"""
+        if self._shut_down:
+            event.accept()
+            return
+        event.ignore()
+        self.hide()
+        if self._shutdown_task is None:
+            self._shutdown_task = asyncio.ensure_future(self._shutdown())
+
+    async def _shutdown(self) -> None:
+        try:
+            self._ages.stop()
+            if self.tray is not None:
+                self.tray.hide()
+            if self.wizard is not None:
+                self.wizard.close()
+            for dialog in self.diagnose_dialogs.values():
+                dialog.close()
+            await self._save_snapshot()
+            await self.controller.close()
+        finally:
+            self._shut_down = True
+            self.close()
+            self.closed.emit()
 
 
 __all__ = ["MainWindow"]

@@ -220,3 +220,46 @@ def test_a_refused_login_reaches_the_tray(window: MainWindow, loop: qasync.QEven
         assert "changed-at-ibkr" not in title + reason + win.tray.toolTip()
 
     run_scenario(loop, scenario(), win.controller)
+
+
+def test_closing_hides_at_once_then_shuts_everything_down(window: MainWindow,
+                                                          loop: qasync.QEventLoop,
+                                                          sandboxed: Runtime) -> None:
+    """Close without a nested event loop: the window disappears on the first close, the
+    monitor process stops, the snapshot is written, and only then does `closed` fire.
+    A second close while that runs starts nothing new."""
+    import os
+
+    from ibdesk.ui import snapshot
+    from tests.e2e.conftest import request
+
+    win = window
+
+    async def scenario() -> None:
+        await win.start()
+        account = await win.controller.connect(request("paper"), lambda _: None)
+        await until(lambda: win.model.row_of(account.id) is not None)
+        process = win.controller.monitor._process
+        await until(lambda: process is not None and process.processId() > 0)
+        assert process is not None
+        pid = process.processId()
+        closed = asyncio.Event()
+        win.closed.connect(closed.set)
+        win.close()
+        assert not win.isVisible() and not closed.is_set()  # gone at once, still stopping
+        first = win._shutdown_task
+        win.close()  # pressed again while shutting down
+        assert win._shutdown_task is first
+        await asyncio.wait_for(closed.wait(), 30)
+        assert not win.isVisible()
+        assert win.controller.monitor._process is None
+        try:
+            os.kill(pid, 0)
+            gone = False
+        except ProcessLookupError:
+            gone = True
+        assert gone, "the monitor process outlived the window"
+        data = snapshot.read(sandboxed.settings.home)
+        assert data is not None and data["rows"][0][0] == "paperjane"
+
+    run_scenario(loop, scenario(), win.controller)
