@@ -2,8 +2,8 @@
 
 Builds 1,000 accounts as benchmarks/monitor.py does, serves them from `ibdesk sandbox
 serve` in its own process (100 ms API latency), opens the real main window on them
-(offscreen) with the monitor on its own thread (as the app runs it) and the stall watch on (a 10 ms timer on the qasync loop; lateness over
-50 ms is a stall), runs forced monitor cycles and the table updates that follow, and
+(offscreen) with the monitor in its own process (as the app runs it) and the stall watch
+on (a 10 ms timer on the qasync loop; lateness over 50 ms is a stall), runs forced monitor cycles and the table updates that follow, and
 prints how many stalls it saw and the worst; then scrolls the 1,000 rows page by page
 and prints how long each page takes to paint.
 
@@ -46,7 +46,7 @@ async def measure(folder: Path, info: dict[str, str], cycles: int) -> dict[str, 
     times = []
     for _ in range(cycles):
         started = time.perf_counter()
-        await controller.monitor.cycle(force=True)  # on the monitor's own thread
+        await controller.monitor.cycle(force=True)  # in the monitor's own process
         await asyncio.sleep(0.5)  # its results reach the table as the window applies them
         times.append(time.perf_counter() - started)
     # Scrolling: the whole table, top to bottom, one page a step, each step painted now.
