@@ -3,9 +3,10 @@
 Builds 1,000 accounts as benchmarks/monitor.py does, serves them from `ibdesk sandbox
 serve` in its own process (100 ms API latency), opens the real main window on them
 (offscreen) with the monitor in its own process (as the app runs it) and the stall watch
-on (a 10 ms timer on the qasync loop; lateness over 50 ms is a stall), runs forced monitor cycles and the table updates that follow, and
-prints how many stalls it saw and the worst; then scrolls the 1,000 rows page by page
-and prints how long each page takes to paint.
+on (a 10 ms timer on the qasync loop; lateness over 50 ms is a stall), runs forced
+monitor cycles and the table updates that follow, and prints how many stalls it saw and
+the worst; then scrolls the 1,000 rows page by page and prints how long each page takes
+to paint.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/window_stalls.py [N] [CYCLES]
 """

@@ -4,19 +4,25 @@ error displays. Message boxes are answered by the test (they would wait for a pe
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 
+import httpx
 import pytest
 import qasync
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from ibdesk.domain import ServerStatus
 from ibdesk.services.monitor import MonitorConfig
 from ibdesk.services.runtime import Runtime
+from ibdesk.ui import snapshot
 from ibdesk.ui.connect_wizard import PAGE_LOGIN, PAGE_PROGRESS, PAGE_REVIEW, PAGE_SERVER
 from ibdesk.ui.controller import Controller
 from ibdesk.ui.main_window import MainWindow
+from ibdesk.ui.tray import Tray
+from tests.e2e.conftest import request
 from tests.helpers import run_scenario
 
 
@@ -190,12 +196,6 @@ def test_a_refused_login_reaches_the_tray(window: MainWindow, loop: qasync.QEven
     """The trader changed the password at IBKR: the monitor process sees IBeam's login
     refused, the row turns to error, and the tray says so in words (offscreen has no system
     tray, so the test gives the window one whose notifications it can read)."""
-    import httpx
-    from PySide6.QtGui import QIcon
-
-    from ibdesk.ui.tray import Tray
-    from tests.e2e.conftest import request
-
     win = window
     win.tray = Tray(QIcon(), win)
     sandbox = sandboxed.runner.sandbox  # type: ignore[attr-defined]
@@ -228,11 +228,6 @@ def test_closing_hides_at_once_then_shuts_everything_down(window: MainWindow,
     """Close without a nested event loop: the window disappears on the first close, the
     monitor process stops, the snapshot is written, and only then does `closed` fire.
     A second close while that runs starts nothing new."""
-    import os
-
-    from ibdesk.ui import snapshot
-    from tests.e2e.conftest import request
-
     win = window
 
     async def scenario() -> None:
