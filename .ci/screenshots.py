@@ -37,6 +37,7 @@ async def scenario(rt, runner) -> None:  # type: ignore[no-untyped-def]
     from ibdesk.domain import Environment, TwoFactorHandler
     from ibdesk.services.monitor import MonitorConfig
     from ibdesk.services.provisioner import ConnectRequest
+    from ibdesk.ui.connect_wizard import PAGE_REVIEW
     from ibdesk.ui.controller import Controller
     from ibdesk.ui.main_window import MainWindow
 
@@ -57,6 +58,7 @@ async def scenario(rt, runner) -> None:  # type: ignore[no-untyped-def]
     await until(wizard.server.isComplete)
     await shoot(wizard, "03-wizard-server")
     wizard.next()
+    await until(lambda: wizard.currentId() == PAGE_REVIEW)
     await shoot(wizard, "04-wizard-review")
     wizard.next()
     await until(lambda: wizard.progress.items[list(wizard.progress.items)[6]].text()

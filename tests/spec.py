@@ -99,10 +99,29 @@ def _openapi_to_jsonschema(node: Any) -> Any:
     return node
 
 
-def schema(relpath: str, status: int | str) -> dict[str, Any]:
-    """The response body's schema, as JSON Schema (OpenAPI's `nullable` translated)."""
+def schema(relpath: str, status: int | str, *, observed: bool = True) -> dict[str, Any]:
+    """The response body's schema, as JSON Schema (OpenAPI's `nullable` translated).
+
+    With `observed` (the default), the image's `type` and `status` enums are opened: what
+    DigitalOcean really sends lies outside them (`application` for every 1-Click, see
+    ibdesk/sandbox/observed/), and the sandbox answers with those real objects."""
     content = response(relpath, status)["content"]["application/json"]
-    return _openapi_to_jsonschema(content["schema"])
+    converted = _openapi_to_jsonschema(content["schema"])
+    return _open_image_enums(converted) if observed else converted
+
+
+def _open_image_enums(node: Any) -> Any:
+    if isinstance(node, dict):
+        out = {k: _open_image_enums(v) for k, v in node.items()}
+        props = out.get("properties")
+        if isinstance(props, dict) and {"min_disk_size", "type", "distribution"} <= set(props):
+            for name in ("type", "status"):
+                if isinstance(props.get(name), dict):
+                    props[name] = {k: v for k, v in props[name].items() if k != "enum"}
+        return out
+    if isinstance(node, list):
+        return [_open_image_enums(v) for v in node]
+    return node
 
 
 def _synthesize(node: Any) -> Any:

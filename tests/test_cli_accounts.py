@@ -68,14 +68,15 @@ def test_stdin_password_keeps_inner_newlines(capsys: pytest.CaptureFixture[str])
     assert (password, totp) == ("line one\nline two", "TOTPSECRET")
 
 
-def test_a_failed_connect_says_how_to_retry_or_delete(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_refused_size_is_said_before_anything_is_made(
+        capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "--sandbox", "connect", "--username", "sandboxdemo",
-                       "--environment", "paper", "--size", "s-4vcpu-8gb", "--region", "tor1",
-                       "--password-stdin", stdin="sandbox-demo-pass")
+                       "--environment", "paper", "--size", "s-1vcpu-512mb-10gb",
+                       "--region", "tor1", "--password-stdin", stdin="sandbox-demo-pass")
     assert code == 1
     last = err.strip().splitlines()[-1]
-    assert "not offered in tor1" in last and "--resume ib-paper-" in last
-    assert "ibdesk delete ib-paper-" in last
+    assert "not offered in tor1" in last and "s-1vcpu-1gb" in last
+    assert "--resume" not in last  # nothing was recorded: nothing to resume or delete
 
 
 def test_history_orphans_and_password_commands(capsys: pytest.CaptureFixture[str]) -> None:
@@ -100,3 +101,13 @@ def test_history_orphans_and_password_commands(capsys: pytest.CaptureFixture[str
     code, _, err = run(capsys, "--sandbox", "password", account_id, "--password-stdin",
                        stdin="")
     assert code == 1 and "No password" in err
+
+
+def test_a_failed_connect_says_how_to_retry_or_delete(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--sandbox", "connect", "--username", "sandboxdemo",
+                       "--environment", "paper", "--wait", "--password-stdin",
+                       stdin="not-the-password")
+    assert code == 1
+    last = err.strip().splitlines()[-1]
+    assert "IBKR refused the username or password" in last
+    assert "--resume ib-paper-" in last and "ibdesk delete ib-paper-" in last

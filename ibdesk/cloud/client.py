@@ -526,6 +526,11 @@ def classify_error(status: int, what: str | None, *, retry_after: float | None =
     if status in (400, 409, 422):
         if "droplet limit" in text or "droplet_limit" in text:
             return QuotaExceeded(**fields)
+        if "disk" in text and "image" in text:
+            return InvalidRequest(
+                "The chosen size's disk is too small for the image (an image's "
+                "min_disk_size must fit the size's disk). Pick a larger size, or the stock "
+                "image." + said, **fields)
         if "size" in text and ("region" in text or "not available" in text):
             return InvalidRequest(
                 "The chosen server size is not available in that region. Pick another size "

@@ -78,9 +78,16 @@ class Region(_Model):
 
 # ---------------------------------------------------------------- images/models/image.yml
 class Image(_Model):
+    """`type` and `status` are open strings: the spec's enums lack what DigitalOcean really
+    sends (`application` for every 1-Click, see reference/digitalocean-observed/), and a
+    droplet embeds its image, so a closed enum here would make every droplet built from a
+    1-Click unreadable, and with it every list of droplets that holds one."""
+
     id: int | None = None
     name: str | None = None
-    type: Literal["base", "snapshot", "backup", "custom", "admin"] | None = None
+    type: str | None = None
+    """`base`, `snapshot`, `backup`, `custom`, `admin` in the spec; `application` (1-Clicks)
+    and others in reality."""
     distribution: str | None = None
     slug: str | None = None
     public: bool | None = None
@@ -90,8 +97,13 @@ class Image(_Model):
     size_gigabytes: float | None = None
     description: str | None = None
     tags: list[str] | None = None
-    status: Literal["NEW", "available", "pending", "deleted", "retired"] | None = None
+    status: str | None = None
+    """`NEW`, `available`, `pending`, `deleted`, `retired` in the spec; open, like `type`."""
     error_message: str | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.status in (None, "available")
 
 
 # ---------------------------------------------------------------- ssh_keys/models/sshKeys.yml

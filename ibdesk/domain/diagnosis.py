@@ -1,9 +1,14 @@
 """What a diagnosis is made of, and how IBeam's log is read for known causes.
 
-Pure rules, shared by `ibdesk doctor`, the support bundle and the window's Diagnose view.
-The log patterns are IBeam's own messages (its `authenticate.py` and
-`strategy_handler.py`), so that what support staff see on a real droplet is recognised
-the same way as in the sandbox, which writes the same lines.
+Pure rules, shared by `ibdesk doctor`, the support bundle, the window's Diagnose view and
+the failed-login guard. The patterns are IBeam 0.5.12's own messages, verbatim (read in
+Voyz/ibeam at v0.5.12: `login_handler.py`, `strategy_handler.py`, `secrets_handler.py`,
+`logs.py`, and checked against that code running in the sandbox): only lines IBeam
+really writes. What is not a log line is not here: "Access Denied" is the gateway's HTTP
+answer (the doctor's auth check reads it), and IBKR's daily reset shows as the default
+strategy B's "Active session found but not authenticated". A refused 2FA code has no
+words of its own that ibdesk knows (IBKR's wording is not documented): it is the login
+page's error that follows "Submitting the 2FA form" in the same attempt.
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
+
+from ibdesk.domain.ibeam import MAX_REFUSED_CODES
+from ibdesk.domain.models import IBeamVerdict
 
 
 class CheckState(StrEnum):
@@ -52,27 +60,36 @@ class LogCause(StrEnum):
     WRONG_PASSWORD = "wrong_password"
     MAX_FAILED_AUTH = "max_failed_auth"
     TWO_FA_NO_HANDLER = "two_fa_no_handler"
-    TWO_FA_TIMEOUT = "two_fa_timeout"
+    TWO_FA_NO_CODE = "two_fa_no_code"
     TWO_FA_WRONG_CODE = "two_fa_wrong_code"
-    ACCESS_DENIED = "access_denied"
+    TWO_FA_MISCONFIGURED = "two_fa_misconfigured"
+    SECRETS_UNREADABLE = "secrets_unreadable"
+    OUTPUTS_UNWRITABLE = "outputs_unwritable"
     PAGE_TIMEOUT = "page_timeout"
     SESSION_RESET = "session_reset"
     COMPETING = "competing"
-    SECRETS_UNREADABLE = "secrets_unreadable"
 
 
 TITLES = {
-    LogCause.WRONG_PASSWORD: "Wrong IBKR password",
-    LogCause.MAX_FAILED_AUTH: "Stopped after failed logins",
+    LogCause.WRONG_PASSWORD: "IBKR refused the login",
+    LogCause.MAX_FAILED_AUTH: "Stopped after refused logins",
     LogCause.TWO_FA_NO_HANDLER: "No 2FA handler",
-    LogCause.TWO_FA_TIMEOUT: "2FA not answered in time",
+    LogCause.TWO_FA_NO_CODE: "No 2FA code",
     LogCause.TWO_FA_WRONG_CODE: "2FA code refused",
-    LogCause.ACCESS_DENIED: "Gateway IP allow list",
+    LogCause.TWO_FA_MISCONFIGURED: "2FA handler not set up",
+    LogCause.SECRETS_UNREADABLE: "Login files unreadable",
+    LogCause.OUTPUTS_UNWRITABLE: "Log folder not writable",
     LogCause.PAGE_TIMEOUT: "Login page timed out",
     LogCause.SESSION_RESET: "Session reset by IBKR",
     LogCause.COMPETING: "Competing session",
-    LogCause.SECRETS_UNREADABLE: "Login files unreadable",
 }
+
+REFUSED_LOGIN = ("IBKR refused the username or password (IBKR sometimes does this "
+                 "spuriously: log in once on its website to check).")
+"""How ibdesk words a refused login, everywhere (ibeam#84: IBKR can answer `Invalid
+username password combination` to a right password)."""
+CHECK_PASSWORD_FIX = ("Log in once at interactivebrokers.com with this username; if the "
+                      "password works there, give it to ibdesk again (New password…).")
 
 
 @dataclass(frozen=True)
@@ -90,37 +107,47 @@ def _rule(cause: LogCause, pattern: str, state: CheckState, meaning: str, fix: s
     return _Rule(cause, re.compile(pattern, re.IGNORECASE), state, meaning, fix, action)
 
 
+ERROR_ON_PAGE = re.compile(r"Error displayed by the login webpage: (.*)$")
+TWO_FA_SUBMITTED = "Submitting the 2FA form"
+ATTEMPT_STARTS = ("Login attempt number", "Submitting the form")
+
 RULES: tuple[_Rule, ...] = (
     _rule(LogCause.MAX_FAILED_AUTH,
           r"maximum number of failed authentication attempts", CheckState.FAILED,
-          "IBeam shut itself down after too many refused logins, to keep IBKR from locking "
-          "the account.",
-          "Log in once at interactivebrokers.com to check the password, then give ibdesk "
-          "the right one (New password…).", FixAction.NEW_PASSWORD),
+          "IBeam shut itself down after IBKR refused the login too often, to keep IBKR from "
+          "locking the username.", CHECK_PASSWORD_FIX, FixAction.NEW_PASSWORD),
     _rule(LogCause.WRONG_PASSWORD,
-          r"invalid username password combination", CheckState.FAILED,
-          "IBKR refused the username or password.",
-          "Enter the current IBKR password (New password…); ibdesk restarts IBeam with it.",
-          FixAction.NEW_PASSWORD),
+          r"login webpage: (invalid username password combination|failed)\s*$",
+          CheckState.FAILED, REFUSED_LOGIN, CHECK_PASSWORD_FIX, FixAction.NEW_PASSWORD),
     _rule(LogCause.TWO_FA_NO_HANDLER,
           r"no 2fa handler found", CheckState.FAILED,
-          "IBKR asks for a second factor, but this server has no way to answer it.",
-          "Reconnect the account with a 2FA handler (for example PYOTP with the TOTP secret)."),
-    _rule(LogCause.TWO_FA_TIMEOUT,
-          r"no 2fa code returned|2fa code .* not received", CheckState.FAILED,
-          "The second factor (code or phone approval) did not arrive in time.",
-          "Approve the login on your phone when it asks, or check the 2FA handler's "
-          "settings; IBeam tries again at its next maintenance.", FixAction.RESTART_IBEAM),
-    _rule(LogCause.TWO_FA_WRONG_CODE,
-          r"invalid security code", CheckState.FAILED,
-          "IBKR refused the 2FA code: the TOTP secret is wrong, or the droplet's clock is off.",
-          "Check the droplet's clock below, then reconnect with the right TOTP secret."),
-    _rule(LogCause.ACCESS_DENIED,
-          r"access denied", CheckState.FAILED,
-          "The gateway's IP allow list refused a request (it answers \"Access Denied\").",
-          "Restore IBeam's default allow list (10.*, 192.*, 172.*, 127.0.0.1) in the gateway's "
-          "conf.yaml and restart IBeam; never open port 5000 to the internet instead.",
-          FixAction.RESTART_IBEAM),
+          "IBKR asked this login for a second factor and the server has no way to answer "
+          "it, so IBeam shut down.",
+          "Connect the account again with the PYOTP 2FA handler and its authenticator "
+          "(TOTP) secret."),
+    _rule(LogCause.TWO_FA_NO_CODE,
+          r"no 2fa code returned", CheckState.FAILED,
+          "The 2FA handler gave IBeam no code, so IBeam gave up this login; it tries again "
+          "at its next maintenance.",
+          "Check the 2FA handler's settings (for PYOTP: its authenticator secret)."),
+    _rule(LogCause.TWO_FA_MISCONFIGURED,
+          r"IBEAM_PYOTP_SECRET must be set|illegal 2fa code returned", CheckState.FAILED,
+          "IBeam's 2FA handler cannot make codes: PYOTP has no secret, or the code is not "
+          "six digits.",
+          "Connect the account again with the authenticator (TOTP) secret."),
+    _rule(LogCause.SECRETS_UNREADABLE,
+          r"unable to read env value for IBEAM_|(account|password) cannot be none",
+          CheckState.FAILED,
+          "IBeam could not read the username or password files on the server (IBeam runs "
+          "as uid 1000: the files must belong to it), so it shut down.",
+          "Give ibdesk the password again (New password…): it rewrites both files for "
+          "IBeam's user.", FixAction.NEW_PASSWORD),
+    _rule(LogCause.OUTPUTS_UNWRITABLE,
+          r"PermissionError: \[Errno 13\] Permission denied: '/srv/outputs", CheckState.FAILED,
+          "IBeam cannot write its log into its outputs folder (IBeam runs as uid 1000), so "
+          "it stopped before starting.",
+          "This server was set up by an older ibdesk: delete the account and connect it "
+          "again."),
     _rule(LogCause.PAGE_TIMEOUT,
           r"timeout reached (when waiting for authentication|searching for website elements)",
           CheckState.WARNING,
@@ -128,21 +155,25 @@ RULES: tuple[_Rule, ...] = (
           "Usually passes by itself; if it repeats, restart IBeam or choose a bigger size.",
           FixAction.RESTART_IBEAM),
     _rule(LogCause.SESSION_RESET,
-          r"session found but not authenticated|session reset by ibkr", CheckState.WARNING,
+          r"active session found but not authenticated", CheckState.WARNING,
           "IBKR ended the session (its daily reset around midnight New York time, or a "
           "timeout); IBeam logs in again by itself.",
           "Nothing to do unless it stays logged out for more than a few minutes."),
     _rule(LogCause.COMPETING,
-          r"competing (gateway )?session", CheckState.WARNING,
+          r"competing or disconnected gateway session found|competing gateway session found"
+          r"|authenticated but competing",
+          CheckState.WARNING,
           "Another login with the same username (TWS, the mobile app, the website) took over "
           "the session.",
           "Log out of the other place, or use a second IBKR username for this gateway."),
-    _rule(LogCause.SECRETS_UNREADABLE,
-          r"unable to read secrets", CheckState.FAILED,
-          "IBeam could not read the username or password files on the server.",
-          "Give ibdesk the password again (New password…); it rewrites both files.",
-          FixAction.NEW_PASSWORD),
 )
+_WRONG_CODE = _Rule(
+    LogCause.TWO_FA_WRONG_CODE, ERROR_ON_PAGE, CheckState.FAILED,
+    "IBKR refused the 2FA code the server made: the authenticator (TOTP) secret is wrong, "
+    "or the server's clock is off.",
+    "Check the server's clock below; if it is right, connect the account again with the "
+    "right authenticator secret.")
+_ORDER = (*RULES[:2], _WRONG_CODE, *RULES[2:])
 
 
 @dataclass(frozen=True)
@@ -161,28 +192,80 @@ class LogFinding:
         return TITLES[self.cause]
 
 
-def recognise(log_text: str) -> list[LogFinding]:
-    """The known causes found in IBeam's log, most serious first, each with the last
-    line that showed it. Only lines after IBeam's last start count: an old wrong
-    password that was since fixed is not a finding."""
+def since_last_start(log_text: str) -> list[str]:
+    """The log's lines from IBeam's last start on (all of them when no start is in
+    view): an old wrong password that was since fixed is not a finding."""
     lines = log_text.splitlines()
     for index in range(len(lines) - 1, -1, -1):
         if "Starting IBeam" in lines[index]:
-            lines = lines[index:]
-            break
-    found: dict[LogCause, LogFinding] = {}
+            return lines[index:]
+    return lines
+
+
+def _matches(lines: list[str]) -> list[tuple[_Rule, str]]:
+    """(rule, line) for every line that shows a known cause, in order."""
+    found = []
+    after_two_fa = False
     for line in lines:
-        for rule in RULES:
-            if rule.pattern.search(line):
-                count = found[rule.cause].count + 1 if rule.cause in found else 1
-                found[rule.cause] = LogFinding(rule.cause, rule.state, rule.meaning, rule.fix,
-                                               rule.action, line.strip(), count)
-                break
+        if TWO_FA_SUBMITTED in line:
+            after_two_fa = True
+            continue
+        if any(start in line for start in ATTEMPT_STARTS):
+            after_two_fa = False
+        if after_two_fa and ERROR_ON_PAGE.search(line):
+            found.append((_WRONG_CODE, line))
+            after_two_fa = False
+            continue
+        rule = next((r for r in RULES if r.pattern.search(line)), None)
+        if rule is not None:
+            found.append((rule, line))
+    return found
+
+
+def recognise(log_text: str) -> list[LogFinding]:
+    """The known causes found in IBeam's log since its last start, most serious first,
+    each with the last line that showed it and how often it was seen."""
+    found: dict[LogCause, LogFinding] = {}
+    for rule, line in _matches(since_last_start(log_text)):
+        count = found[rule.cause].count + 1 if rule.cause in found else 1
+        found[rule.cause] = LogFinding(rule.cause, rule.state, rule.meaning, rule.fix,
+                                       rule.action, line.strip(), count)
     if LogCause.MAX_FAILED_AUTH in found:  # the shutdown says it all
         found.pop(LogCause.WRONG_PASSWORD, None)
     order = {CheckState.FAILED: 0, CheckState.WARNING: 1}
-    return sorted(found.values(), key=lambda f: (order.get(f.state, 2), RULES.index(
-        next(r for r in RULES if r.cause is f.cause))))
+    rank = {rule.cause: index for index, rule in enumerate(_ORDER)}
+    return sorted(found.values(), key=lambda f: (order.get(f.state, 2), rank[f.cause]))
+
+
+_VERDICTS = {
+    LogCause.MAX_FAILED_AUTH: IBeamVerdict.PASSWORD_REFUSED,
+    LogCause.WRONG_PASSWORD: IBeamVerdict.PASSWORD_REFUSED,
+    LogCause.TWO_FA_NO_HANDLER: IBeamVerdict.NO_TWO_FA_HANDLER,
+    LogCause.SECRETS_UNREADABLE: IBeamVerdict.SECRETS_UNREADABLE,
+    LogCause.OUTPUTS_UNWRITABLE: IBeamVerdict.OUTPUTS_UNWRITABLE,
+    LogCause.TWO_FA_MISCONFIGURED: IBeamVerdict.TWO_FA_MISCONFIGURED,
+}
+
+
+def verdict(log_text: str) -> IBeamVerdict | None:
+    """What, in IBeam's log since its last start, stops it for good: a refused login, the
+    MAX_REFUSED_CODES-th refused 2FA code, or a shutdown whose cause is known. None while
+    IBeam is merely still trying (a slow page, no code this time, a session reset)."""
+    counts: dict[LogCause, int] = {}
+    for rule, _ in _matches(since_last_start(log_text)):
+        counts[rule.cause] = counts.get(rule.cause, 0) + 1
+    for cause, value in _VERDICTS.items():
+        if counts.get(cause):
+            return value
+    if counts.get(LogCause.TWO_FA_WRONG_CODE, 0) >= MAX_REFUSED_CODES:
+        return IBeamVerdict.CODES_REFUSED
+    return None
+
+
+def refused_codes(log_text: str) -> int:
+    """How many 2FA codes IBKR refused since IBeam's last start."""
+    return sum(rule.cause is LogCause.TWO_FA_WRONG_CODE
+               for rule, _ in _matches(since_last_start(log_text)))
 
 
 def worst(results: list[CheckResult]) -> CheckState:
@@ -194,6 +277,8 @@ def worst(results: list[CheckResult]) -> CheckState:
 
 
 __all__ = [
+    "CHECK_PASSWORD_FIX",
+    "REFUSED_LOGIN",
     "RULES",
     "CheckResult",
     "CheckState",
@@ -201,5 +286,8 @@ __all__ = [
     "LogCause",
     "LogFinding",
     "recognise",
+    "refused_codes",
+    "since_last_start",
+    "verdict",
     "worst",
 ]

@@ -122,10 +122,35 @@ IBEAM_STARTED = "ibeam_started"
 PRICE_MONTHLY = "price_monthly"
 """What the server costs a month (USD), from DigitalOcean's size."""
 LOGIN_REFUSED = "login_refused"
-"""The failed-login guard stopped IBeam after IBKR refused the password."""
+"""The failed-login guard stopped IBeam: the IBeamVerdict's value (`True` in rows from
+before verdicts, meaning the password)."""
 ACTIVE_SINCE = "active_since"
 UNHEALTHY_SINCE = "unhealthy_since"
 SSH_HOST_KEY = "ssh_host_key"
+
+
+class IBeamVerdict(StrEnum):
+    """Why IBeam cannot, or must not, log in: read in its log since its last start
+    (`domain.diagnosis.verdict`). Each is a stop, not a wait: grace periods do not apply."""
+
+    PASSWORD_REFUSED = "password_refused"
+    """IBKR refused the username or password (ibdesk stops IBeam: a lockout guard)."""
+    CODES_REFUSED = "codes_refused"
+    """IBKR refused MAX_REFUSED_CODES 2FA codes (ibdesk stops IBeam: IBeam never counts
+    them and would retry for ever)."""
+    NO_TWO_FA_HANDLER = "no_two_fa_handler"
+    """IBKR asked for a second factor and IBeam had no handler: IBeam shut down."""
+    SECRETS_UNREADABLE = "secrets_unreadable"
+    """IBeam could not read its login files (owner or mode wrong): it shut down."""
+    OUTPUTS_UNWRITABLE = "outputs_unwritable"
+    """IBeam could not write its log file: it stopped before its first line."""
+    TWO_FA_MISCONFIGURED = "two_fa_misconfigured"
+    """The 2FA handler cannot start (PYOTP without its secret): IBeam stopped."""
+
+    @property
+    def guarded(self) -> bool:
+        """ibdesk itself stops IBeam for these (IBeam would keep trying)."""
+        return self in (IBeamVerdict.PASSWORD_REFUSED, IBeamVerdict.CODES_REFUSED)
 
 
 class GatewayHealth(_Frozen):
@@ -142,13 +167,18 @@ class GatewayHealth(_Frozen):
     connected: bool | None = None
     competing: bool | None = None
     message: str = ""
-    login_refused: bool = False
+    verdict: IBeamVerdict | None = None
+    """What IBeam's log says stops it, read when the gateway is not logged in."""
     latency_ms: float | None = None
     error: str | None = None
 
     @property
     def healthy(self) -> bool:
         return bool(self.readyz and self.authenticated)
+
+    @property
+    def login_refused(self) -> bool:
+        return self.verdict is not None and self.verdict.guarded
 
 
 class StatusDetail(_Frozen):
@@ -209,6 +239,7 @@ __all__ = [
     "DropletState",
     "Environment",
     "GatewayHealth",
+    "IBeamVerdict",
     "ServerStatus",
     "StatusDetail",
     "StatusEvent",

@@ -18,7 +18,15 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 
-from ibdesk.domain.models import DropletState, GatewayHealth, ServerStatus, StatusDetail
+from ibdesk.domain.diagnosis import CHECK_PASSWORD_FIX, REFUSED_LOGIN
+from ibdesk.domain.ibeam import MAX_REFUSED_CODES
+from ibdesk.domain.models import (
+    DropletState,
+    GatewayHealth,
+    IBeamVerdict,
+    ServerStatus,
+    StatusDetail,
+)
 
 STARTUP_GRACE = timedelta(minutes=10)
 """IBeam needs a few minutes after boot: image pull, gateway start, first login."""
@@ -56,6 +64,39 @@ COMPETING_WARNING = (
     "Another session (TWS, the IBKR mobile app or another gateway) is using this IBKR "
     "login. Only one session per username can trade; log out of the other one."
 )
+
+
+VERDICTS: dict[IBeamVerdict, tuple[str, str]] = {
+    IBeamVerdict.PASSWORD_REFUSED: (
+        REFUSED_LOGIN,
+        CHECK_PASSWORD_FIX + " IBeam is stopped meanwhile, so that IBKR does not lock the "
+        "username."),
+    IBeamVerdict.CODES_REFUSED: (
+        f"IBKR refused {MAX_REFUSED_CODES} of the 2FA codes this server made: the "
+        "authenticator (TOTP) secret is wrong, or the server's clock is off. ibdesk stopped "
+        "IBeam, which would otherwise keep trying once a minute.",
+        "Check the server's clock (Diagnose); if it is right, delete the account and connect "
+        "it again with the right authenticator secret."),
+    IBeamVerdict.NO_TWO_FA_HANDLER: (
+        "IBKR asked this login for a second factor and the server has no 2FA handler, so "
+        "IBeam shut down.",
+        "Delete the account and connect it again with the PYOTP 2FA handler and its "
+        "authenticator (TOTP) secret."),
+    IBeamVerdict.SECRETS_UNREADABLE: (
+        "IBeam could not read its login files on the server (they must belong to IBeam's "
+        "user, uid 1000), so it shut down.",
+        "Give ibdesk the password again (New password…): it rewrites the files for IBeam's "
+        "user."),
+    IBeamVerdict.OUTPUTS_UNWRITABLE: (
+        "IBeam cannot write its log on the server (its outputs folder must belong to IBeam's "
+        "user, uid 1000), so it stopped before starting.",
+        "This server was set up by an older ibdesk: delete the account and connect it "
+        "again."),
+    IBeamVerdict.TWO_FA_MISCONFIGURED: (
+        "IBeam's 2FA handler cannot make codes (PYOTP without its secret), so IBeam stopped.",
+        "Delete the account and connect it again with the authenticator (TOTP) secret."),
+}
+"""What each of IBeam's stops means for the trader, and what to do: (reason, fix)."""
 
 
 def _minutes(delta: timedelta) -> str:
@@ -109,11 +150,9 @@ def derive_status(obs: Observation) -> StatusDecision:
     if not obs.gateway_started:
         return _decide(obs, ServerStatus.PROVISIONING, "Installing and starting IBeam on the server.")
     health = obs.health
-    if health is not None and health.login_refused:
-        return _decide(
-            obs, ServerStatus.ERROR, "IBKR refused the password for this login.",
-            "Enter the correct password. IBeam's retries are stopped so that IBKR does not "
-            "lock the username.")
+    if health is not None and health.verdict is not None:
+        reason, fix = VERDICTS[health.verdict]
+        return _decide(obs, ServerStatus.ERROR, reason, fix)
     if health is not None and health.healthy:
         if health.competing:
             return _decide(obs, ServerStatus.RUNNING, "The gateway is logged in to IBKR.",
@@ -167,6 +206,7 @@ def _not_ready(obs: Observation) -> StatusDecision:
 
 __all__ = [
     "COMPETING_WARNING",
+    "VERDICTS",
     "Observation",
     "REAUTH_GRACE",
     "STARTUP_GRACE",

@@ -1,15 +1,23 @@
 """One look at an IBeam gateway through an open SSH connection.
 
-Order matters and mirrors what can fail: IBeam's health server (`/livez`, then `/readyz`,
-plain HTTP on 5001), then the Client Portal's own word (`/v1/api/iserver/auth/status`,
-HTTPS on 5000 with IBKR's self-signed certificate: the channel is already inside SSH, so
-the certificate is not what protects it). `/sso/validate` is never called: IBeam uses
-it and IBKR allows it once a minute. When the gateway is not logged in, IBeam's recent
-log says whether IBKR refused the password.
+Order matters and mirrors what can fail: IBeam's health server (`/readyz`, then `/livez`
+when not ready), then the Client Portal's own word (`/v1/api/iserver/auth/status`, HTTPS
+on 5000 with IBKR's self-signed certificate: the channel is already inside SSH, so the
+certificate is not what protects it). `/sso/validate` is never called: IBeam uses it and
+IBKR allows it once a minute. When the gateway is not logged in, IBeam's recent log
+(both streams) says whether something stops it for good (`diagnosis.verdict`).
+
+IBeam's health server is a single-threaded `HTTPServer` speaking HTTP/1.0: it closes the
+connection after every answer, so each request is one new SSH channel, spoken to
+directly (no local listening socket), and `/readyz`, which tickles the gateway with a
+15-second timeout (`IBEAM_REQUEST_TIMEOUT`), is given longer than that. The gateway
+keeps its connection alive between probes (`keepalive_expiry=None`: a probe comes once a
+cycle, further apart than httpx's 5-second default would keep it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass
@@ -19,53 +27,65 @@ from typing import Any
 import httpx
 
 from ibdesk.domain import ibeam as ib
+from ibdesk.domain.diagnosis import verdict
 from ibdesk.domain.errors import GatewayError
 from ibdesk.domain.models import GatewayHealth
 from ibdesk.gateway.ssh import Remote
 from ibdesk.gateway.tls import INSIDE_SSH
 
-REFUSED_MARKERS = ("Invalid username password combination",
-                   "Maximum number of failed authentication attempts")
-LOG_COMMAND = "docker logs --tail 50 ibeam"
+HEALTH_TIMEOUT = 20.0
+"""Above IBeam's own 15 s tickle timeout, so a slow /readyz is an answer, not a failure."""
+LOG_COMMAND = ib.logs_command(200)
+
+
+async def health_request(remote: Remote, path: str, *, timeout: float = HEALTH_TIMEOUT
+                         ) -> tuple[int, str]:
+    """One GET to IBeam's health server over a fresh SSH channel: (status, body).
+    Raises GatewayError when nothing answers."""
+    reader, writer = await remote.open_channel(ib.HEALTH_PORT)
+    try:
+        writer.write(f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        try:
+            raw = await asyncio.wait_for(reader.read(), timeout)
+        except TimeoutError:
+            raise GatewayError(f"IBeam's health server did not answer {path} within "
+                               f"{timeout:g} s.") from None
+    finally:
+        writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    parts = head.split(b"\r\n", 1)[0].split()
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+        raise GatewayError("IBeam's health server closed the connection without an answer.")
+    return int(parts[1]), body.decode("utf-8", "replace")
 
 
 class GatewayProbe:
-    """Probes one gateway again and again over the same SSH connection.
+    """Probes one gateway again and again over the same SSH connection: a new channel
+    per health request (HTTP/1.0), one kept-alive HTTPS connection to the gateway."""
 
-    Its two port forwards and two keep-alive HTTP clients stay open between probes, so a
-    probe costs a few requests on channels that already exist, not new channels. That is
-    what lets one monitor cycle sweep a thousand gateways.
-    """
-
-    def __init__(self, remote: Remote, *, timeout: float = 10.0) -> None:
+    def __init__(self, remote: Remote, *, timeout: float = HEALTH_TIMEOUT) -> None:
         self._remote = remote
         self._timeout = timeout
-        self._forwards: list[object] = []
-        self._health: httpx.AsyncClient | None = None
+        self._forward: object | None = None
         self._gateway: httpx.AsyncClient | None = None
 
-    async def _open(self) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
-        if self._health is None or self._gateway is None:
-            health = await self._remote.forward(ib.HEALTH_PORT)
-            gateway = await self._remote.forward(ib.GATEWAY_PORT)
-            self._forwards = [health, gateway]
-            limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-            self._health = httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{health.get_port()}", timeout=self._timeout,
-                limits=limits, verify=INSIDE_SSH)
+    async def gateway(self) -> httpx.AsyncClient:
+        if self._gateway is None:
+            forward = await self._remote.forward(ib.GATEWAY_PORT)
+            self._forward = forward
+            limits = httpx.Limits(max_connections=1, max_keepalive_connections=1,
+                                  keepalive_expiry=None)
             self._gateway = httpx.AsyncClient(
-                base_url=f"https://127.0.0.1:{gateway.get_port()}", timeout=self._timeout,
+                base_url=f"https://127.0.0.1:{forward.get_port()}", timeout=self._timeout,
                 limits=limits, verify=INSIDE_SSH)
-        return self._health, self._gateway
+        return self._gateway
 
     async def aclose(self) -> None:
-        for client in (self._health, self._gateway):
-            if client is not None:
-                await client.aclose()
-        for forward in self._forwards:
-            forward.close()  # type: ignore[attr-defined]
-        self._health = self._gateway = None
-        self._forwards = []
+        if self._gateway is not None:
+            await self._gateway.aclose()
+        if self._forward is not None:
+            self._forward.close()  # type: ignore[attr-defined]
+        self._gateway = self._forward = None
 
     async def __aenter__(self) -> GatewayProbe:
         return self
@@ -78,20 +98,17 @@ class GatewayProbe:
         started = time.perf_counter()
         fields: dict[str, object] = {"checked_at": datetime.now(UTC), "reachable": False}
         try:
-            health, gateway = await self._open()
-        except GatewayError as exc:
-            return GatewayHealth(**fields, error=exc.user_message)  # type: ignore[arg-type]
-        try:
-            ready = await health.get("/readyz")
-        except httpx.HTTPError:
+            ready, _ = await health_request(self._remote, "/readyz", timeout=self._timeout)
+        except GatewayError:
             fields["error"] = "IBeam's health server does not answer (IBeam is not running)."
             return await _with_log(self._remote, fields, read_logs)
         fields["reachable"] = True
-        fields["readyz"] = ready.status_code == 200
+        fields["readyz"] = ready == 200
         try:
             # a ready IBeam is live; only a not-ready one is asked whether it is shutting down
             fields["livez"] = True if fields["readyz"] else (
-                (await health.get("/livez")).status_code == 200)
+                (await health_request(self._remote, "/livez", timeout=self._timeout))[0] == 200)
+            gateway = await self.gateway()
             status = await gateway.post("/v1/api/iserver/auth/status")
             if status.status_code == 200:
                 data = status.json()
@@ -99,11 +116,13 @@ class GatewayProbe:
                               connected=bool(data.get("connected")),
                               competing=bool(data.get("competing")),
                               message=str(data.get("message") or ""))
+            elif status.status_code == 401:  # the gateway holds no session yet
+                fields.update(authenticated=False, connected=False)
             elif status.status_code == 429:
                 fields["error"] = "IBKR's gateway asked ibdesk to slow down (429)."
             else:
                 fields["error"] = f"The gateway answered {status.status_code}."
-        except (httpx.HTTPError, ValueError):
+        except (httpx.HTTPError, ValueError, GatewayError):
             fields["error"] = "The Client Portal gateway does not answer yet."
         fields["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
         if not fields.get("authenticated"):
@@ -135,31 +154,29 @@ class Inspection:
     auth_status: Answer
 
 
-async def inspect(remote: Remote, *, timeout: float = 10.0) -> Inspection:
+async def inspect(remote: Remote, *, timeout: float = HEALTH_TIMEOUT) -> Inspection:
     """Ask each endpoint once and keep what it said (the doctor shows it as evidence)."""
-    prober = GatewayProbe(remote, timeout=timeout)
-    try:
+
+    async def health(path: str) -> Answer:
         try:
-            health, gateway = await prober._open()
+            status, body = await health_request(remote, path, timeout=timeout)
         except GatewayError as exc:
-            none = Answer(0, "", exc.user_message)
-            return Inspection(none, none, none)
+            return Answer(0, "", exc.user_message)
+        return Answer(status, body[:2000])
 
-        async def ask(client: httpx.AsyncClient, method: str, path: str) -> Answer:
-            try:
-                response = await client.request(method, path)
-            except httpx.HTTPError as exc:
-                return Answer(0, "", f"no answer ({type(exc).__name__})")
-            return Answer(response.status_code, response.text[:2000])
-
-        return Inspection(await ask(health, "GET", "/livez"), await ask(health, "GET", "/readyz"),
-                          await ask(gateway, "POST", "/v1/api/iserver/auth/status"))
-    finally:
-        await prober.aclose()
+    livez, readyz = await health("/livez"), await health("/readyz")
+    async with GatewayProbe(remote, timeout=timeout) as prober:
+        try:
+            response = await (await prober.gateway()).post("/v1/api/iserver/auth/status")
+            auth = Answer(response.status_code, response.text[:2000])
+        except (httpx.HTTPError, GatewayError) as exc:
+            auth = Answer(0, "", f"no answer ({type(exc).__name__})")
+    return Inspection(livez, readyz, auth)
 
 
-async def probe(remote: Remote, *, timeout: float = 10.0, read_logs: bool = True) -> GatewayHealth:
-    """One probe over a fresh pair of forwards (for a single check)."""
+async def probe(remote: Remote, *, timeout: float = HEALTH_TIMEOUT,
+                read_logs: bool = True) -> GatewayHealth:
+    """One probe (for a single check)."""
     async with GatewayProbe(remote, timeout=timeout) as prober:
         return await prober.probe(read_logs=read_logs)
 
@@ -170,9 +187,10 @@ async def _with_log(remote: Remote, fields: dict[str, object], read_logs: bool) 
             code, out, _ = await remote.run(LOG_COMMAND)
         except GatewayError:
             code, out = 1, ""
-        if code == 0 and any(marker in out for marker in REFUSED_MARKERS):
-            fields["login_refused"] = True
+        if code == 0:
+            fields["verdict"] = verdict(out)
     return GatewayHealth(**fields)  # type: ignore[arg-type]
 
 
-__all__ = ["LOG_COMMAND", "REFUSED_MARKERS", "Answer", "GatewayProbe", "Inspection", "inspect", "probe"]
+__all__ = ["HEALTH_TIMEOUT", "LOG_COMMAND", "Answer", "GatewayProbe", "Inspection",
+           "health_request", "inspect", "probe"]

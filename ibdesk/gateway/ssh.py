@@ -32,9 +32,9 @@ from ibdesk.domain.errors import GatewayError, GatewayUnreachable
 log = logging.getLogger(__name__)
 
 ALLOWED_COMMANDS = frozenset({
-    ib.START_COMMAND, ib.STOP_COMMAND, ib.STATUS_COMMAND, ib.CLOUD_INIT_WAIT_COMMAND,
-    ib.CLOCK_COMMAND, ib.SEED_STARTER_COMMAND, "true", ib.CONTAINER_STATE_COMMAND,
-    *(ib.logs_command(n) for n in ib.LOG_TAIL_SIZES),
+    ib.START_COMMAND, ib.STOP_COMMAND, ib.DOCKER_STOP_COMMAND, ib.STATUS_COMMAND,
+    ib.CLOUD_INIT_STATUS_COMMAND, ib.CLOCK_COMMAND, ib.SEED_STARTER_COMMAND, "true",
+    ib.CONTAINER_STATE_COMMAND, *(ib.logs_command(n) for n in ib.LOG_TAIL_SIZES),
 })
 
 
@@ -97,8 +97,11 @@ class Remote:
                 str(result.stdout or ""), str(result.stderr or ""))
 
     async def write_files(self, files: dict[str, bytes], *, mode: int = ib.SECRET_FILE_MODE,
-                          dir_mode: int = ib.SECRET_DIR_MODE) -> None:
-        """Write each file whole with `mode` from its creation (no moment with wider rights)."""
+                          dir_mode: int = ib.SECRET_DIR_MODE,
+                          owner: tuple[int, int] | None = None) -> None:
+        """Write each file whole with `mode` from its creation (no moment with wider
+        rights), then give it (and a folder made for it) to `owner` before it takes its
+        name: IBeam's container user must be able to read its secret files."""
         try:
             async with self._conn.start_sftp_client() as sftp:
                 for path, data in files.items():
@@ -106,10 +109,14 @@ class Remote:
                     if folder and not await sftp.exists(folder):
                         await sftp.makedirs(folder, attrs=asyncssh.SFTPAttrs(
                             permissions=dir_mode))
+                        if owner is not None:
+                            await sftp.chown(folder, *owner)
                     temp = f"{path}.ibdesk-new"
                     async with sftp.open(temp, "wb", asyncssh.SFTPAttrs(permissions=mode)) as fh:
                         await fh.write(data)
                     await sftp.chmod(temp, mode)
+                    if owner is not None:
+                        await sftp.chown(temp, *owner)
                     await sftp.posix_rename(temp, path)
         except (asyncssh.Error, OSError) as exc:
             raise GatewayError(f"Could not write IBeam's settings on the server "

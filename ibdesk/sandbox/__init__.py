@@ -5,7 +5,8 @@ what the end-to-end tests and the benchmarks run against. Production code never
 imports it; only `ibdesk --sandbox` and `ibdesk sandbox serve` start it.
 """
 
-from ibdesk.sandbox.ibeam import IBeamTiming, IBKRUser, SimIBeam, UserBook
+from ibdesk.sandbox.ibeam import IBeamTiming, LightIBeam
+from ibdesk.sandbox.ibkr import IBKR, IBKRUser, UserBook
 from ibdesk.sandbox.server import DEMO_USER, Sandbox, SandboxOptions
 from ibdesk.sandbox.world import APIError, Config, SimClock, World
 
@@ -18,7 +19,8 @@ __all__ = [
     "Sandbox",
     "SandboxOptions",
     "SimClock",
-    "SimIBeam",
+    "IBKR",
+    "LightIBeam",
     "UserBook",
     "World",
 ]

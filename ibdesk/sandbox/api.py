@@ -204,12 +204,11 @@ def build_app(sandbox: Sandbox) -> web.Application:
         images = world.images()
         kind = request.query.get("type")
         if kind == "distribution":
-            images = [i for i in images if i["type"] == "base" and "application" not in
-                      (i.get("description") or "")]
+            images = [i for i in images if i["type"] == "base"]
         elif kind == "application":
-            images = [i for i in images if "application" in (i.get("description") or "")]
-        if request.query.get("private") == "true":
-            images = [i for i in images if not i["public"]]
+            images = [i for i in images if i["type"] == "application"]
+        if request.query.get("private") == "true":  # the account's own images
+            images = [i for i in images if i["type"] in ("snapshot", "backup", "custom")]
         return _json(_page(request, "images", images))
 
     async def get_image(request: web.Request) -> web.Response:
@@ -387,7 +386,8 @@ def _add_admin_routes(app: web.Application, sandbox: Sandbox) -> None:
         f = world.faults
         return _json({"latency_ms": f.latency_ms, "error_rate": f.error_rate,
                       "timeout_rate": f.timeout_rate, "rate_limit_burst": f.rate_limit_burst,
-                      "fail_actions": f.fail_actions})
+                      "fail_actions": f.fail_actions,
+                      "cloud_init_degraded": f.cloud_init_degraded})
 
     async def set_faults(request: web.Request) -> web.Response:
         body = await _body(request)
@@ -399,6 +399,8 @@ def _add_admin_routes(app: web.Application, sandbox: Sandbox) -> None:
             f.rate_limit_burst = int(body["rate_limit_burst"])
         if "fail_actions" in body:
             f.fail_actions.update({str(k): int(v) for k, v in body["fail_actions"].items()})
+        if "cloud_init_degraded" in body:
+            f.cloud_init_degraded = int(body["cloud_init_degraded"])
         return await get_faults(request)
 
     async def advance_clock(request: web.Request) -> web.Response:
@@ -421,7 +423,7 @@ def _add_admin_routes(app: web.Application, sandbox: Sandbox) -> None:
         if "clock_skew_seconds" in body:
             host.clock_skew = float(body.pop("clock_skew_seconds"))
         try:
-            state = host.ibeam.set_faults(**body)
+            state = host.set_gateway_faults(**body)
         except ValueError as exc:
             raise APIError(400, "bad_request", str(exc)) from None
         return _json({**state, "clock_skew_seconds": host.clock_skew})
@@ -457,6 +459,12 @@ def _add_admin_routes(app: web.Application, sandbox: Sandbox) -> None:
     async def host_state(request: web.Request) -> web.Response:
         return _json(sandbox.host(_int(request.match_info["id"])).describe())
 
+    async def withdraw_image(request: web.Request) -> web.Response:
+        slug = request.match_info["slug"]
+        world.image(slug)  # 404 for what never existed
+        world.withdraw_image(slug)
+        return web.Response(status=204)
+
     async def requests_log(request: web.Request) -> web.Response:
         return _json({"requests": list(world.requests)})
 
@@ -472,6 +480,7 @@ def _add_admin_routes(app: web.Application, sandbox: Sandbox) -> None:
     r.add_get(f"{ADMIN}/droplets/{{id}}/file", host_file)
     r.add_post(f"{ADMIN}/users/{{username}}", ibkr_user)
     r.add_get(f"{ADMIN}/ssh/{{ip}}", ssh_endpoint)
+    r.add_post(f"{ADMIN}/images/{{slug}}/withdraw", withdraw_image)
     r.add_get(f"{ADMIN}/requests", requests_log)
     r.add_get(f"{ADMIN}/ip", public_ip)
 

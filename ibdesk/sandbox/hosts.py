@@ -3,10 +3,15 @@
 Each active droplet gets an asyncssh server on 127.0.0.1 with its own host key. It
 accepts `root` with the public keys registered through the API and named at create,
 nothing else; it honours the sandbox's cloud firewalls (SSH from the workstation's
-address must be admitted); it serves SFTP chrooted to a folder that stands for the
-droplet's disk, so file modes are real; it runs the handful of fixed commands the
-provisioner and support tools use; and it forwards `direct-tcpip` channels for
-127.0.0.1:5000/5001 to the simulated IBeam, refusing them when IBeam is not listening.
+address must be admitted), and the Docker 1-Click's `ufw limit ssh` on droplets made
+from it. Behind it is a small Linux: a disk folder with owners (`Disk`, served over
+SFTP), cloud-init carrying out the droplet's user_data on its first boot (`FirstBoot`),
+systemd units read from that disk (`Systemd`) and Docker running what they say
+(`Docker`), with the light simulated IBeam or the real one as the container's process.
+
+Over SSH it runs the fixed commands of `ibdesk.domain.ibeam` and nothing else, and it
+forwards `direct-tcpip` channels for 127.0.0.1:PORT to whatever container publishes
+PORT on the droplet's loopback, refusing them when none does.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ import logging
 import os
 import re
 import shutil
-import socket
 import ssl
+import time
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,28 +33,28 @@ from asyncssh.forward import SSHForwarder
 
 from ibdesk.domain.ibeam import (
     CLOCK_COMMAND,
-    CLOUD_INIT_MARKER,
-    CLOUD_INIT_WAIT_COMMAND,
-    CONF_DIR,
     CONTAINER_STATE_COMMAND,
-    ENV_FILE,
-    GATEWAY_PORT,
-    HEALTH_PORT,
-    OUTPUTS_DIR,
     SEED_ENV_FILE,
     SEED_STARTER_COMMAND,
-    START_COMMAND,
-    STATUS_COMMAND,
-    STOP_COMMAND,
 )
 from ibdesk.sandbox import catalogue
-from ibdesk.sandbox.ibeam import IBeamTiming, SimIBeam, UserBook
+from ibdesk.sandbox.disk import Disk
+from ibdesk.sandbox.docker import Container, Docker, DockerError, find_run_lines, parse_run
+from ibdesk.sandbox.firstboot import FirstBoot
+from ibdesk.sandbox.ibeam import GatewayFaults, HostContext, IBeamTiming, LightIBeam
+from ibdesk.sandbox.ibkr import IBKR
+from ibdesk.sandbox.sftp import DiskSFTPServer
+from ibdesk.sandbox.systemd import Systemd, UnitNotFound
 from ibdesk.sandbox.world import DropletRec, World
 
 log = logging.getLogger(__name__)
 
-_DOCKER_LOGS = re.compile(r"^docker logs (?:--tail[ =](\d+) )?ibeam$")
-_DOCKER_STATE = CONTAINER_STATE_COMMAND
+_DOCKER_LOGS = re.compile(r"^docker logs (?:--tail[ =](\d+) )?ibeam( 2>&1)?$")
+_SYSTEMCTL = re.compile(r"^systemctl (start|restart|stop|is-active|enable|disable) "
+                        r"(ibeam(?:\.service)?)$")
+_CLOUD_INIT = re.compile(r"^cloud-init status((?: --wait| --long)*)$")
+UFW_LIMIT = (6, 30.0)
+"""`ufw limit ssh`, as the Docker 1-Click turns it on: 6 new connections per 30 s."""
 
 SEED_ENV_TEMPLATE = """\
 IBEAM_ACCOUNT=
@@ -56,9 +63,14 @@ IBEAM_GATEWAY_BASE_URL=https://localhost:5000
 """
 SEED_STARTER = """\
 #!/bin/bash
+docker rm -f ibeam
 docker run -d --restart=no --name ibeam --env-file /root/ibeam_files/env.list \\
   -p 127.0.0.1:5000:5000 -p 127.0.0.1:5001:5001 voyz/ibeam:latest
 """
+"""The seed snapshot's starter, as the seed's code describes it (the snapshot itself is
+private to the seed's DigitalOcean account)."""
+
+ProcessFactory = Callable[[Container, HostContext], Any]
 
 
 class _HostServer(asyncssh.SSHServer):
@@ -78,6 +90,9 @@ class _HostServer(asyncssh.SSHServer):
         if not self._host.firewall_admits():
             raise asyncssh.DisconnectError(asyncssh.DISC_HOST_NOT_ALLOWED_TO_CONNECT,
                                            "Connection blocked by the cloud firewall")
+        if not self._host.ufw_admits():
+            raise asyncssh.DisconnectError(asyncssh.DISC_HOST_NOT_ALLOWED_TO_CONNECT,
+                                           "Connection refused by ufw (limit ssh)")
         return True
 
     def password_auth_supported(self) -> bool:
@@ -91,71 +106,107 @@ class _HostServer(asyncssh.SSHServer):
 
     def connection_requested(self, dest_host: str, dest_port: int, orig_host: str,
                              orig_port: int) -> Any:
-        if dest_host not in ("127.0.0.1", "localhost") or \
-                dest_port not in (GATEWAY_PORT, HEALTH_PORT):
+        if dest_host not in ("127.0.0.1", "localhost"):
             return False
-        if not self._host.ibeam.listening(dest_port):
+        container = self._host.docker.published(dest_port)
+        if container is None or container.process is None:
             return False
-        return self._host.bridge(dest_port)
+        port = next(p.container_port for p in container.config.publish
+                    if p.host_port == dest_port)
+        return self._host.open_port(container, port)
 
 
 class SimulatedHost:
-    """One droplet's SSH server, disk folder and IBeam."""
+    """One droplet's SSH server, disk and software."""
 
-    def __init__(self, world: World, droplet: DropletRec, root: Path, users: UserBook,
-                 timing: IBeamTiming, tls: ssl.SSLContext) -> None:
+    def __init__(self, world: World, droplet: DropletRec, root: Path, ibkr: IBKR,
+                 timing: IBeamTiming, tls: ssl.SSLContext, *,
+                 process_factory: ProcessFactory | None = None,
+                 image_env: dict[str, str] | None = None,
+                 first_boot_seconds: float = 3.0) -> None:
         self.world = world
         self.droplet = droplet
         self.root = root
+        self.disk = Disk(root)
         self.tls = tls
-        self.ibeam = SimIBeam(root, users, world.now, timing)
+        self.ibkr = ibkr
+        self.timing = timing
+        self.faults = GatewayFaults()
         self.clock_skew = 0.0
         """Seconds the droplet's clock is off (a fault: TOTP codes need a right clock)."""
+        self.context = HostContext(str(droplet.id), self.disk, ibkr, world.now,
+                                   lambda: self.clock_skew, timing, self.faults, tls)
+        factory = process_factory or (lambda container, context: LightIBeam(container,
+                                                                            context))
+        self.docker = Docker(self.disk, lambda c: factory(c, self.context), image_env)
+        self.systemd = Systemd(self.disk, self.docker)
+        self.first_boot = FirstBoot(self.disk, self.docker, self._systemctl_argv, world.now,
+                                    first_boot_seconds)
         self.connections: set[asyncssh.SSHServerConnection] = set()
         self.commands: list[str] = []
-        self._accepts: set[asyncio.Future[Any]] = set()
+        self._ssh_hits: deque[float] = deque()
         self._listener: asyncssh.SSHAcceptor | None = None
         self.ssh_port = 0
 
+    # ------------------------------------------------------------------ the image
     @property
-    def enabled(self) -> bool:
-        """IBeam was started by the provisioner: systemd starts it again after a boot."""
-        return self.droplet.ibeam_enabled
+    def image(self) -> dict[str, Any]:
+        return self.droplet.image
 
-    @enabled.setter
-    def enabled(self, value: bool) -> None:
-        self.droplet.ibeam_enabled = value
+    @property
+    def is_seed_image(self) -> bool:
+        return self.image.get("id") == catalogue.SEED_IMAGE_ID
+
+    @property
+    def is_docker_one_click(self) -> bool:
+        return self.image.get("slug") == catalogue.DOCKER_IMAGE_SLUG
+
+    def _lay_down_image(self) -> None:
+        """What the droplet's image holds before anything runs."""
+        for folder in ("root", "etc", "tmp", "srv", "var/log", "var/lib"):
+            if not self.disk.host(folder).exists():
+                self.disk.mkdir(folder, 0o700 if folder == "root" else 0o755)
+        os.chmod(self.disk.host("/tmp"), 0o1777)
+        if (self.is_seed_image or self.is_docker_one_click) and not self.docker.installed:
+            self.docker.install()
+            self.docker.pull("voyz/ibeam:latest")
+        if self.is_seed_image:
+            env = self.disk.host(SEED_ENV_FILE)
+            if not env.exists():
+                self.disk.write(SEED_ENV_FILE, SEED_ENV_TEMPLATE.encode(), 0o600)
+            if not self.disk.host(SEED_STARTER_COMMAND).exists():
+                self.disk.write(SEED_STARTER_COMMAND, SEED_STARTER.encode(), 0o755)
 
     # ------------------------------------------------------------------ power
-    async def start(self, *, resumed: bool = False) -> None:
-        for folder in ("root", "etc", "tmp", "srv", CONF_DIR.lstrip("/"),
-                       OUTPUTS_DIR.lstrip("/")):
-            (self.root / folder).mkdir(parents=True, exist_ok=True)
-        if self.is_seed_image:
-            seed = self.root / "root" / "ibeam_files"
-            seed.mkdir(parents=True, exist_ok=True)
-            env = seed / "env.list"
-            if not env.exists():
-                env.write_text(SEED_ENV_TEMPLATE)
-            starter = self.root / "root" / "starter.sh"
-            if not starter.exists():
-                starter.write_text(SEED_STARTER)
-                starter.chmod(0o755)
+    async def start(self, *, resumed: bool = False, degraded_boot: bool = False) -> None:
+        self._lay_down_image()
+        if not self.first_boot.started:
+            self.first_boot.begin(self.droplet.user_data, degraded=degraded_boot)
         key = asyncssh.import_private_key(self.droplet.host_key)
         self._listener = await asyncssh.listen(
             host="127.0.0.1", port=self.ssh_port, server_host_keys=[key],
             server_factory=lambda: _HostServer(self),
             process_factory=self._run, encoding="utf-8",
-            sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(self.root)),
+            sftp_factory=lambda chan: DiskSFTPServer(chan, self.disk),
             allow_scp=False, login_timeout=30, keepalive_interval=0)
         self.ssh_port = self._listener.sockets[0].getsockname()[1]
-        if self.enabled:
-            self._start_ibeam()
-            if resumed:
-                self.ibeam.resume_session()
+        await self.first_boot.advance()
+        if self.docker.installed:
+            await self.systemd.boot()
+        if self.is_seed_image and self.droplet.ibeam_enabled:
+            await self._seed_starter()  # the seed's IBeam comes back after a boot
+        if resumed:
+            ibeam = self.ibeam
+            if isinstance(ibeam, LightIBeam):
+                ibeam.resume_session()
+
+    async def advance(self) -> None:
+        await self.first_boot.advance()
+        self.docker.advance()
 
     async def stop(self) -> None:
-        self.ibeam.stop("Stopping IBeam (the server is shutting down)")
+        await self.systemd.shutdown()
+        await self.docker.stop_all()
         if self._listener is not None:
             self._listener.close()
             await self._listener.wait_closed()
@@ -166,22 +217,14 @@ class SimulatedHost:
 
     async def destroy(self) -> None:
         await self.stop()
-        await self.ibeam.close()
         shutil.rmtree(self.root, ignore_errors=True)
+        self.root.with_name(self.root.name + ".owners.json").unlink(missing_ok=True)
 
     @property
     def running(self) -> bool:
         return self._listener is not None
 
     # ------------------------------------------------------------------ access
-    @property
-    def is_seed_image(self) -> bool:
-        return self.droplet.image.get("id") == catalogue.SEED_IMAGE_ID
-
-    @property
-    def has_ibeam_unit(self) -> bool:
-        return CLOUD_INIT_MARKER in (self.droplet.user_data or "")
-
     def authorized_keys(self) -> set[bytes]:
         found = set()
         for text in self.droplet.ssh_public_keys:
@@ -194,103 +237,188 @@ class SimulatedHost:
     def firewall_admits(self) -> bool:
         return self.world.ssh_allowed(self.droplet, self.world.config.workstation_ip)
 
+    def ufw_admits(self) -> bool:
+        if not self.is_docker_one_click:
+            return True
+        limit, window = UFW_LIMIT
+        now = time.monotonic()
+        while self._ssh_hits and self._ssh_hits[0] <= now - window:
+            self._ssh_hits.popleft()
+        if len(self._ssh_hits) >= limit:
+            return False
+        self._ssh_hits.append(now)
+        return True
+
     def read_file(self, path: str) -> tuple[bytes, int]:
-        target = (self.root / path.lstrip("/")).resolve()
-        if not target.is_relative_to(self.root.resolve()) or not target.is_file():
+        target = self.disk.host(path)
+        if not target.is_file():
             raise FileNotFoundError(path)
         return target.read_bytes(), target.stat().st_mode & 0o777
 
-    def describe(self) -> dict[str, Any]:
-        return {"droplet_id": self.droplet.id, "ip": self.droplet.ipv4,
-                "ssh_port": self.ssh_port, "running": self.running, "enabled": self.enabled,
-                "commands": list(self.commands), "ibeam": self.ibeam.describe(),
-                "log_tail": list(self.ibeam.stdout)[-50:]}
+    @property
+    def container(self) -> Container | None:
+        return self.docker.containers.get("ibeam")
 
-    async def bridge(self, port: int) -> SSHForwarder:
-        """Connect a forwarded channel to the in-process IBeam server for `port`."""
-        loop = asyncio.get_running_loop()
-        server_end, channel_end = socket.socketpair()
-        if port == GATEWAY_PORT:
-            accept = loop.connect_accepted_socket(self.ibeam.gateway_server, server_end,
-                                                  ssl=self.tls)
-        else:
-            accept = loop.connect_accepted_socket(self.ibeam.health_server, server_end)
-        # Not awaited here: a TLS server side only returns after its handshake, which
-        # needs the client's bytes that flow once this channel is open.
-        task = asyncio.ensure_future(accept)
-        self._accepts.add(task)
-        task.add_done_callback(self._accepts.discard)
-        _, peer = await loop.create_connection(SSHForwarder, sock=channel_end)
-        return SSHForwarder(peer)  # type: ignore[arg-type]
+    @property
+    def ibeam(self) -> Any:
+        """The process of the `ibeam` container (light or real), None without one."""
+        container = self.container
+        return container.process if container is not None else None
+
+    def set_gateway_faults(self, **faults: Any) -> dict[str, Any]:
+        ibeam = self.ibeam
+        if isinstance(ibeam, LightIBeam):
+            return ibeam.set_faults(**faults)
+        known = set(vars(self.faults)) | {"session_reset"}
+        unknown = set(faults) - known
+        if unknown:
+            raise ValueError(f"unknown gateway faults: {sorted(unknown)}")
+        for name, value in faults.items():
+            if name != "session_reset" and value is not None:
+                setattr(self.faults, name, bool(value))
+        return dict(vars(self.faults))
+
+    def describe(self) -> dict[str, Any]:
+        container = self.container
+        ibeam = self.ibeam
+        state = ibeam.describe() if ibeam is not None else {"state": "absent"}
+        lines = list(container.logs)[-50:] if container is not None else []
+        boot, boot_code = self.first_boot.status(long=False)
+        return {"droplet_id": self.droplet.id, "ip": self.droplet.ipv4,
+                "ssh_port": self.ssh_port, "running": self.running,
+                "enabled": self.systemd.enabled("ibeam"),
+                "unit": self.systemd.is_active("ibeam"),
+                "container": None if container is None else {
+                    "state": container.state, "exit_code": container.exit_code,
+                    "image": container.spec.image, "user": list(container.config.user),
+                    "remove": container.spec.remove},
+                "first_boot": boot.strip().removeprefix("status: "),
+                "first_boot_code": boot_code, "docker_installed": self.docker.installed,
+                "commands": list(self.commands), "ibeam": state,
+                "log_tail": [line.text for line in lines]}
+
+    async def open_port(self, container: Container, port: int) -> SSHForwarder | None:
+        assert container.process is not None
+        forwarder = await container.process.connect(port)
+        if forwarder is None:
+            raise asyncssh.ChannelOpenError(asyncssh.OPEN_CONNECT_FAILED,
+                                            "Connection refused")
+        return forwarder
 
     # ------------------------------------------------------------------ commands
-    def _start_ibeam(self) -> str | None:
-        env = SEED_ENV_FILE if self.is_seed_image and not self.has_ibeam_unit else ENV_FILE
-        return self.ibeam.start(env)
-
     async def _run(self, process: asyncssh.SSHServerProcess[str]) -> None:
         command = (process.command or "").strip()
         self.commands.append(command)
-        out, err, code = self.execute(command)
+        out, err, code = await self.execute(command)
         if out:
             process.stdout.write(out)
         if err:
             process.stderr.write(err)
         process.exit(code)
 
-    def execute(self, command: str) -> tuple[str, str, int]:
+    async def execute(self, command: str) -> tuple[str, str, int]:
         """(stdout, stderr, exit code) of one of the commands a droplet knows."""
+        await self.advance()
         if not command:
             return "", "This sandbox host runs single commands, not shells.\n", 1
         if command == "true":
             return "", "", 0
         if command == CLOCK_COMMAND:
             return f"{int(self.world.now() + self.clock_skew)}\n", "", 0
-        if command == CLOUD_INIT_WAIT_COMMAND:
-            return "\nstatus: done\n", "", 0
-        if command in (START_COMMAND, STOP_COMMAND, STATUS_COMMAND) and not self.has_ibeam_unit:
-            return "", "Failed to run: Unit ibeam.service not found.\n", 5
-        if command == START_COMMAND:
-            return self._start_command()
-        if command == SEED_STARTER_COMMAND and self.is_seed_image:
-            return self._start_command()
-        if command == STOP_COMMAND:
-            self.enabled = False
-            self.ibeam.stop()
-            return "", "", 0
-        if command == STATUS_COMMAND:
-            self.ibeam.advance()
-            state = {"running": "active", "shutdown": "failed"}.get(self.ibeam.state,
-                                                                    "inactive")
-            return f"{state}\n", "", 0 if state == "active" else 3
-        if command == _DOCKER_STATE:
-            self.ibeam.advance()
-            state = {"running": "running", "shutdown": "exited"}.get(self.ibeam.state)
-            if state is None:
+        match = _CLOUD_INIT.match(command)
+        if match:
+            flags = match.group(1).split()
+            if "--wait" in flags:
+                while not self.first_boot.done:
+                    await asyncio.sleep(0.05)
+                    await self.first_boot.advance()
+            text, code = self.first_boot.status(long="--long" in flags)
+            return ("\n" if "--wait" in flags else "") + text, "", code
+        match = _SYSTEMCTL.match(command)
+        if match:
+            code, text = await self._systemctl_argv([match.group(1), match.group(2)])
+            if match.group(1) == "is-active":
+                return text, "", code
+            return "", text, code
+        if command == CONTAINER_STATE_COMMAND:
+            try:
+                return f"{self.docker.inspect_status('ibeam')}\n", "", 0
+            except DockerError:
                 return "", "Error: No such object: ibeam\n", 1
-            return f"{state}\n", "", 0
         match = _DOCKER_LOGS.match(command)
         if match:
-            self.ibeam.advance()
-            lines = list(self.ibeam.stdout)
-            if match.group(1):
-                lines = lines[-int(match.group(1)):] if int(match.group(1)) else []
-            return "".join(line + "\n" for line in lines), "", 0
+            try:
+                out, err = self.docker.log_output(
+                    "ibeam", int(match.group(1)) if match.group(1) else None,
+                    merged=bool(match.group(2)))
+            except DockerError as exc:
+                return "", f"{exc}\n", 1
+            return out, err, 0
+        if command == "docker stop ibeam":
+            try:
+                await self.docker.stop("ibeam")
+            except DockerError as exc:
+                return "", f"{exc}\n", 1
+            return "ibeam\n", "", 0
+        if command == SEED_STARTER_COMMAND and self.is_seed_image:
+            return await self._seed_starter()
         name = command.split()[0]
         return "", f"bash: line 1: {name}: command not found\n", 127
 
-    def _start_command(self) -> tuple[str, str, int]:
-        problem = self._start_ibeam()
-        if problem:
-            return "", f"ibeam: {problem}\n", 1
-        self.enabled = True
-        return "", "", 0
+    async def _systemctl_argv(self, argv: list[str]) -> tuple[int, str]:
+        """`systemctl VERB UNIT` → (exit code, output); `is-active` answers on stdout."""
+        if not argv:
+            return 1, "Too few arguments.\n"
+        verb, *rest = argv
+        if verb == "daemon-reload":
+            return 0, ""
+        unit = next((a for a in rest if not a.startswith("-")), "")
+        if verb == "is-active":
+            state = self.systemd.is_active(unit)
+            return (0 if state == "active" else 3), f"{state}\n"
+        try:
+            if verb == "enable":
+                text = self.systemd.enable(unit)
+                if "--now" in rest:
+                    code, err = await self.systemd.start(unit)
+                    return code, text + err
+                return 0, text
+            if verb == "disable":
+                return 0, self.systemd.disable(unit)
+        except UnitNotFound:
+            return 1, f"Failed to {verb} unit: Unit file {self.systemd.full(unit)} does not " \
+                      "exist.\n"
+        if verb == "start":
+            return await self.systemd.start(unit)
+        if verb == "restart":
+            return await self.systemd.restart(unit)
+        if verb == "stop":
+            return await self.systemd.stop(unit)
+        return 1, f"Unknown command verb {verb}.\n"
+
+    async def _seed_starter(self) -> tuple[str, str, int]:
+        """Run the seed image's /root/starter.sh: its docker lines, as Docker would."""
+        text = self.disk.host(SEED_STARTER_COMMAND).read_text()
+        out = ""
+        for argv in find_run_lines(text):
+            argv = [a for a in argv if ">" not in a]
+            try:
+                if argv[1:2] == ["rm"]:
+                    await self.docker.remove(argv[-1], force="-f" in argv)
+                elif argv[1:2] == ["run"]:
+                    container = await self.docker.run(parse_run(argv[2:]))
+                    out += f"{container.name}\n"
+            except DockerError as exc:
+                if argv[1:2] == ["run"]:
+                    return out, f"{exc}\n", exc.code
+        self.droplet.ibeam_enabled = True
+        return out, "", 0
 
 
 def make_root(base: Path, droplet_id: int) -> Path:
     root = base / str(droplet_id)
     root.mkdir(parents=True, exist_ok=True)
-    os.chmod(root, 0o700)
+    os.chmod(root, 0o711)
     return root
 
 

@@ -1,81 +1,57 @@
-"""A simulated IBeam container: its login loop, its health server and the gateway.
+"""The light simulated IBeam: the default process of a sandbox droplet's `ibeam` container.
 
-It behaves as DESIGN.md describes the real one: it reads `IBEAM_ACCOUNT` /
-`IBEAM_PASSWORD` as file paths (`IBEAM_SECRETS_SOURCE=fs`, trailing CR/LF stripped, as
-IBeam does), logs in after a few seconds only when they match a user of the sandbox's
-IBKR user list, counts wrong passwords and shuts down at `IBEAM_MAX_FAILED_AUTH`
-(after which its ports refuse connections), stops at the 2FA prompt when the login
-needs 2FA and no handler is set, loses its session at IBKR's daily reset and logs in
-again at its next maintenance run, and reports a competing session when told to.
+It says and does what IBeam 0.5.12 does (read in Voyz/ibeam at tag v0.5.12, and checked
+against that code running in the sandbox, tests/sandbox/test_parity.py), only without a
+browser and in simulated time:
 
-Its servers are reached only through a simulated host's SSH port forwarding, like the
-real ones bound to 127.0.0.1 on the droplet: the host hands each forwarded connection
-to `health_server` / `gateway_server` (aiohttp protocol factories), no port is opened.
+* its output is IBeam's, line for line where ibdesk relies on a line: INFO and below on
+  stdout, WARNING and above on stderr (`logs.py`), and the daily log file in the outputs
+  folder;
+* it runs as the container's user (uid 1000): it cannot read secret files, or write its
+  log, where uid 1000 may not (`Disk.can`), and then fails as IBeam does — "Unable to
+  read env value for IBEAM_ACCOUNT: value is not a file", "Account cannot be None", or a
+  `PermissionError` traceback before the first line;
+* a login makes at most `IBEAM_MAX_IMMEDIATE_ATTEMPTS` attempts; only IBKR's
+  `Invalid username password combination` counts towards `IBEAM_MAX_FAILED_AUTH`; a
+  refused 2FA code is retried and never counted;
+* at a 2FA prompt without a handler it shuts down (it does not wait); a shutdown during
+  the first login ends the process (the container exits), one during a later maintenance
+  stops only the health server, as IBeam's maintenance thread does;
+* its health server is IBeam's: plain HTTP/1.0, one request at a time, the connection
+  closed after every answer; the gateway answers 401 without a session.
+
+Whether a password or a code is right is IBKR's to say (`IBKR`, shared with the real
+IBeam's gateway).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import posixpath
 import secrets
+import socket
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from email.utils import formatdate
 from typing import Any
 
 from aiohttp import web
+from asyncssh.forward import SSHForwarder
 
-from ibdesk.domain.ibeam import (
-    DEFAULT_MAX_FAILED_AUTH,
-    GATEWAY_PORT,
-    HEALTH_PORT,
-    OUTPUTS_DIR,
-    parse_env_list,
-    read_secret_text,
-)
+from ibdesk.domain.ibeam import DEFAULT_MAX_FAILED_AUTH
+from ibdesk.sandbox.disk import EXECUTE, READ, WRITE, Disk
+from ibdesk.sandbox.docker import Container
+from ibdesk.sandbox.ibkr import IBKR, PAPER_MODE_TEXT, WRONG_PASSWORD_TEXT, totp
 
-
-@dataclass(frozen=True)
-class IBKRUser:
-    username: str
-    password: str
-    totp_secret: str | None = None
-
-
-class UserBook:
-    """The sandbox's IBKR logins, from a JSON file: {"users": [{username, password,
-    totp_secret?}]} (a file, so that passwords never sit on a command line)."""
-
-    def __init__(self, users: list[IBKRUser]) -> None:
-        self._users = {u.username: u for u in users}
-
-    @classmethod
-    def load(cls, path: Path) -> UserBook:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        users = [IBKRUser(str(u["username"]), str(u["password"]),
-                          u.get("totp_secret") or None) for u in data["users"]]
-        return cls(users)
-
-    def find(self, username: str) -> IBKRUser | None:
-        return self._users.get(username)
-
-    def change(self, username: str, *, password: str | None = None,
-               totp_secret: str | None = None) -> IBKRUser:
-        """What a trader does on IBKR's site (a new password, a new 2FA secret): the
-        gateway's stored login stops working, as it does for real."""
-        user = self._users.get(username)
-        if user is None:
-            raise KeyError(username)
-        changed = IBKRUser(username, user.password if password is None else password,
-                           user.totp_secret if totp_secret is None else totp_secret or None)
-        self._users[username] = changed
-        return changed
-
-    @property
-    def users(self) -> list[IBKRUser]:
-        return list(self._users.values())
+VERSION = "0.5.12"
+DEFAULT_IMMEDIATE_ATTEMPTS = 10
+"""IBeam's own default for IBEAM_MAX_IMMEDIATE_ATTEMPTS."""
+AUTH_URL = "https://localhost:5000/sso/Login?forwardTo=22&RL=1&ip2loc=on"
 
 
 @dataclass
@@ -91,9 +67,12 @@ class IBeamTiming:
 
 
 @dataclass
-class _Faults:
+class GatewayFaults:
+    """What the admin API switches on for one droplet's gateway (they outlive restarts)."""
+
     down: bool = False
     two_fa_pending: bool = False
+    """The 2FA handler returns no code (a phone approval that never comes)."""
     competing: bool = False
     access_denied: bool = False
     """The gateway's IP allow list refuses every client ("Access Denied")."""
@@ -102,126 +81,249 @@ class _Faults:
 
 
 @dataclass
+class HostContext:
+    """What an IBeam container gets from its droplet and from the sandbox."""
+
+    gateway_id: str
+    disk: Disk
+    ibkr: IBKR
+    now: Callable[[], float]
+    """Simulated time (the world's clock)."""
+    clock_skew: Callable[[], float]
+    timing: IBeamTiming
+    faults: GatewayFaults
+    tls: ssl.SSLContext
+
+
+def to_bool(value: str) -> bool:
+    """IBeam's `strtobool`."""
+    text = str(value).strip().lower()
+    if text in ("y", "yes", "t", "true", "on", "1"):
+        return True
+    if text in ("n", "no", "f", "false", "off", "0"):
+        return False
+    raise ValueError(f"invalid truth value {value!r}")
+
+
+@dataclass
 class _Session:
     authenticated: bool = False
     connected: bool = False
     message: str = ""
     since: float | None = None
-    token: str = field(default_factory=lambda: secrets.token_hex(16))
+    username: str = ""
+    token: str = field(default_factory=lambda: secrets.token_hex(8))
 
 
-class SimIBeam:
-    """One IBeam container on one simulated host."""
+class _Shutdown(Exception):
+    """IBeam's AttemptException(cause='shutdown')."""
 
-    def __init__(self, root: Path, users: UserBook, now: Callable[[], float],
-                 timing: IBeamTiming) -> None:
-        self.root = root
-        self.users = users
-        self.now = now
-        self.timing = timing
-        self.state = "stopped"  # stopped | running | shutdown
+
+class LightIBeam:
+    """IBeam's process inside one container."""
+
+    def __init__(self, container: Container, host: HostContext) -> None:
+        self.container = container
+        self.host = host
+        self.env = container.config.env
+        self.uid, self.gid = container.config.user
+        self.state = "running"  # running | hung (health server shut down) | exited
         self.deactivated = False
-        self.faults = _Faults()
         self.session = _Session()
         self.failures = 0
-        self.max_failed_auth = DEFAULT_MAX_FAILED_AUTH
-        self.next_login_at: float | None = None
+        self.login_attempts = 0
         self.waiting_2fa = False
         self.account = ""
         self.password = ""
-        self.paper = False
-        self.two_fa_handler: str | None = None
-        self.pyotp_secret: str | None = None
-        self.stdout: deque[str] = deque(maxlen=5000)
-        self.login_attempts = 0
+        self.next_login_at: float | None = None
+        self.first_login = True
+        self.maintenance_started = False
+        self.gateway_running = False
+        self._file_lines: list[str] = []
         self._hits: deque[float] = deque()
-        self._health: web.Server | None = None
-        self._gateway: web.Server | None = None
+        self._health_lock = asyncio.Lock()
+        self._gateway_app: web.Server | None = None
+        self._tasks: set[asyncio.Future[Any]] = set()
 
-    # ------------------------------------------------------------------ files & logs
-    def _host_path(self, path: str) -> Path:
-        return self.root / path.lstrip("/")
+    # ------------------------------------------------------------------ settings
+    @property
+    def faults(self) -> GatewayFaults:
+        return self.host.faults
 
+    def _int(self, name: str, default: int) -> int:
+        try:
+            return int(self.env.get(name, default))
+        except ValueError:
+            return default
+
+    @property
+    def max_failed_auth(self) -> int:
+        return self._int("IBEAM_MAX_FAILED_AUTH", DEFAULT_MAX_FAILED_AUTH)
+
+    @property
+    def max_immediate(self) -> int:
+        return max(1, self._int("IBEAM_MAX_IMMEDIATE_ATTEMPTS", DEFAULT_IMMEDIATE_ATTEMPTS))
+
+    @property
+    def maintenance_seconds(self) -> float:
+        return float(self._int("IBEAM_MAINTENANCE_INTERVAL",
+                               int(self.host.timing.maintenance_seconds)) or 1)
+
+    @property
+    def paper(self) -> bool:
+        return to_bool(self.env.get("IBEAM_USE_PAPER_ACCOUNT", "False"))
+
+    @property
+    def two_fa_handler(self) -> str | None:
+        return self.env.get("IBEAM_TWO_FA_HANDLER") or None
+
+    @property
+    def health_port(self) -> int:
+        return self._int("IBEAM_HEALTH_SERVER_PORT", 5001)
+
+    # ------------------------------------------------------------------ output
     def log(self, level: str, message: str) -> None:
-        stamp = datetime.fromtimestamp(self.now(), UTC)
+        stamp = datetime.fromtimestamp(self.host.now(), UTC)
         line = f"{stamp:%Y-%m-%d %H:%M:%S},{stamp.microsecond // 1000:03d}|{level}| {message}"
-        self.stdout.append(line)
-        outputs = self._host_path(OUTPUTS_DIR)
-        outputs.mkdir(parents=True, exist_ok=True)
-        with open(outputs / f"ibeam_log__{stamp:%Y-%m-%d}.txt", "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
+        self.container.write("stdout" if level in ("D", "I") else "stderr", line)
+        self._file_lines.append(line)
+        self._flush_file(stamp)
+
+    def _outputs(self) -> tuple[bool, str]:
+        """(mounted, droplet path) of the outputs folder IBeam writes its log into."""
+        folder = self.env.get("IBEAM_OUTPUTS_DIR", "/srv/outputs")
+        mount, path = self.container.config.host_path(folder)
+        return mount is not None, path
+
+    def _flush_file(self, stamp: datetime) -> None:
+        mounted, folder = self._outputs()
+        if not mounted or not to_bool(self.env.get("IBEAM_LOG_TO_FILE", "True")):
+            self._file_lines.clear()  # the container's own layer: gone with the container
+            return
+        path = posixpath.join(folder, f"ibeam_log__{stamp:%Y-%m-%d}.txt")
+        disk = self.host.disk
+        new = not disk.host(path).exists()
+        with open(disk.host(path), "a", encoding="utf-8") as fh:
+            for line in self._file_lines:
+                fh.write(line + "\n")
+        self._file_lines.clear()
+        if new:
+            disk.chown(path, self.uid, self.gid)
+
+    def _can(self, container_path: str, access: int) -> bool:
+        """Can the container's user do `access` on a container path? Inside a bind mount
+        only the mounted folder's own tree counts (the host's folders above it are not
+        the container's); the container's own layer is IBeam's image, owned by it."""
+        mount, path = self.container.config.host_path(container_path)
+        if mount is None:
+            return True
+        disk = self.host.disk
+        base = disk.normalise(mount.source)
+        rest = disk.normalise(path)[len(base):].strip("/")
+        current = base
+        for part in [p for p in rest.split("/") if p]:
+            if not disk._allowed(current, self.uid, self.gid, EXECUTE):
+                return False
+            current = posixpath.join(current, part)
+        if access & WRITE and mount.read_only:
+            return False
+        return disk._allowed(current, self.uid, self.gid, access)
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self, env_file: str) -> str | None:
-        """Start the container with IBeam's env file; returns an error text or None."""
-        path = self._host_path(env_file)
-        if not path.is_file():
-            return f"{env_file}: No such file or directory"
-        env = parse_env_list(path.read_text(encoding="utf-8"))
-        self.stdout.clear()
-        self.log("I", "############ Starting IBeam version 0.5.x ############")
-        source = env.get("IBEAM_SECRETS_SOURCE", "env")
-        self.log("I", f"Secrets source: {source}")
-        try:
-            if source == "fs":
-                self.account = self._read_secret(env.get("IBEAM_ACCOUNT", ""))
-                self.password = self._read_secret(env.get("IBEAM_PASSWORD", ""))
-            else:
-                self.account = env.get("IBEAM_ACCOUNT", "")
-                self.password = env.get("IBEAM_PASSWORD", "")
-        except (OSError, UnicodeDecodeError) as exc:
-            self.log("E", f"Unable to read secrets: {type(exc).__name__}")
-            self.state = "shutdown"
-            return None
-        self.paper = env.get("IBEAM_USE_PAPER_ACCOUNT", "False").lower() == "true"
-        self.two_fa_handler = env.get("IBEAM_TWO_FA_HANDLER") or None
-        self.pyotp_secret = env.get("IBEAM_PYOTP_SECRET") or None
-        try:
-            self.max_failed_auth = int(env.get("IBEAM_MAX_FAILED_AUTH",
-                                               DEFAULT_MAX_FAILED_AUTH))
-        except ValueError:
-            self.max_failed_auth = DEFAULT_MAX_FAILED_AUTH
-        self.state = "running"
-        self.deactivated = False
-        self.failures = 0
-        self.waiting_2fa = False
+    async def start(self) -> None:
+        mounted, folder = self._outputs()
+        stamp = datetime.fromtimestamp(self.host.now(), UTC)
+        log_file = f"{self.env.get('IBEAM_OUTPUTS_DIR', '/srv/outputs')}/ibeam_log__" \
+                   f"{stamp:%Y-%m-%d}.txt"
+        if to_bool(self.env.get("IBEAM_LOG_TO_FILE", "True")) and mounted and not (
+                self._can(log_file, WRITE) if self.host.disk.host(
+                    posixpath.join(folder, posixpath.basename(log_file))).exists()
+                else self._can(posixpath.dirname(log_file), WRITE | EXECUTE)):
+            self._crash(f"PermissionError: [Errno 13] Permission denied: '{log_file}'",
+                        ["ibeam_starter.py\", line 48, in <module>\n    logs.initialize(",
+                         "src/logs.py\", line 38, in initialize\n    file_handler = "
+                         "DailyRotatingFileHandler(os.path.join(outputs_dir, 'ibeam_log'))"])
+            return
+        self.log("I", f"############ Starting IBeam version {VERSION} ############")
+        handler = self.two_fa_handler
+        if handler == "PYOTP":
+            secret = self.env.get("IBEAM_PYOTP_SECRET")
+            if not secret:
+                self._crash("ValueError: IBEAM_PYOTP_SECRET must be set",
+                            ["src/two_fa_handlers/pyotp_handler.py\", line 38, in __init__\n"
+                             "    raise ValueError(\"IBEAM_PYOTP_SECRET must be set\")"])
+                return
+            code = totp(secret, time.time() + self.host.clock_skew())
+            self.log("I", f"PyotpHandler initialized - test code ending in {code[-3:]}, "
+                          "expires in 17s")
+        self.log("I", f"Secrets source: {self.env.get('IBEAM_SECRETS_SOURCE', 'env')}")
+        self.log("I", f"Health server started at port={self.health_port}")
+        self.log("I", "Configuration:\n" + json.dumps({
+            "OUTPUTS_DIR": self.env.get("IBEAM_OUTPUTS_DIR", "/srv/outputs"),
+            "GATEWAY_DIR": self.env.get("IBEAM_GATEWAY_DIR"),
+            "MAINTENANCE_INTERVAL": self.maintenance_seconds, "TWO_FA_HANDLER": handler,
+            "USE_PAPER_ACCOUNT": self.paper, "MAX_FAILED_AUTH": self.max_failed_auth,
+            "MAX_IMMEDIATE_ATTEMPTS": self.max_immediate}))
+        self._start_gateway()
+        self.next_login_at = self.host.now() + self.host.timing.login_seconds
+
+    def _crash(self, error: str, frames: list[str]) -> None:
+        """An exception before or outside IBeam's logging: a traceback on stderr, exit 1."""
+        lines = ["Traceback (most recent call last):"]
+        lines += [f"  File \"/srv/ibeam/{frame}" for frame in frames]
+        lines.append(error)
+        self.container.write("stderr", "\n".join(lines))
+        self._exit(1)
+
+    def _start_gateway(self) -> None:
+        if self.gateway_running:
+            return
+        self.log("I", "Gateway not found, starting new one...")
+        self.log("I", "Note that the Gateway log below may display \"Open https://localhost:"
+                      "[PORT] to login\" - ignore this command.")
+        self.log("I", "Starting Gateway as Linux process with params: ['bash', 'bin/run.sh', "
+                      "'root/conf.yaml']")
+        self.gateway_running = True
+        self.log("I", "Gateway started with pids: [12]")
+        self.log("I", "Gateway connection established")
+        self.container.write("stdout", "Open https://localhost:5000 to login")
+
+    def _exit(self, code: int) -> None:
+        self.state = "exited"
+        self.gateway_running = False
         self.session = _Session()
-        self.log("I", f"Health server started at port {HEALTH_PORT}")
-        self.log("I", "Gateway not running, starting the gateway.")
-        self.next_login_at = self.now() + self.timing.login_seconds
-        return None
+        self.next_login_at = None
+        self.container.exited(code)
+
+    async def stop(self, timeout: float) -> None:
+        if self.state != "exited":
+            self._exit(143)
+        await self.close()
 
     def resume_session(self) -> None:
         """The sandbox process restarted but this IBeam did not: log in at once."""
         if self.state == "running" and self.next_login_at is not None:
-            self.next_login_at = self.now()
+            self.next_login_at = self.host.now()
             self.advance()
 
-    def _read_secret(self, path: str) -> str:
-        if not path:
-            raise FileNotFoundError("no path set")
-        return read_secret_text(self._host_path(path).read_bytes())
+    async def close(self) -> None:
+        if self._gateway_app is not None:
+            await self._gateway_app.shutdown(0.1)
+            self._gateway_app = None
 
-    def stop(self, reason: str = "Stopping IBeam") -> None:
-        if self.state == "running":
-            self.log("I", reason)
-        self.state = "stopped"
-        self.session = _Session()
-        self.next_login_at = None
-
-    # ------------------------------------------------------------------ the login loop
+    # ------------------------------------------------------------------ simulated time
     def advance(self) -> None:
-        """Apply what has happened since the last look (lazy simulated time)."""
+        """Apply what has happened since the last look."""
         if self.state != "running" or self.deactivated:
             return
-        now = self.now()
+        now = self.host.now()
         self._daily_reset(now)
         if self.next_login_at is not None and now >= self.next_login_at:
-            self._attempt_login(now)
+            self._run(now)
 
     def _last_reset(self, now: float) -> float:
         moment = datetime.fromtimestamp(now, UTC).replace(
-            hour=self.timing.reset_hour_utc, minute=0, second=0, microsecond=0)
+            hour=self.host.timing.reset_hour_utc, minute=0, second=0, microsecond=0)
         if moment.timestamp() > now:
             moment -= timedelta(days=1)
         return moment.timestamp()
@@ -230,71 +332,188 @@ class SimIBeam:
         session = self.session
         if session.authenticated and session.since is not None and \
                 session.since < self._last_reset(now) <= now:
-            reset_at = self._last_reset(now)
-            self._lose_session("Session reset by IBKR (daily restart)")
-            self.next_login_at = (reset_at + self.timing.maintenance_seconds
-                                  + self.timing.login_seconds)
+            self.session = _Session(connected=True, username=session.username)
+            # IBeam notices at its next maintenance run
+            self.next_login_at = self._last_reset(now) + self.maintenance_seconds
 
-    def _lose_session(self, why: str) -> None:
-        self.session = _Session(authenticated=False, connected=True, message="")
-        self.log("W", f"{why}. Not authenticated, re-authenticating at the next maintenance.")
-
-    def _attempt_login(self, now: float) -> None:
+    def _run(self, now: float) -> None:
+        """A login (the first start) or a maintenance run."""
         self.next_login_at = None
-        self.login_attempts += 1
-        self.log("I", "Gateway session found but not authenticated, logging in..."
-                 if self.session.connected else "No active sessions, logging in...")
-        self.log("I", "Authentication process started")
+        first = self.first_login
+        self.first_login = False
+        if not first:
+            self.log("I", "Maintenance")
+        try:
+            ok = self._try_authenticating()
+        except _Shutdown:
+            self.log("W", "Shutting IBeam down due to critical error.")
+            if first:
+                self._exit(0)  # the first start ends the script, and the container
+            else:
+                self.state = "hung"  # the maintenance thread stops the health server only
+            return
+        if ok:
+            self.log("I", f"Gateway running and authenticated, session id: "
+                          f"{self.session.token}, server name: JifN19053")
+        if not self.maintenance_started:
+            self.maintenance_started = True
+            self.log("I", f"Starting maintenance with interval {self.maintenance_seconds:g} "
+                          "seconds")
+        self.next_login_at = now + self.maintenance_seconds
+
+    def _try_authenticating(self) -> bool:
+        if self.faults.down:
+            self.log("E", "Cannot communicate with the Gateway. Consider increasing "
+                          "IBEAM_GATEWAY_STARTUP")
+            return False
+        session = self.session
+        if session.authenticated and not self.competing:
+            return True
+        self.log("I", 'Authentication strategy: "B"')
+        if not session.connected:
+            self.log("I", "No active sessions, logging in...")
+            return self._log_in()
+        if self.competing:
+            self.log("I", "Competing or disconnected Gateway session found, logging out and "
+                          "reauthenticating...")
+            return True  # IBKR gives the session back; it stays competing while the fault lasts
+        self.log("I", "Active session found but not authenticated, reauthenticating...")
+        user = self.host.ibkr.users.find(self.account)
+        if user is not None and user.password == self.password:
+            self.session = _Session(authenticated=True, connected=True, since=self.host.now(),
+                                    username=self.account)
+            return True
+        self.log("E", "Repeatedly reauthenticating failed 3 times. Killing the Gateway and "
+                      "restarting the authentication process.")
+        self.session = _Session()
+        self.log("I", "No active sessions, logging in...")
+        return self._log_in()
+
+    def _secret(self, name: str) -> str | None:
+        value = self.env.get(name)
+        if value is None:
+            return None
+        if self.env.get("IBEAM_SECRETS_SOURCE", "env") != "fs":
+            return value.rstrip("\r\n")
+        mount, path = self.container.config.host_path(value)
+        disk = self.host.disk
+        visible = disk.host(path).is_file() and self._can(posixpath.dirname(value), EXECUTE) \
+            if mount is not None else False
+        if not visible:
+            self.log("E", f"Unable to read env value for {name}: value is not a file")
+            return None
+        if not self._can(value, READ):
+            self.log("E", f"Unable to read env value for {name} as a file.")
+            return None
+        # text mode (universal newlines), then IBeam's rstrip('\r\n')
+        with open(disk.host(path), encoding=self.env.get("IBEAM_ENCODING", "UTF-8")) as fh:
+            return fh.read().rstrip("\r\n")
+
+    def _log_in(self) -> bool:
+        self.log("I", f"Loading auth webpage at {AUTH_URL}")
         if self.faults.page_timeout:
             self.log("E", "Timeout reached when waiting for authentication. The website seems "
                           "to not be loaded correctly. Consider increasing "
-                          "IBEAM_PAGE_LOAD_TIMEOUT.")
-            self.next_login_at = now + self.timing.maintenance_seconds
-            return
-        user = self.users.find(self.account)
-        if user is None or user.password != self.password:
+                          f"IBEAM_PAGE_LOAD_TIMEOUT. \nWebsite URL: {AUTH_URL} \n \nException:"
+                          "\n  <class 'selenium.common.exceptions.TimeoutException'> Message:")
+            self._cleanup()
+            self.log("I", "Logging in failed")
+            return False
+        self.log("I", "Gateway auth webpage loaded")
+        success = False
+        for attempt in range(1, self.max_immediate + 1):
+            self.log("I", f"Login attempt number {attempt}")
+            self.login_attempts += 1
+            outcome = self._attempt()
+            if outcome == "success":
+                success = True
+                break
+            if outcome == "break":
+                break
+        self._cleanup()
+        self.log("I", f"Logging in {'succeeded' if success else 'failed'}")
+        return success
+
+    def _cleanup(self) -> None:
+        self.log("I", "Cleaning up the resources. Display: <pyvirtualdisplay.display.Display "
+                      "object> | Driver: <selenium.webdriver.chrome.webdriver.WebDriver>")
+
+    def _attempt(self) -> str:
+        """One attempt of IBeam's `login_handler.attempt`: success, continue or break;
+        raises _Shutdown."""
+        account = self._secret("IBEAM_ACCOUNT")
+        password = self._secret("IBEAM_PASSWORD")
+        if account is None:
+            self.log("E", "Account cannot be None. Specify by setting IBEAM_ACCOUNT "
+                          "environment variable.")
+            raise _Shutdown
+        if password is None:
+            self.log("E", "Password cannot be None. Specify by setting IBEAM_PASSWORD "
+                          "environment variable.")
+            raise _Shutdown
+        self.account, self.password = account, password
+        ibkr, gateway = self.host.ibkr, self.host.gateway_id
+        if self.paper:
+            self.log("I", "Switching to paper mode")
+        self.log("I", "Submitting the form")
+        outcome = ibkr.login(gateway, account, password, paper=self.paper)
+        if outcome.result == "error" and outcome.error == PAPER_MODE_TEXT:
+            self.log("I", "Switching to paper mode and reattempting to submit the form")
+            outcome = ibkr.login(gateway, account, password, paper=True)
+        if outcome.result == "2fa":
+            self.log("I", "Credentials correct, but Gateway requires two-factor "
+                          "authentication.")
+            handler = self.two_fa_handler
+            if handler is None:
+                self.log("C", "######## ATTENTION! ######## No 2FA handler found. You may "
+                              "define your own 2FA handler or use built-in handlers. See "
+                              "documentation for more: https://github.com/Voyz/ibeam/wiki/"
+                              "Two-Factor-Authentication")
+                self.waiting_2fa = True
+                raise _Shutdown
+            code = self._two_fa_code(handler)
+            if code is None:
+                self.log("W", "No 2FA code returned. Aborting authentication.")
+                self.waiting_2fa = True
+                return "break"
+            self.log("I", "Submitting the 2FA form")
+            outcome = ibkr.second_factor(outcome.challenge, code)
+        if outcome.result == "ok":
+            self.log("I", 'Webpage displayed "Client login succeeds"')
+            self.failures = 0
+            self.waiting_2fa = False
+            self.session = _Session(authenticated=True, connected=True, since=self.host.now(),
+                                    username=account)
+            return "success"
+        self.log("E", f"Error displayed by the login webpage: {outcome.error}")
+        if outcome.error == WRONG_PASSWORD_TEXT and self.max_failed_auth > 0:
+            self.log("W", "Increased presubmit buffer to 10")
             self.failures += 1
-            self.session = _Session(connected=False)
-            self.log("E", "Error displayed by the login webpage: Invalid username password "
-                          "combination")
             if self.failures >= self.max_failed_auth:
                 self.log("C", "######## ATTENTION! ######## Maximum number of failed "
-                              f"authentication attempts (IBEAM_MAX_FAILED_AUTH="
+                              "authentication attempts (IBEAM_MAX_FAILED_AUTH="
                               f"{self.max_failed_auth}) reached. IBeam will shut down to "
-                              "prevent an account lock-out.")
-                self.state = "shutdown"
-                return
-            self.log("I", f"Authentication failed ({self.failures}/{self.max_failed_auth}); "
-                          "retrying at the next maintenance.")
-            self.next_login_at = now + self.timing.maintenance_seconds
-            return
-        needs_2fa = user.totp_secret is not None
-        if needs_2fa:
-            if self.two_fa_handler is None:
-                self.waiting_2fa = True
-                self.session = _Session(connected=False, message="2FA pending")
-                self.log("I", "Credentials correct, but Gateway requires two-factor "
-                              "authentication.")
-                self.log("C", "######## ATTENTION! ######## No 2FA handler found. You may "
-                              "define your own 2FA handler or use built-in handlers.")
-                return
-            if self.faults.two_fa_pending:
-                self.waiting_2fa = True
-                self.session = _Session(connected=False, message="2FA pending")
-                self.log("W", "No 2FA code returned. Aborting authentication.")
-                self.next_login_at = now + self.timing.maintenance_seconds
-                return
-            if self.two_fa_handler == "PYOTP" and self.pyotp_secret != user.totp_secret:
-                self.failures += 1
-                self.log("E", "Error displayed by the login webpage: Invalid security code")
-                self.next_login_at = now + self.timing.maintenance_seconds
-                return
-        self.waiting_2fa = False
-        self.failures = 0
-        self.session = _Session(authenticated=True, connected=True, since=now)
-        self.log("I", f"Gateway running and authenticated, session id: {self.session.token}")
+                              "prevent an account lock-out. It is recommended you attempt to "
+                              "authenticate manually in order to reset the counter. Read the "
+                              "execution logs and report issues at "
+                              "https://github.com/Voyz/ibeam/issues")
+                raise _Shutdown
+        return "continue"
+
+    def _two_fa_code(self, handler: str) -> str | None:
+        self.log("I", f"Attempting to acquire 2FA code from: {handler}")
+        if self.faults.two_fa_pending or handler != "PYOTP":
+            return None
+        code = totp(self.env.get("IBEAM_PYOTP_SECRET", ""), time.time() +
+                    self.host.clock_skew())
+        self.log("I", f"Generated TOTP code ending in {code[-3:]} (valid for 21s)")
+        return code
 
     # ------------------------------------------------------------------ faults & state
+    @property
+    def competing(self) -> bool:
+        return self.faults.competing and self.session.authenticated
+
     def set_faults(self, *, down: bool | None = None, two_fa_pending: bool | None = None,
                    competing: bool | None = None, session_reset: bool = False,
                    access_denied: bool | None = None, page_timeout: bool | None = None,
@@ -302,103 +521,92 @@ class SimIBeam:
         if unknown:
             raise ValueError(f"unknown gateway faults: {sorted(unknown)}")
         self.advance()
+        faults = self.faults
         if down is not None:
-            self.faults.down = down
-            self.log("E" if down else "I", "Gateway process exited" if down
-                     else "Gateway process started")
+            faults.down = down
             if down:
+                self.container.write("stdout", "Gateway process exited")
                 self.session = _Session()
-            elif self.state == "running" and self.next_login_at is None and \
-                    not self.session.authenticated:
-                self.next_login_at = self.now() + self.timing.login_seconds
-        if two_fa_pending is not None:
-            self.faults.two_fa_pending = two_fa_pending
-        if access_denied is not None:
-            self.faults.access_denied = access_denied
-        if page_timeout is not None:
-            self.faults.page_timeout = page_timeout
-        if competing is not None:
-            self.faults.competing = competing
-            if competing:
-                self.log("I", "Competing Gateway session found, restarting and logging in...")
+                self.gateway_running = False
+            elif self.state == "running":
+                self.gateway_running = True
+                if self.next_login_at is None and not self.session.authenticated:
+                    self.next_login_at = self.host.now() + self.host.timing.login_seconds
+        for name, value in (("two_fa_pending", two_fa_pending), ("competing", competing),
+                            ("access_denied", access_denied), ("page_timeout", page_timeout)):
+            if value is not None:
+                setattr(faults, name, value)
         if session_reset and self.session.authenticated:
-            self._lose_session("Session timed out")
-            self.next_login_at = self.now() + self.timing.login_seconds
+            self.session = _Session(connected=True, username=self.session.username)
+            self.next_login_at = self.host.now() + self.host.timing.login_seconds
         return self.describe()
 
     def describe(self) -> dict[str, Any]:
         self.advance()
+        faults = self.faults
         return {"state": self.state, "deactivated": self.deactivated,
                 "authenticated": self.session.authenticated,
                 "connected": self.session.connected, "competing": self.competing,
                 "message": self.session.message, "failures": self.failures,
                 "login_attempts": self.login_attempts, "waiting_2fa": self.waiting_2fa,
                 "paper": self.paper, "two_fa_handler": self.two_fa_handler,
-                "faults": {"down": self.faults.down,
-                           "two_fa_pending": self.faults.two_fa_pending,
-                           "competing": self.faults.competing,
-                           "access_denied": self.faults.access_denied,
-                           "page_timeout": self.faults.page_timeout}}
+                "down": faults.down, "two_fa_pending": faults.two_fa_pending,
+                "access_denied": faults.access_denied, "page_timeout": faults.page_timeout,
+                "kind": "light"}
 
-    @property
-    def competing(self) -> bool:
-        return self.faults.competing and self.session.authenticated
-
+    # ------------------------------------------------------------------ its servers
     def listening(self, port: int) -> bool:
-        """Is anything accepting connections on the droplet's 127.0.0.1:port?"""
         self.advance()
-        if self.state != "running":
-            return False
-        if port == HEALTH_PORT:
-            return True
-        if port == GATEWAY_PORT:
-            return not (self.deactivated or self.faults.down)
-        return False
+        if port == self.health_port:
+            return self.state == "running"
+        return self.state in ("running", "hung") and self.gateway_running and \
+            not self.faults.down
 
-    # ------------------------------------------------------------------ servers
-    @property
-    def health_server(self) -> web.Server:
-        if self._health is None:
-            self._health = web.Server(self._on_health)
-        return self._health
+    async def connect(self, port: int) -> SSHForwarder | None:
+        """A connection from the container's published port to the server inside."""
+        if not self.listening(port):
+            return None
+        loop = asyncio.get_running_loop()
+        server_end, channel_end = socket.socketpair()
+        if port == self.health_port:
+            accept = loop.connect_accepted_socket(lambda: _HealthProtocol(self), server_end)
+        else:
+            if self._gateway_app is None:
+                self._gateway_app = web.Server(self._on_gateway)
+            accept = loop.connect_accepted_socket(self._gateway_app, server_end,
+                                                  ssl=self.host.tls)
+        # Not awaited here: a TLS server side only returns after its handshake, which
+        # needs the client's bytes that flow once this channel is open.
+        task = asyncio.ensure_future(accept)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        _, peer = await loop.create_connection(SSHForwarder, sock=channel_end)
+        return SSHForwarder(peer)  # type: ignore[arg-type]
 
-    @property
-    def gateway_server(self) -> web.Server:
-        if self._gateway is None:
-            self._gateway = web.Server(self._on_gateway)
-        return self._gateway
-
-    async def close(self) -> None:
-        for server in (self._health, self._gateway):
-            if server is not None:
-                await server.shutdown(timeout=1)
-
-    async def _on_health(self, request: web.BaseRequest) -> web.StreamResponse:
+    def health_answer(self, path: str) -> tuple[int, str]:
+        """IBeam's health_server.py: /livez, /readyz (tickles the gateway), /activate,
+        /deactivate."""
         self.advance()
-        if request.method != "GET":
-            return web.Response(status=501, text="Unsupported method")
-        path = request.path
         if path == "/livez":
-            if self.state != "running":
-                return web.Response(status=500, text="Internal Error", content_type="text/html")
-            return web.Response(text="OK", content_type="text/html")
+            return (200, "OK") if self.state == "running" else (500, "Internal Error")
         if path == "/readyz":
             if self.session.authenticated and not self.faults.down and not self.deactivated:
-                return web.Response(text="OK", content_type="text/html")
-            return web.Response(status=503, text="Not Ready", content_type="text/html")
+                return 200, "OK"
+            return 503, "Not Ready"
         if path == "/activate":
             if self.deactivated:
                 self.deactivated = False
-                self.log("I", "Activated: starting the gateway and authenticating")
-                self.next_login_at = self.now() + self.timing.login_seconds
-            return web.Response(text="OK", content_type="text/html")
+                self.log("I", "Activating")
+                self.next_login_at = self.host.now() + self.host.timing.login_seconds
+            return 200, "OK"
         if path == "/deactivate":
-            self.deactivated = True
-            self.session = _Session()
-            self.next_login_at = None
-            self.log("I", "Deactivated: logged out and stopped the gateway")
-            return web.Response(text="OK", content_type="text/html")
-        return web.Response(status=404, text="Not Found", content_type="text/html")
+            if not self.deactivated:
+                self.log("I", "Deactivating")
+                self.deactivated = True
+                self.session = _Session()
+                self.next_login_at = None
+            return 200, "OK"
+        return 404, "Not Found"
 
     def _auth_status(self) -> dict[str, Any]:
         session = self.session
@@ -414,24 +622,66 @@ class SimIBeam:
         now = time.monotonic()
         while self._hits and self._hits[0] <= now - 1:
             self._hits.popleft()
-        if len(self._hits) >= self.timing.requests_per_second:
+        if len(self._hits) >= self.host.timing.requests_per_second:
             return web.Response(status=429, text="Too Many Requests")
         self._hits.append(now)
         if self.faults.access_denied:  # the Client Portal's allow-list answer, as text
             return web.Response(status=403, text="Access Denied", content_type="text/html")
         path = request.path
+        session = self.session
+        if path.startswith("/v1/") and not (session.authenticated or session.connected):
+            return web.json_response({"error": "no session"}, status=401)
         if path == "/v1/api/tickle" and request.method in ("POST", "GET"):
-            if not self.session.authenticated and not self.session.connected:
-                return web.json_response({"error": "no session"}, status=401)
             return web.json_response({
-                "session": self.session.token,
-                "ssoExpires": int(max(0.0, 86400 - (self.now() - (self.session.since or
-                                                                  self.now()))) * 1000),
+                "session": session.token,
+                "ssoExpires": int(max(0.0, 86400 - (self.host.now() - (session.since or
+                                                                       self.host.now())))
+                                  * 1000),
                 "collission": False, "userId": 0,
                 "iserver": {"authStatus": self._auth_status()}})
         if path == "/v1/api/iserver/auth/status" and request.method in ("POST", "GET"):
             return web.json_response(self._auth_status())
+        if path == "/v1/api/iserver/accounts" and session.authenticated:
+            return web.json_response({"accounts": ["DU1234567"], "selectedAccount": "DU1234567",
+                                      "isPaper": self.paper})
         return web.json_response({"error": f"{path} not found"}, status=404)
 
 
-__all__ = ["IBKRUser", "IBeamTiming", "SimIBeam", "UserBook"]
+class _HealthProtocol(asyncio.Protocol):
+    """IBeam's `HTTPServer` + `BaseHTTPRequestHandler` on the wire: HTTP/1.0, no
+    Content-Length, the connection closed after one answer, one request at a time."""
+
+    def __init__(self, ibeam: LightIBeam) -> None:
+        self._ibeam = ibeam
+        self._buffer = b""
+        self._transport: asyncio.Transport | None = None
+        self._done = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if self._done or b"\r\n\r\n" not in self._buffer and b"\n\n" not in self._buffer:
+            return
+        self._done = True
+        asyncio.ensure_future(self._answer())
+
+    async def _answer(self) -> None:
+        assert self._transport is not None
+        async with self._ibeam._health_lock:
+            line = self._buffer.split(b"\r\n", 1)[0].decode("latin-1").split()
+            method, path = (line + ["", ""])[:2]
+            if method != "GET":
+                status, body = 501, "Unsupported method"
+            else:
+                status, body = self._ibeam.health_answer(path)
+            reason = {200: "OK", 404: "Not Found", 500: "Internal Server Error",
+                      501: "Not Implemented", 503: "Service Unavailable"}[status]
+            head = (f"HTTP/1.0 {status} {reason}\r\nServer: BaseHTTP/0.6 Python/3.11.13\r\n"
+                    f"Date: {formatdate(usegmt=True)}\r\nContent-type: text/html\r\n\r\n")
+            self._transport.write(head.encode() + body.encode())
+            self._transport.close()
+
+
+__all__ = ["GatewayFaults", "HostContext", "IBeamTiming", "LightIBeam", "to_bool"]

@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import ipaddress
 import logging
+import os
 import secrets
 import shutil
 import ssl
@@ -30,7 +31,15 @@ from cryptography.x509.oid import NameOID
 from ibdesk.oslimits import raise_file_limit
 from ibdesk.sandbox.api import ADMIN, build_app
 from ibdesk.sandbox.hosts import SimulatedHost, make_root
-from ibdesk.sandbox.ibeam import IBeamTiming, IBKRUser, UserBook
+from ibdesk.sandbox.ibeam import IBeamTiming
+from ibdesk.sandbox.ibkr import IBKR, IBKRService, IBKRUser, UserBook
+from ibdesk.sandbox.realibeam import (
+    IBeamInstall,
+    RealIBeam,
+    RealRuntime,
+    check_machine,
+    default_home,
+)
 from ibdesk.sandbox.world import APIError, Config, SimClock, World
 
 log = logging.getLogger(__name__)
@@ -61,6 +70,14 @@ class SandboxOptions:
     rate_limit_per_hour: int = 5000
     tick_seconds: float = 0.25
     read_only_tokens: list[str] = field(default_factory=list)
+    withdrawn_images: list[str] = field(default_factory=list)
+    first_boot_seconds: float = 3.0
+    """How long cloud-init's first boot takes (installing Docker and pulling IBeam)."""
+    real_ibeam: bool = False
+    """Run IBeam 0.5.12's own code with headless Chromium as each droplet's container
+    (root only), instead of the light simulated IBeam."""
+    ibeam_home: Path | None = None
+    """The venv holding `ibeam==0.5.12` for `real_ibeam` (made when missing)."""
 
 
 def _self_signed(folder: Path) -> ssl.SSLContext:
@@ -99,13 +116,15 @@ class Sandbox:
         if opts.ibkr_users is not None:
             users += UserBook.load(opts.ibkr_users).users
         self.users = UserBook(users or [DEMO_USER])
+        self.ibkr = IBKR(self.users)
         self.world = World(Config(
             tokens=[self.token], boot_seconds=opts.boot_seconds,
             action_seconds=opts.action_seconds, droplet_limit=opts.droplet_limit,
             with_seed_image=opts.with_seed_image, workstation_ip=opts.workstation_ip,
             rate_limit_per_minute=opts.rate_limit_per_minute,
             rate_limit_per_hour=opts.rate_limit_per_hour,
-            read_only_tokens=list(opts.read_only_tokens)), SimClock())
+            read_only_tokens=list(opts.read_only_tokens),
+            withdrawn_images=list(opts.withdrawn_images)), SimClock())
         self.world.config.tokens += list(opts.read_only_tokens)
         self.world.faults.latency_ms = opts.latency_ms
         self.world.faults.error_rate = opts.error_rate
@@ -114,6 +133,8 @@ class Sandbox:
                                   maintenance_seconds=opts.maintenance_seconds,
                                   reset_hour_utc=opts.reset_hour_utc)
         self.hosts: dict[int, SimulatedHost] = {}
+        self.real: RealRuntime | None = None
+        self._ibkr_service: IBKRService | None = None
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._temp: Path | None = None
@@ -147,6 +168,8 @@ class Sandbox:
             token_file.write_text(self.token)
             token_file.chmod(0o600)
         self.tls = _self_signed(self.data_dir)
+        if self.options.real_ibeam:
+            await self._start_real_ibeam()
         self._runner = web.AppRunner(build_app(self), access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.options.port)
@@ -155,6 +178,27 @@ class Sandbox:
         await self.sync_hosts()
         self._ticker = asyncio.create_task(self._tick_forever(), name="sandbox-ticker")
         return self
+
+    async def _start_real_ibeam(self) -> None:
+        check_machine()
+        install = await asyncio.to_thread(
+            IBeamInstall(self.options.ibeam_home or default_home()).ensure, say=log.warning)
+        os.chmod(self.data_dir, 0o711)  # uid 1000 reaches the droplets' disks, as on one
+        self.real = RealRuntime(install, self.data_dir / "gateway-cert.pem",
+                                self.data_dir / "gateway-key.pem",
+                                self.options.maintenance_seconds)
+        self._ibkr_service = IBKRService(self.ibkr, self.real.ibkr_socket)
+        await self._ibkr_service.start()
+
+    def _new_host(self, droplet_id: int) -> SimulatedHost:
+        droplet = self.world.droplets[droplet_id]
+        real = self.real
+        factory = (lambda container, context: RealIBeam(container, context, real)) \
+            if real is not None else None
+        return SimulatedHost(self.world, droplet, make_root(self.data_dir / "hosts", droplet_id),
+                             self.ibkr, self.timing, self.tls, process_factory=factory,
+                             image_env=real.image_env if real is not None else None,
+                             first_boot_seconds=self.options.first_boot_seconds)
 
     async def stop(self) -> None:
         self.stopping.set()
@@ -166,11 +210,16 @@ class Sandbox:
         self.save()
         for host in list(self.hosts.values()):
             await host.stop()
-            await host.ibeam.close()
         self.hosts.clear()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._ibkr_service is not None:
+            await self._ibkr_service.stop()
+            self._ibkr_service = None
+        if self.real is not None:
+            self.real.close()
+            self.real = None
         if self._temp is not None:
             shutil.rmtree(self._temp, ignore_errors=True)
             self._temp = None
@@ -238,16 +287,18 @@ class Sandbox:
                     continue
                 if event in ("booted", "on", "reboot", "restored"):
                     if host is None:
-                        host = SimulatedHost(world, droplet,
-                                             make_root(self.data_dir / "hosts", droplet_id),
-                                             self.users, self.timing, self.tls)
+                        host = self._new_host(droplet_id)
                         self.hosts[droplet_id] = host
                     if host.running:
                         await host.stop()
                     if world.droplet_status(droplet) == "active":
                         # "restored": the sandbox process restarted, not the droplet;
                         # its IBeam kept its session meanwhile.
-                        await host.start(resumed=event == "restored")
+                        degraded = not host.first_boot.started and \
+                            world.faults.cloud_init_degraded > 0
+                        if degraded:
+                            world.faults.cloud_init_degraded -= 1
+                        await host.start(resumed=event == "restored", degraded_boot=degraded)
                 elif event == "off" and host is not None:
                     await host.stop()
 
@@ -258,8 +309,8 @@ class Sandbox:
             await asyncio.sleep(self.options.tick_seconds)
             try:
                 await self.sync_hosts()
-                for host in self.hosts.values():
-                    host.ibeam.advance()
+                for host in list(self.hosts.values()):
+                    await host.advance()
                 if loop.time() - saved_at > 2.0:
                     self.save()
                     saved_at = loop.time()

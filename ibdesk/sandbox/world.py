@@ -91,7 +91,8 @@ class DropletRec:
     host_key: str
     power: str = "active"  # after boot: "active" or "off"
     ibeam_enabled: bool = False
-    """IBeam was started on the host; like a systemd unit it starts again after a boot."""
+    """The seed image's starter ran on this droplet: it runs again after a boot (droplets
+    made by ibdesk keep this in their own systemd unit instead)."""
 
 
 @dataclass
@@ -130,6 +131,8 @@ class Faults:
     """The next N API requests get a 429."""
     fail_actions: dict[str, int] = field(default_factory=dict)
     """Action type → how many of the next such actions end `errored`."""
+    cloud_init_degraded: int = 0
+    """The next N first boots end `degraded` (done, with a recoverable error)."""
 
 
 @dataclass
@@ -145,6 +148,8 @@ class Config:
     """The address the sandbox's firewalls see the workstation's SSH coming from."""
     read_only_tokens: list[str] = field(default_factory=list)
     """Tokens accepted for reading only (a token without write scope): writes get 403."""
+    withdrawn_images: list[str] = field(default_factory=list)
+    """Image slugs DigitalOcean has retired: 404 on GET, 422 at create."""
 
 
 class World:
@@ -249,7 +254,14 @@ class World:
 
     # ------------------------------------------------------------------ images
     def images(self) -> list[dict[str, Any]]:
-        return catalogue.images(self.config.with_seed_image)
+        return catalogue.images(self.config.with_seed_image,
+                                frozenset(self.config.withdrawn_images))
+
+    def withdraw_image(self, slug: str) -> None:
+        """DigitalOcean retires a slug at the end of its life (as it did the 20.04 build of
+        the Docker 1-Click): from then on it is unknown to GET and refused at create."""
+        if slug not in self.config.withdrawn_images:
+            self.config.withdrawn_images.append(slug)
 
     def image(self, ref: str | int) -> dict[str, Any]:
         for image in self.images():
@@ -320,6 +332,13 @@ class World:
             raise unprocessable("You specified an invalid image for Droplet creation.") from None
         if region["slug"] not in image["regions"]:
             raise unprocessable("You specified an invalid image for Droplet creation.")
+        if int(image.get("min_disk_size") or 0) > int(size["disk"]):
+            # DigitalOcean refuses this with a 422; its control panel words it "The size
+            # (25GB) does not have enough disk space to support the image you selected."
+            raise unprocessable(
+                f"The size {size['slug']} ({size['disk']} GB disk) does not have enough disk "
+                f"space to support the image you selected (it needs "
+                f"{image['min_disk_size']} GB).")
         user_data = body.get("user_data")
         if user_data is not None and (not isinstance(user_data, str)
                                       or len(user_data.encode()) > 64 * 1024):

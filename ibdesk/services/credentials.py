@@ -1,12 +1,14 @@
-"""A new IBKR password for an existing account: kept, delivered the secure way, IBeam
-restarted, and the failed-login guard's mark cleared."""
+"""A new IBKR password for an existing account: kept, delivered the secure way (a file
+only IBeam's container user can read), IBeam restarted, and the failed-login guard's
+mark cleared."""
 
 from __future__ import annotations
 
 from ibdesk.domain import ibeam as ib
-from ibdesk.domain.errors import GatewayError, InvalidInput
+from ibdesk.domain.errors import InvalidInput
 from ibdesk.domain.models import ServerStatus
 from ibdesk.secrets import ibkr_password, totp_secret
+from ibdesk.services import ibeam_control
 from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.runtime import Runtime
 from ibdesk.services.status import LOGIN_REFUSED
@@ -21,7 +23,7 @@ async def change_password(rt: Runtime, account_id: str, password: str) -> None:
         raise InvalidInput("Enter the IBKR password.")
     repo = rt.repository
     account = await in_thread(repo.require_account, account_id)
-    seed = account.do_image == "182556282"
+    seed = ibeam_control.uses_seed_image(account)
     totp = await in_thread(rt.secrets.get, totp_secret(account_id))
     settings = ib.IBeamSettings(environment=account.environment,
                                 two_fa_handler=account.two_fa_handler, max_failed_auth=2)
@@ -32,14 +34,10 @@ async def change_password(rt: Runtime, account_id: str, password: str) -> None:
                                                password=password, totp_secret=totp)
             except ValueError as exc:
                 raise InvalidInput(f"This password cannot be used here: {exc}.") from None
-            await remote.write_files({ib.SEED_ENV_FILE: text.encode()})
-            command = ib.SEED_STARTER_COMMAND
+            await remote.write_files({ib.SEED_ENV_FILE: text.encode()}, mode=ib.ENV_FILE_MODE)
         else:
-            await remote.write_files({ib.PASSWORD_FILE: password.encode()})
-            command = ib.START_COMMAND
-        code, _, err = await remote.run(command)
-        if code != 0:
-            raise GatewayError(f"IBeam did not start again: {err.strip()[:200]}")
+            await ibeam_control.write_password(remote, password)
+        await ibeam_control.start(remote, account)
     await in_thread(rt.secrets.set, ibkr_password(account_id), password)
     data = {k: v for k, v in account.custom_data.items() if k != LOGIN_REFUSED}
     await in_thread(repo.update_account, account_id, custom_data=data)

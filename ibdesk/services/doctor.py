@@ -26,7 +26,8 @@ from ibdesk.domain.errors import (
     NotFound,
     SecretsError,
 )
-from ibdesk.domain.models import LOGIN_REFUSED, Account
+from ibdesk.domain.models import LOGIN_REFUSED, Account, IBeamVerdict
+from ibdesk.domain.status import VERDICTS
 from ibdesk.domain.naming import APP_TAG
 from ibdesk.gateway import HostKeyChanged, Remote
 from ibdesk.gateway.probe import Inspection, inspect
@@ -36,16 +37,17 @@ from ibdesk.services.firewall import (
     ensure_firewall,
     ssh_sources,
 )
+from ibdesk.services import ibeam_control
+from ibdesk.services.catalogue import STOCK_IMAGES
 from ibdesk.services.network import public_address
 from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.runtime import Runtime
+from ibdesk.services.status import guard_verdict
 from ibdesk.services.token import TokenService
 
 CLOCK_WARN_SECONDS = 5
 CLOCK_FAIL_SECONDS = 30
 """TOTP codes live 30 s: past that the server's 2FA codes are refused."""
-
-SEED_IMAGE = "182556282"
 
 
 TITLES = {
@@ -179,7 +181,7 @@ class Doctor:
         except NotFound:
             return _result("image", title, CheckState.WARNING,
                            f"The server's image {wanted} is no longer available to this token; "
-                           "a reconnect would use docker-20-04 instead.",
+                           f"a reconnect would use the stock image {STOCK_IMAGES[0]} instead.",
                            "Nothing to do while the server runs; set DIGITAL_OCEAN_IMAGE_ID "
                            "to an image you own before reconnecting.")
         except CloudError as exc:
@@ -190,8 +192,8 @@ class Doctor:
             return _result("image", title, CheckState.WARNING,
                            f"{label} is not offered in {account.do_region} (only in "
                            f"{', '.join(image.regions[:8])}).",
-                           "A reconnect in this region uses docker-20-04; transfer the "
-                           "snapshot to the region to keep using it.")
+                           f"A reconnect in this region uses the stock image {STOCK_IMAGES[0]}; "
+                           "transfer the snapshot to the region to keep using it.")
         return _result("image", title, CheckState.OK,
                        f"{label} is available in {account.do_region or 'the region'}.")
 
@@ -350,12 +352,14 @@ class Doctor:
         state = out.strip()
         if code == 0 and state == "running":
             return _result("container", title, CheckState.OK, "The `ibeam` container is running.")
-        if account.custom_data.get(LOGIN_REFUSED):
+        mark = account.custom_data.get(LOGIN_REFUSED)
+        if mark:
+            verdict = guard_verdict(mark)
+            reason, fix = VERDICTS[verdict]
             return _result("container", title, CheckState.FAILED,
-                           "ibdesk stopped IBeam after IBKR refused the password, so that "
-                           "repeated attempts cannot lock the IBKR account.",
-                           "Enter the current IBKR password (New password…); IBeam starts "
-                           "again with it.", FixAction.NEW_PASSWORD)
+                           f"ibdesk's failed-login guard stopped IBeam: {reason}", fix,
+                           FixAction.NEW_PASSWORD
+                           if verdict is IBeamVerdict.PASSWORD_REFUSED else None)
         if code == 0:
             return _result("container", title, CheckState.FAILED,
                            f"The `ibeam` container is {state or 'in an unknown state'}; IBeam "
@@ -399,12 +403,8 @@ class Doctor:
             raise InvalidInput("This fix needs an account.")
         if action is FixAction.RESTART_IBEAM:
             account = await in_thread(self._rt.repository.require_account, account_id)
-            command = (ib.SEED_STARTER_COMMAND if account.do_image == SEED_IMAGE
-                       else ib.START_COMMAND)
             async with RemoteAccess(self._rt).open(account) as remote:
-                code, _, err = await remote.run(command)
-            if code != 0:
-                raise GatewayError(f"IBeam did not start again: {err.strip()[:200]}")
+                await ibeam_control.start(remote, account)
             return "IBeam restarted; it logs in within a minute or two."
         if action is FixAction.START_SERVER:
             from ibdesk.services.lifecycle import Lifecycle

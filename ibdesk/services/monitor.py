@@ -11,9 +11,10 @@ the budget would not last, so the monitor never causes a 429. Results are writte
 transaction per cycle; history rows only when a status changed. Listeners (the window,
 `ibdesk watch`) receive each change.
 
-The failed-login guard lives here: when IBeam reports that IBKR refused the password, the
-monitor stops IBeam on that server at once (IBKR locks a username after repeated wrong
-passwords), marks the account, and reports it until a new password is delivered.
+The failed-login guard lives here: when IBeam's log shows that IBKR refused the password,
+or refused MAX_REFUSED_CODES 2FA codes (which IBeam itself never counts), the monitor
+stops IBeam on that server at once (IBKR locks a username after repeated failures),
+marks the account, and reports it until the login is fixed.
 """
 
 from __future__ import annotations
@@ -28,12 +29,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ibdesk.cloud import DigitalOceanClient, Droplet
-from ibdesk.domain import ibeam as ib
 from ibdesk.domain.errors import GatewayError, IbdeskError, RateLimited, SecretsError
-from ibdesk.domain.models import Account, GatewayHealth, OperationState, ServerStatus, StatusEvent
+from ibdesk.domain.models import (
+    Account,
+    GatewayHealth,
+    IBeamVerdict,
+    OperationState,
+    ServerStatus,
+    StatusEvent,
+)
 from ibdesk.domain.naming import APP_TAG
 from ibdesk.gateway import GatewayProbe, Remote
 from ibdesk.oslimits import raise_file_limit
+from ibdesk.services import ibeam_control
 from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.runtime import Runtime
 from ibdesk.services.status import IBEAM_STARTED, LOGIN_REFUSED, evaluate
@@ -53,7 +61,8 @@ class MonitorConfig:
     """Seconds between looks at a running or stopped account."""
     error_interval: float = 30.0
     probe_concurrency: int = 64
-    probe_timeout: float = 10.0
+    probe_timeout: float = 20.0
+    """Above IBeam's own 15 s: its /readyz tickles the gateway with that timeout."""
     budget_share: float = 0.5
     """Share of DigitalOcean's remaining rate budget the monitor may spend."""
     reconnect_max: float = 300.0
@@ -269,8 +278,8 @@ class Monitor:
                 not account.custom_data.get(LOGIN_REFUSED):
             health = await self._probe(account)
             stats.probes += 1
-            if health.login_refused:
-                account = await self._guard(account)
+            if health.verdict is not None and health.verdict.guarded:
+                account = await self._guard(account, health.verdict)
         elif droplet is None or droplet.status != "active":
             await self._drop_session(account.id)
         decision, fields = evaluate(account, droplet, health, now=now, missing=missing)
@@ -327,16 +336,17 @@ class Monitor:
                 await session.close()  # the connection itself may be gone: reopen next time
             return health
 
-    async def _guard(self, account: Account) -> Account:
-        """IBKR refused the password: stop IBeam now, before IBKR locks the username."""
+    async def _guard(self, account: Account, verdict: IBeamVerdict) -> Account:
+        """IBKR refused the login (or too many 2FA codes): stop IBeam now, before IBKR
+        locks the username."""
         session = self._sessions.get(account.id)
         if session is not None and session.remote is not None:
             try:
-                await session.remote.run(ib.STOP_COMMAND)
+                await ibeam_control.stop(session.remote)
             except GatewayError as exc:
                 log.warning("could not stop IBeam on %s: %s", account.id, exc.user_message)
-        log.warning("IBKR refused the password of %s; IBeam stopped", account.id)
-        data = {**account.custom_data, LOGIN_REFUSED: True}
+        log.warning("IBKR refused the login of %s (%s); IBeam stopped", account.id, verdict)
+        data = {**account.custom_data, LOGIN_REFUSED: verdict.value}
         return await in_thread(self._rt.repository.update_account, account.id,
                                custom_data=data)
 

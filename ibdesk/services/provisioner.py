@@ -6,9 +6,11 @@ everything created carries that tag; each step first looks for what an earlier a
 already made (by tag, by fingerprint, by name) and only then creates. A droplet is
 therefore never created twice for one request.
 
-Secrets go to the keyring, then over SSH into root-only files on the droplet; user_data
-carries none. IBeam is told to give up after two refused logins and, when ibdesk sees a
-refusal, it is stopped at once, so a wrong password never locks the IBKR username.
+Secrets go to the keyring, then over SSH into files only IBeam's container user can read;
+user_data carries none. IBeam is told to give up after two refused logins and to try
+once per maintenance run; when ibdesk sees IBKR refuse the password, or refuse
+MAX_REFUSED_CODES 2FA codes, it stops IBeam at once, so a wrong password or a wrong
+authenticator secret never locks the IBKR username.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from enum import StrEnum
 from ibdesk.cloud import DigitalOceanClient, Droplet, DropletCreate
 from ibdesk.cloud.userdata import render_cloud_init
 from ibdesk.domain import ibeam as ib
+from ibdesk.domain.cloudinit import CloudInitStatus, parse_status
 from ibdesk.domain.errors import (
     CloudError,
     GatewayError,
@@ -37,6 +40,7 @@ from ibdesk.domain.models import (
     Account,
     DropletState,
     Environment,
+    IBeamVerdict,
     OperationState,
     PendingOperation,
     ServerStatus,
@@ -47,21 +51,22 @@ from ibdesk.domain.naming import APP_TAG, account_tag, next_droplet_name, reques
 from ibdesk.domain.status import Observation, derive_status
 from ibdesk.gateway import Remote, probe
 from ibdesk.secrets import ibkr_password, totp_secret
+from ibdesk.services import ibeam_control
+from ibdesk.services.catalogue import ServerPlan, plan_server
 from ibdesk.services.firewall import ensure_firewall
 from ibdesk.services.keys import AppKey
 from ibdesk.services.network import public_address
 from ibdesk.services.remote import RemoteAccess, in_thread, owner
 from ibdesk.services.runtime import Runtime
-from ibdesk.services.status import IBEAM_STARTED, PRICE_MONTHLY
+from ibdesk.services.status import IBEAM_STARTED, LOGIN_REFUSED, PRICE_MONTHLY, guard_verdict
 from ibdesk.services.testhooks import pause_point
 from ibdesk.services.token import TokenService
 
 log = logging.getLogger(__name__)
 
-STOCK_IMAGE = "docker-20-04"
-SEED_IMAGE_ID = 182556282
 MAX_FAILED_AUTH = 2
 """IBeam stops after this many refused logins, far below IBKR's lockout."""
+IBEAM_VERSION_LABEL = ib.IBEAM_IMAGE.rsplit(":", 1)[1]
 
 
 class Step(StrEnum):
@@ -112,6 +117,8 @@ class ConnectRequest:
 class Timing:
     active_timeout: float = 600.0
     ssh_timeout: float = 600.0
+    first_boot_timeout: float = 1200.0
+    """Installing Docker and pulling IBeam (about 2-4 minutes on a real droplet)."""
     gateway_timeout: float = 600.0
     poll: float = 1.0
     poll_cap: float = 5.0
@@ -128,11 +135,17 @@ def validate(request: ConnectRequest) -> None:
         ib.check_deliverable(request.password)
     except ValueError as exc:
         raise InvalidInput(f"This password cannot be used: {exc}.") from None
-    if request.environment is Environment.LIVE and request.two_fa_handler is None:
+    handler = request.two_fa_handler
+    if handler in ib.UNWORKABLE_TWO_FA:
         raise InvalidInput(
-            "A live login needs a 2FA setting: IBKR asks every live login for a second factor "
-            "and IBeam stops at that prompt without one. Choose a 2FA handler (for example "
-            "PYOTP with your authenticator secret).")
+            f"The {handler} 2FA handler cannot work here: it {ib.UNWORKABLE_TWO_FA[handler]}. "
+            "Choose PYOTP with the authenticator (TOTP) secret from IBKR's mobile "
+            "authenticator setup.")
+    if request.environment is Environment.LIVE and handler is None:
+        raise InvalidInput(
+            "A live login needs a 2FA handler: IBKR asks every live login for a second factor "
+            "and IBeam shuts down at that prompt without one. Choose PYOTP with the "
+            "authenticator (TOTP) secret.")
     if request.two_fa_handler is TwoFactorHandler.PYOTP and not request.totp_secret:
         raise InvalidInput("The PYOTP 2FA handler needs the authenticator (TOTP) secret.")
     if request.totp_secret and any(c in request.totp_secret for c in "\r\n"):
@@ -148,6 +161,7 @@ class Provisioner:
         self._on_progress = on_progress
         self.timing = timing or Timing()
         self.warnings: list[str] = []
+        self._plan_warnings: list[str] = []
         self.account_id: str | None = None
         """Set once the account is recorded: after a failure, what to retry or delete."""
 
@@ -170,12 +184,13 @@ class Provisioner:
         validate(request)
         await in_thread(self._rt.secrets.check)  # a missing keyring stops us first
         token = await in_thread(TokenService(self._rt).require)
-        await self._preflight(token)
         settings = self._rt.settings
         env = request.environment
         region = request.region or settings.region
         size = request.size or (settings.demo_size if env is Environment.DEMO else settings.size)
-        image = request.image or settings.image_id
+        plan = await self._preflight(token, region, size, request.image or settings.image_id)
+        self._plan_warnings = list(plan.warnings)  # said when the server is created
+        image = plan.image
         account = Account(id=new_account_id(env), username=request.username, environment=env,
                           two_fa_handler=request.two_fa_handler, do_region=region,
                           do_size=size, do_image=str(image))
@@ -185,7 +200,7 @@ class Provisioner:
         account = await in_thread(
             repo.add_account, account, f"Connect started for {request.username} ({env.value}).",
             operation=(tag, "connect", {"region": region, "size": size, "image": str(image),
-                                        "owner": owner()}))
+                                        "seed_image": plan.seed, "owner": owner()}))
         self.account_id = account.id
         self._report(Step.RECORD, "done", f"Recorded account {account.id}")
         try:
@@ -201,20 +216,23 @@ class Provisioner:
             raise
         return await self._run(account.id, tag, token, wait=wait)
 
-    async def _preflight(self, token: str) -> None:
-        """Token valid, account usable, a droplet left under the limit: checked before
-        anything is recorded, so these refusals leave nothing behind."""
+    async def _preflight(self, token: str, region: str, size: str,
+                         image: str | int) -> ServerPlan:
+        """Token valid, account usable, a droplet left under the limit, and a region, size
+        and image DigitalOcean will accept together: checked before anything is recorded
+        or created, so these refusals leave nothing behind."""
         async with self._rt.cloud(token) as do:
             account = await do.get_account()
             if account.status == "locked":
                 raise CloudError("Your DigitalOcean account is locked: "
                                  f"{account.status_message or 'see the control panel'}.")
             used = len(await do.list_droplets())
-        if used >= account.droplet_limit:
-            raise QuotaExceeded(
-                f"Your DigitalOcean account already has {used} of its {account.droplet_limit} "
-                "droplets. Delete one you no longer need, or ask DigitalOcean to raise the "
-                "limit.")
+            if used >= account.droplet_limit:
+                raise QuotaExceeded(
+                    f"Your DigitalOcean account already has {used} of its "
+                    f"{account.droplet_limit} droplets. Delete one you no longer need, or ask "
+                    "DigitalOcean to raise the limit.")
+            return await plan_server(do, region, size, image)
 
     async def resume(self, account_id: str, *, new_password: str | None = None) -> Account:
         """Carry a pending or failed connect on from where it stopped; with `new_password`
@@ -227,12 +245,25 @@ class Provisioner:
         op = next((o for o in reversed(ops) if o.kind == "connect"), None)
         if op is None:
             raise InvalidInput(f"There is no unfinished connect for {account_id}.")
+        account = await in_thread(repo.require_account, account_id)
+        mark = account.custom_data.get(LOGIN_REFUSED)
+        if mark and guard_verdict(mark) is IBeamVerdict.CODES_REFUSED:
+            raise InvalidInput("IBKR refused this server's 2FA codes: the authenticator secret "
+                               f"is wrong. Delete {account_id} and connect it again with the "
+                               "right secret.")
+        if mark and new_password is None:
+            raise InvalidInput("IBKR refused the password last time, and ibdesk never starts "
+                               "IBeam again with a refused password: enter it again to "
+                               "resume (New password…, or --password-stdin).")
         if new_password is not None:
             try:
                 ib.check_deliverable(new_password)
             except ValueError as exc:
                 raise InvalidInput(f"This password cannot be used: {exc}.") from None
             await in_thread(self._rt.secrets.set, ibkr_password(account_id), new_password)
+            if mark:
+                data = {k: v for k, v in account.custom_data.items() if k != LOGIN_REFUSED}
+                await in_thread(repo.update_account, account_id, custom_data=data)
         await in_thread(repo.update_operation, op.request_tag, state=OperationState.PENDING,
                         owner=owner())
         token = await in_thread(TokenService(self._rt).require)
@@ -283,26 +314,6 @@ class Provisioner:
             await in_thread(repo.record_status, account_id, ServerStatus.ERROR,
                             exc.user_message)
 
-    async def _choose_image(self, do: DigitalOceanClient, region: str,
-                            wanted: str) -> tuple[str | int, bool]:
-        """(image, is the seed snapshot). The configured image when it exists in the region,
-        else the stock Docker image, with a warning the person sees."""
-        if wanted == STOCK_IMAGE:
-            return STOCK_IMAGE, False
-        try:
-            image = await do.get_image(wanted)
-        except NotFound:
-            self._report(Step.DROPLET, "warning",
-                         f"Image {wanted} does not exist for this DigitalOcean account; using "
-                         "the stock Docker image, which installs IBeam on first boot.")
-            return STOCK_IMAGE, False
-        if region not in image.regions:
-            self._report(Step.DROPLET, "warning",
-                         f"Image {wanted} is not available in {region}; using the stock "
-                         "Docker image instead.")
-            return STOCK_IMAGE, False
-        return (image.id if image.id is not None else wanted), image.id == SEED_IMAGE_ID
-
     async def _ensure_droplet(self, do: DigitalOceanClient, account_id: str,
                               op: PendingOperation, key_id: int) -> Droplet:
         repo = self._rt.repository
@@ -313,30 +324,26 @@ class Provisioner:
             self._report(Step.DROPLET, "done", f"Found server {droplet.name} from before")
         else:
             account = await in_thread(repo.require_account, account_id)
-            region = str(op.payload["region"])
-            size_slug = str(op.payload["size"])
-            sizes = {s.slug: s for s in await do.list_sizes()}
-            size = sizes.get(size_slug)
-            if size is None:
-                raise InvalidInput(f"DigitalOcean has no server size {size_slug}.")
-            if region not in size.regions:
-                raise InvalidInput(f"The size {size_slug} is not offered in {region}. Pick "
-                                   "another region or size.")
-            image, seed = await self._choose_image(do, region, str(op.payload["image"]))
+            # asked again: a resume may come days later, after DigitalOcean changed
+            plan = await plan_server(do, str(op.payload["region"]), str(op.payload["size"]),
+                                     op.payload["image"])
+            for warning in dict.fromkeys([*self._plan_warnings, *plan.warnings]):
+                self._report(Step.DROPLET, "warning", warning)
+            size = plan.size
             taken = await in_thread(repo.droplet_names)
             taken += [d.name for d in await do.list_droplets(tag_name=APP_TAG)]
             name = next_droplet_name(account.username, account.environment, taken)
-            user_data = None if seed else render_cloud_init(
+            user_data = None if plan.seed else render_cloud_init(
                 swap_mb=1024 if size.memory <= 1024 else 0)
             droplet, _ = await do.create_droplet(DropletCreate(
-                name=name, region=region, size=size_slug, image=image, ssh_keys=[key_id],
-                tags=[APP_TAG, account_tag(account_id), op.request_tag], monitoring=True,
-                user_data=user_data))
+                name=name, region=plan.region, size=size.slug, image=plan.image,
+                ssh_keys=[key_id], tags=[APP_TAG, account_tag(account_id), op.request_tag],
+                monitoring=True, user_data=user_data))
             await in_thread(repo.update_operation, op.request_tag, step=Step.DROPLET.value,
-                            droplet_id=droplet.id, seed_image=seed,
+                            droplet_id=droplet.id, seed_image=plan.seed,
                             price_monthly=size.price_monthly)
             self._report(Step.DROPLET, "done",
-                         f"Created {name} ({size_slug} in {region}, "
+                         f"Created {name} ({size.slug} in {plan.region}, {plan.image_label}, "
                          f"${size.price_monthly:g}/month)")
         current = await in_thread(repo.require_account, account_id)
         await in_thread(repo.update_account, account_id, do_droplet_id=droplet.id,
@@ -399,19 +406,15 @@ class Provisioner:
                                                        password=password, totp_secret=totp)
                 except ValueError as exc:
                     raise InvalidInput(f"This password cannot be used here: {exc}.") from None
-                await remote.write_files({ib.SEED_ENV_FILE: env_text.encode()})
-                await self._start(remote, ib.SEED_STARTER_COMMAND)
+                await remote.write_files({ib.SEED_ENV_FILE: env_text.encode()},
+                                         mode=ib.ENV_FILE_MODE)
             else:
-                code, _, err = await remote.run(ib.CLOUD_INIT_WAIT_COMMAND, timeout=900)
-                if code != 0:
-                    raise GatewayError("The server's first-boot setup (cloud-init) failed: "
-                                       f"{err.strip()[:200] or code}.")
-                await remote.write_files({
-                    ib.ACCOUNT_FILE: account.username.encode(),
-                    ib.PASSWORD_FILE: password.encode(),
-                    ib.ENV_FILE: ib.render_env_list(settings, totp_secret=totp).encode(),
-                })
-                await self._start(remote, ib.START_COMMAND)
+                await self._first_boot(remote)
+                await ibeam_control.write_login(
+                    remote, account.username, password,
+                    ib.render_env_list(settings, totp_secret=totp))
+            self._report(Step.DELIVER, "waiting", "Starting IBeam")
+            await ibeam_control.start(remote, account)
         await in_thread(self._rt.repository.update_operation, tag, step=Step.DELIVER.value)
         current = await in_thread(self._rt.repository.require_account, account.id)
         await in_thread(self._rt.repository.update_account, account.id,
@@ -420,11 +423,53 @@ class Provisioner:
                         ServerStatus.INITIALIZING, "IBeam started; waiting for it to log in.")
         self._report(Step.DELIVER, "done")
 
+    async def _first_boot(self, remote: Remote) -> CloudInitStatus:
+        """Wait for cloud-init to finish installing Docker and IBeam, showing how far it
+        is; a degraded but completed boot (exit 2) carries on with a warning."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + self.timing.first_boot_timeout
+        delay = self.timing.poll
+        while True:
+            code, out, err = await remote.run(ib.CLOUD_INIT_STATUS_COMMAND, timeout=60)
+            status = parse_status(out, code)
+            if status.finished:
+                break
+            if loop.time() > deadline:
+                raise GatewayError(
+                    f"The server's first boot (cloud-init) has not finished after "
+                    f"{round(self.timing.first_boot_timeout / 60)} minutes. Retry to keep "
+                    "waiting; run Diagnose if it stays so.")
+            last = await self._boot_progress(remote)
+            elapsed = int(loop.time() - started)
+            self._report(Step.DELIVER, "waiting",
+                         f"First boot: installing Docker and IBeam {IBEAM_VERSION_LABEL} "
+                         f"({elapsed // 60}:{elapsed % 60:02d})" + (f" — {last}" if last else ""))
+            await asyncio.sleep(delay)
+            delay = min(self.timing.poll_cap, delay * 1.5)
+        log.info("cloud-init on the new server:\n%s", status.text)
+        if status.failed:
+            detail = status.errors[0] if status.errors else (err.strip() or status.extended)
+            raise GatewayError(f"The server's first-boot setup (cloud-init) failed: "
+                               f"{detail[:300]}. Delete the account and connect it again; if "
+                               "it fails again, send a support bundle.")
+        if status.degraded:
+            detail = status.recoverable[0] if status.recoverable else status.extended
+            self._report(Step.DELIVER, "warning",
+                         f"The first boot finished with a warning from cloud-init "
+                         f"({status.extended}): {detail[:200]}. IBeam is set up anyway.")
+        return status
+
     @staticmethod
-    async def _start(remote: Remote, command: str) -> None:
-        code, _, err = await remote.run(command)
-        if code != 0:
-            raise GatewayError(f"IBeam did not start on the server: {err.strip()[:200]}")
+    async def _boot_progress(remote: Remote) -> str:
+        """The last line cloud-init wrote to its output log (what it is doing now)."""
+        try:
+            tail = await remote.read_file(ib.CLOUD_INIT_OUTPUT_LOG, 2000, tail=True)
+        except GatewayError:
+            return ""
+        lines = [line.strip() for line in tail.decode("utf-8", "replace").splitlines()
+                 if line.strip()]
+        return lines[-1][:120] if lines else ""
 
     async def _wait_gateway(self, account_id: str, tag: str) -> Account:
         self._report(Step.GATEWAY, "started")
@@ -441,12 +486,15 @@ class Provisioner:
                     now=datetime.now(UTC), droplet_state=DropletState.ACTIVE,
                     gateway_started=True, health=health, active_since=started,
                     startup_grace=timedelta(seconds=self.timing.gateway_timeout)))
-                if health.login_refused:
-                    await remote.run(ib.STOP_COMMAND)
-                    raise LoginRefused(
-                        "IBKR refused the username or password. IBeam was stopped so that "
-                        "IBKR does not lock the username; enter the password again and retry.",
-                        account_id=account_id)
+                if health.verdict is not None:
+                    reason = f"{decision.detail.reason} {decision.detail.fix or ''}".strip()
+                    if health.verdict.guarded:  # IBeam would keep trying: stop it now
+                        await ibeam_control.stop(remote)
+                        current = await in_thread(repo.require_account, account_id)
+                        await in_thread(repo.update_account, account_id, custom_data={
+                            **current.custom_data, LOGIN_REFUSED: health.verdict.value})
+                        raise LoginRefused(reason, account_id=account_id)
+                    raise GatewayError(reason, account_id=account_id)
                 if decision.status is ServerStatus.RUNNING:
                     await in_thread(repo.record_status, account_id, ServerStatus.RUNNING,
                                     decision.detail.reason, detail=decision.detail)
@@ -456,11 +504,7 @@ class Provisioner:
                     self._report(Step.GATEWAY, "done", message)
                     return await in_thread(repo.require_account, account_id)
                 if decision.status is ServerStatus.ERROR or loop.time() > deadline:
-                    reason = decision.detail.reason
-                    if health.message == "2FA pending":
-                        reason = ("IBKR is waiting for the second factor: approve the login "
-                                  "in IBKR Mobile, or check the 2FA setting.")
-                    raise GatewayError(reason, account_id=account_id)
+                    raise GatewayError(decision.detail.reason, account_id=account_id)
                 self._report(Step.GATEWAY, "waiting", decision.detail.reason)
                 await asyncio.sleep(delay)
                 delay = min(self.timing.poll_cap, delay * 1.3)

@@ -16,6 +16,7 @@ from ibdesk.domain.models import (
     Account,
     DropletState,
     GatewayHealth,
+    IBeamVerdict,
     ServerStatus,
 )
 from ibdesk.domain.status import Observation, StatusDecision, derive_status
@@ -38,6 +39,15 @@ class StatusReport:
     account: Account
     decision: StatusDecision
     health: GatewayHealth | None
+
+
+def guard_verdict(mark: object) -> IBeamVerdict:
+    """The guard's mark in custom_data: a verdict's value (True from before verdicts
+    meant the password)."""
+    try:
+        return IBeamVerdict(mark)
+    except ValueError:
+        return IBeamVerdict.PASSWORD_REFUSED
 
 
 def _parse(value: object) -> datetime | None:
@@ -96,7 +106,8 @@ def evaluate(account: Account, droplet: Droplet | None, health: GatewayHealth | 
 
     Keeps the timings the rules need in `custom_data`: when the droplet became active, and
     when a gateway that had been logged in stopped being so. The failed-login guard's mark
-    turns the account's status into "IBKR refused the password" until a new one is given.
+    turns the account's status into its verdict ("IBKR refused the username or password")
+    until the login is fixed.
     """
     data = dict(account.custom_data)
     state = DropletState(droplet.status) if droplet is not None else None
@@ -110,9 +121,10 @@ def evaluate(account: Account, droplet: Droplet | None, health: GatewayHealth | 
     if state is not DropletState.ACTIVE:
         data.pop(ACTIVE_SINCE, None)
         data.pop(UNHEALTHY_SINCE, None)
-    if data.get(LOGIN_REFUSED) and state is DropletState.ACTIVE:
-        health = GatewayHealth(checked_at=now, reachable=True, login_refused=True,
-                               message="IBeam stopped after IBKR refused the password")
+    mark = data.get(LOGIN_REFUSED)
+    if mark and state is DropletState.ACTIVE:
+        health = GatewayHealth(checked_at=now, reachable=True, verdict=guard_verdict(mark),
+                               message="IBeam stopped by ibdesk's failed-login guard")
     decision = derive_status(Observation(
         now=now, droplet_state=state, droplet_missing=missing, action_error=action_error,
         gateway_started=bool(data.get(IBEAM_STARTED)), health=health,
@@ -125,4 +137,4 @@ def evaluate(account: Account, droplet: Droplet | None, health: GatewayHealth | 
 
 
 __all__ = ["ACTIVE_SINCE", "IBEAM_STARTED", "LOGIN_REFUSED", "PRICE_MONTHLY", "UNHEALTHY_SINCE",
-           "StatusReport", "StatusService", "evaluate"]
+           "StatusReport", "StatusService", "evaluate", "guard_verdict"]

@@ -29,9 +29,10 @@ from PySide6.QtWidgets import (
 from qasync import asyncSlot
 
 from ibdesk.domain.errors import IbdeskError
+from ibdesk.domain.ibeam import UNWORKABLE_TWO_FA
 from ibdesk.domain.models import Environment, TwoFactorHandler
 from ibdesk.domain.naming import droplet_name
-from ibdesk.services.catalogue import Catalogue
+from ibdesk.services.catalogue import Catalogue, ServerPlan
 from ibdesk.services.provisioner import STEP_TITLES, ConnectRequest, Progress, Step, validate
 from ibdesk.ui import status_style
 from ibdesk.ui.controller import Controller
@@ -123,21 +124,20 @@ class LoginPage(QWizardPage):
         self.environment.setAccessibleName("Environment")
         self.two_fa = QComboBox()
         self.two_fa.addItem("None", None)
-        for handler, text in ((TwoFactorHandler.PYOTP, "Authenticator secret (PYOTP)"),
-                              (TwoFactorHandler.NOTIFICATION_RESEND,
-                               "Approve on IBKR Mobile (notification)"),
-                              (TwoFactorHandler.EXTERNAL_REQUEST, "External request"),
-                              (TwoFactorHandler.GOOGLE_MSG, "Google Messages"),
-                              (TwoFactorHandler.CUSTOM_HANDLER, "Custom handler")):
-            self.two_fa.addItem(text, handler)
+        # IBeam's other handlers cannot work as ibdesk runs IBeam (ib.UNWORKABLE_TWO_FA)
+        self.two_fa.addItem("Authenticator secret (PYOTP)", TwoFactorHandler.PYOTP)
         self.two_fa.setAccessibleName("2FA handler")
+        self.two_fa.setToolTip(
+            "IBeam makes the 6-digit codes from the secret IBKR shows when you set up its "
+            "mobile authenticator. IBeam's other 2FA handlers are not offered: "
+            + "; ".join(f"{h.value} {why}" for h, why in UNWORKABLE_TWO_FA.items()) + ".")
         self.totp = QLineEdit()
         self.totp.setEchoMode(QLineEdit.EchoMode.Password)
         self.totp.setAccessibleName("TOTP secret")
         self.totp.setPlaceholderText("base32 secret from IBKR's authenticator setup")
         self.live_warning = QLabel(
             "⚠ Live: this server will trade with real money. IBKR asks every live login for a "
-            "second factor, so choose a 2FA handler.")
+            "second factor, so choose PYOTP and give the authenticator secret.")
         self.live_warning.setWordWrap(True)
         self.live_warning.setStyleSheet(status_style.text_style("warning"))
         self.error = _error_label()
@@ -208,7 +208,11 @@ class ServerPage(QWizardPage):
         layout.addRow(self.status)
         layout.addRow(self.error)
         self.region.currentIndexChanged.connect(self._fill_sizes)
+        self.size.currentIndexChanged.connect(self._on_choice_changed)
+        self.image.textChanged.connect(self._on_choice_changed)
         self.catalogue: Catalogue | None = None
+        self.plan: ServerPlan | None = None
+        """What the connect will use, checked with DigitalOcean when Next is pressed."""
 
     def initializePage(self) -> None:  # noqa: N802
         settings = self._wizard.controller.rt.settings
@@ -266,6 +270,40 @@ class ServerPage(QWizardPage):
         return (self.catalogue is not None and self.size.count() > 0
                 and self.catalogue.droplets_left > 0)
 
+    def _on_choice_changed(self) -> None:
+        self.plan = None
+        self.error.clear()
+
+    def validatePage(self) -> bool:  # noqa: N802
+        if self.plan is not None:
+            return True
+        self._check()
+        return False
+
+    @asyncSlot()
+    async def _check(self) -> None:
+        if await self.check():
+            self._wizard.next()
+
+    async def check(self) -> bool:
+        """Ask DigitalOcean whether this region, size and image go together (a too-small
+        disk or a withdrawn image is refused here, with what to pick instead)."""
+        size = self.size.currentData()
+        if size is None:
+            return False
+        self.status.setText("Checking the region, size and image with DigitalOcean…")
+        self.error.clear()
+        try:
+            plan = await self._wizard.controller.plan_server(
+                self.region.currentData() or "", size.slug, self.image.text().strip() or None)
+        except IbdeskError as exc:
+            self.status.clear()
+            self.error.setText(exc.user_message)
+            return False
+        self.plan = plan
+        self.status.setText(" ".join(plan.warnings))
+        return True
+
 
 class ReviewPage(QWizardPage):
     def __init__(self, wizard: ConnectWizard) -> None:
@@ -286,12 +324,16 @@ class ReviewPage(QWizardPage):
         request = w.login.request()
         size = w.server.size.currentData()
         region = w.server.region.currentData()
+        plan = w.server.plan
         env = request.environment.value
         name = droplet_name(request.username, env, 1)
+        image = (f"the seed's IBeam snapshot <b>{plan.image_label}</b>" if plan and plan.seed
+                 else f"<b>{plan.image_label if plan else 'the stock image'}</b> with Docker "
+                 "and IBeam 0.5.12 installed on its first boot (a few minutes)")
         self.summary.setText(
             f"<p><b>{request.username}</b> ({env}) gets its own server "
             f"<b>{name}</b> (or the next free number) in <b>{region}</b>, size "
-            f"<b>{size.slug}</b>.</p>"
+            f"<b>{size.slug}</b>, from {image}.</p>"
             f"<p>Cost: <b>${size.price_monthly:g} a month</b> (${size.price_hourly:g} an hour), "
             "billed by DigitalOcean until the server is deleted, even while it is off.</p>"
             "<p>Who can reach it: <b>SSH only, from this computer's public address</b>, with "
@@ -353,7 +395,8 @@ class ProgressPage(QWizardPage):
         request = w.login.request()
         request.region = w.server.region.currentData()
         request.size = w.server.size.currentData().slug
-        request.image = w.server.image.text().strip() or None
+        request.image = (str(w.server.plan.image) if w.server.plan is not None
+                         else w.server.image.text().strip() or None)
         try:
             account = await w.controller.connect(request, self.on_progress)
         except IbdeskError as exc:

@@ -34,7 +34,7 @@ from ibdesk.services.runtime import Runtime
 
 if TYPE_CHECKING:
     from ibdesk.domain.diagnosis import CheckResult, FixAction
-    from ibdesk.services.catalogue import Catalogue
+    from ibdesk.services.catalogue import Catalogue, ServerPlan
     from ibdesk.services.monitor import MonitorConfig
     from ibdesk.ui.monitor_process import MonitorProcess
     from ibdesk.services.provisioner import ConnectRequest, Progress
@@ -192,6 +192,13 @@ class Controller(QObject):
         from ibdesk.services.catalogue import load_catalogue
 
         return await load_catalogue(self.rt)
+
+    async def plan_server(self, region: str, size: str, image: str | None) -> ServerPlan:
+        """What a connect will really use, checked with DigitalOcean (InvalidInput with what
+        to pick instead when it would be refused)."""
+        from ibdesk.services.catalogue import plan
+
+        return await plan(self.rt, region, size, image)
 
     # ------------------------------------------------------------------ doing
     async def refresh(self, account_id: str) -> None:

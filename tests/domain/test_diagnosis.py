@@ -1,6 +1,14 @@
-"""Reading IBeam's log for known causes: IBeam's own lines, newest start only."""
+"""Reading IBeam's log for known causes: IBeam 0.5.12's own lines, newest start only.
+
+Every line below is what IBeam 0.5.12 writes (its format `%(asctime)s|%(levelname)-.1s|
+%(message)s` and messages copied from its login_handler.py, strategy_handler.py,
+secrets_handler.py, logs.py and pyotp_handler.py); tests/e2e/test_real_ibeam.py checks the
+same rules against the real IBeam's output.
+"""
 
 from __future__ import annotations
+
+import pytest
 
 from ibdesk.domain.diagnosis import (
     CheckResult,
@@ -8,24 +16,39 @@ from ibdesk.domain.diagnosis import (
     FixAction,
     LogCause,
     recognise,
+    refused_codes,
+    verdict,
     worst,
 )
+from ibdesk.domain.models import IBeamVerdict
 
-# Lines as IBeam writes them (ibeam/src/login/authenticate.py, strategy_handler.py).
-START = "2026-11-25 10:00:00,000|I| ############ Starting IBeam version 0.5.x ############"
-WRONG = ("2026-11-25 10:00:05,000|E| Error displayed by the login webpage: Invalid username "
-         "password combination")
-MAX = ("2026-11-25 10:01:05,000|C| ######## ATTENTION! ######## Maximum number of failed "
-       "authentication attempts (IBEAM_MAX_FAILED_AUTH=2) reached. IBeam will shut down to "
-       "prevent an account lock-out.")
-NO_HANDLER = ("2026-11-25 10:00:05,000|C| ######## ATTENTION! ######## No 2FA handler found. "
-              "You may define your own 2FA handler or use built-in handlers.")
-NO_CODE = "2026-11-25 10:00:05,000|W| No 2FA code returned. Aborting authentication."
-PAGE = ("2026-11-25 10:00:05,000|E| Timeout reached when waiting for authentication. The "
-        "website seems to not be loaded correctly. Consider increasing IBEAM_PAGE_LOAD_TIMEOUT.")
-RESET = "2026-11-25 05:00:05,000|I| Gateway session found but not authenticated, logging in..."
-COMPETING = "2026-11-25 10:00:05,000|I| Competing Gateway session found, restarting and logging in..."
-DENIED = "2026-11-25 10:00:05,000|E| Gateway answered 403: Access Denied"
+T = "2026-11-25 10:00:05,000"
+START = f"{T}|I| ############ Starting IBeam version 0.5.12 ############"
+ATTEMPT = f"{T}|I| Login attempt number 1"
+SUBMIT = f"{T}|I| Submitting the form"
+WRONG = f"{T}|E| Error displayed by the login webpage: Invalid username password combination"
+MAX = (f"{T}|C| ######## ATTENTION! ######## Maximum number of failed authentication attempts "
+       "(IBEAM_MAX_FAILED_AUTH=2) reached. IBeam will shut down to prevent an account "
+       "lock-out. It is recommended you attempt to authenticate manually in order to reset "
+       "the counter. Read the execution logs and report issues at "
+       "https://github.com/Voyz/ibeam/issues")
+NO_HANDLER = (f"{T}|C| ######## ATTENTION! ######## No 2FA handler found. You may define your "
+              "own 2FA handler or use built-in handlers. See documentation for more: "
+              "https://github.com/Voyz/ibeam/wiki/Two-Factor-Authentication")
+NO_CODE = f"{T}|W| No 2FA code returned. Aborting authentication."
+TWO_FA = f"{T}|I| Credentials correct, but Gateway requires two-factor authentication."
+CODE_SENT = f"{T}|I| Submitting the 2FA form"
+CODE_REFUSED = f"{T}|E| Error displayed by the login webpage: whatever IBKR says"
+PAGE = (f"{T}|E| Timeout reached when waiting for authentication. The website seems to not be "
+        "loaded correctly. Consider increasing IBEAM_PAGE_LOAD_TIMEOUT. ")
+RESET = f"{T}|I| Active session found but not authenticated, reauthenticating..."
+COMPETING = (f"{T}|I| Competing or disconnected Gateway session found, logging out and "
+             "reauthenticating...")
+NOT_A_FILE = f"{T}|E| Unable to read env value for IBEAM_ACCOUNT: value is not a file"
+NO_ACCOUNT = (f"{T}|E| Account cannot be None. Specify by setting IBEAM_ACCOUNT environment "
+              "variable.")
+OUTPUTS = "PermissionError: [Errno 13] Permission denied: '/srv/outputs/ibeam_log__2026-11-25.txt'"
+NO_SECRET = "ValueError: IBEAM_PYOTP_SECRET must be set"
 
 
 def causes(*lines: str) -> list[LogCause]:
@@ -34,13 +57,59 @@ def causes(*lines: str) -> list[LogCause]:
 
 def test_each_known_cause_is_named() -> None:
     assert causes(START, WRONG) == [LogCause.WRONG_PASSWORD]
-    assert causes(START, NO_HANDLER) == [LogCause.TWO_FA_NO_HANDLER]
-    assert causes(START, NO_CODE) == [LogCause.TWO_FA_TIMEOUT]
+    assert causes(START, TWO_FA, NO_HANDLER) == [LogCause.TWO_FA_NO_HANDLER]
+    assert causes(START, NO_CODE) == [LogCause.TWO_FA_NO_CODE]
     assert causes(START, PAGE) == [LogCause.PAGE_TIMEOUT]
     assert causes(START, RESET) == [LogCause.SESSION_RESET]
     assert causes(START, COMPETING) == [LogCause.COMPETING]
-    assert causes(START, DENIED) == [LogCause.ACCESS_DENIED]
+    assert causes(START, NOT_A_FILE, NO_ACCOUNT) == [LogCause.SECRETS_UNREADABLE]
+    assert causes(OUTPUTS) == [LogCause.OUTPUTS_UNWRITABLE]
+    assert causes(START, NO_SECRET) == [LogCause.TWO_FA_MISCONFIGURED]
     assert causes(START, "all fine", "Gateway running and authenticated") == []
+
+
+@pytest.mark.parametrize("line", [
+    f"{T}|E| Unable to read secrets: PermissionError",
+    f"{T}|W| Session reset by IBKR (daily restart). Not authenticated",
+    f"{T}|W| 2FA code 123456 not received in time",
+    f"{T}|E| Gateway answered 403: Access Denied",
+])
+def test_lines_ibeam_never_writes_are_not_causes(line: str) -> None:
+    """The old patterns matched only the old simulator's inventions."""
+    assert causes(START, line) == []
+
+
+def test_a_refused_2fa_code_is_the_error_after_the_2fa_form() -> None:
+    """IBKR's words for a refused code are not known; where the error appears is."""
+    attempt = [ATTEMPT, SUBMIT, TWO_FA, CODE_SENT, CODE_REFUSED]
+    assert causes(START, *attempt) == [LogCause.TWO_FA_WRONG_CODE]
+    # the same words before any 2FA form are a refused password, not a code
+    assert causes(START, ATTEMPT, SUBMIT, WRONG) == [LogCause.WRONG_PASSWORD]
+    assert causes(START, ATTEMPT, SUBMIT, CODE_REFUSED) == []
+    assert refused_codes("\n".join([START, *attempt, *attempt, *attempt])) == 3
+
+
+def test_verdicts_stop_only_for_good_reasons() -> None:
+    attempt = [ATTEMPT, SUBMIT, TWO_FA, CODE_SENT, CODE_REFUSED]
+    assert verdict("\n".join([START, *attempt])) is None  # one refused code: a clock edge
+    assert verdict("\n".join([START, *attempt, *attempt])) is IBeamVerdict.CODES_REFUSED
+    assert verdict("\n".join([START, WRONG])) is IBeamVerdict.PASSWORD_REFUSED
+    assert verdict("\n".join([START, WRONG, MAX])) is IBeamVerdict.PASSWORD_REFUSED
+    assert verdict("\n".join([START, TWO_FA, NO_HANDLER])) is IBeamVerdict.NO_TWO_FA_HANDLER
+    assert verdict("\n".join([START, NOT_A_FILE, NO_ACCOUNT])) is \
+        IBeamVerdict.SECRETS_UNREADABLE
+    assert verdict(OUTPUTS) is IBeamVerdict.OUTPUTS_UNWRITABLE
+    for passing in (PAGE, NO_CODE, RESET, COMPETING):
+        assert verdict("\n".join([START, passing])) is None
+    assert verdict("\n".join([START, WRONG, START, "Gateway running"])) is None
+    assert IBeamVerdict.PASSWORD_REFUSED.guarded and IBeamVerdict.CODES_REFUSED.guarded
+    assert not IBeamVerdict.NO_TWO_FA_HANDLER.guarded
+
+
+def test_a_refused_login_is_worded_as_possibly_spurious() -> None:
+    (finding,) = recognise("\n".join([START, WRONG]))
+    assert "sometimes does this spuriously" in finding.meaning
+    assert "interactivebrokers.com" in finding.fix
 
 
 def test_shutdown_after_failed_logins_says_it_all_and_counts() -> None:

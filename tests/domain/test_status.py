@@ -6,8 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ibdesk.domain import DropletState, GatewayHealth, Observation, ServerStatus, derive_status
-from ibdesk.domain.status import COMPETING_WARNING, REAUTH_GRACE, STARTUP_GRACE
+from ibdesk.domain import (
+    DropletState,
+    GatewayHealth,
+    IBeamVerdict,
+    Observation,
+    ServerStatus,
+    derive_status,
+)
+from ibdesk.domain.status import COMPETING_WARNING, REAUTH_GRACE, STARTUP_GRACE, VERDICTS
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -24,7 +31,9 @@ DOWN = health(reachable=False, error="connection refused")
 LOGGING_IN = health(livez=True, readyz=False, authenticated=False, connected=True,
                     message="session timed out")
 NOT_LOGGED = health(livez=True, readyz=False, authenticated=False, connected=False)
-REFUSED = health(livez=True, readyz=False, authenticated=False, login_refused=True)
+REFUSED = health(livez=True, readyz=False, authenticated=False,
+                 verdict=IBeamVerdict.PASSWORD_REFUSED)
+NO_HANDLER = health(reachable=False, verdict=IBeamVerdict.NO_TWO_FA_HANDLER)
 SHUTTING = health(livez=False, readyz=False)
 
 ACTIVE = {"droplet_state": DropletState.ACTIVE, "gateway_started": True}
@@ -65,7 +74,9 @@ CASES = [
      "no longer exists"),
     ("archived", {"droplet_state": DropletState.ARCHIVE}, ServerStatus.ERROR, "archived"),
     ("login refused", {**JUST_ACTIVE, "health": REFUSED}, ServerStatus.ERROR,
-     "refused the password"),
+     "refused the username or password (IBKR sometimes does this spuriously"),
+    ("IBeam shut down at the 2FA prompt, within grace", {**JUST_ACTIVE, "health": NO_HANDLER},
+     ServerStatus.ERROR, "no 2FA handler"),
     ("down past start-up grace", {**LONG_ACTIVE, "health": DOWN}, ServerStatus.ERROR,
      "has not answered for 11 minutes"),
     ("never logged in past grace", {**LONG_ACTIVE, "health": NOT_LOGGED}, ServerStatus.ERROR,
@@ -108,6 +119,16 @@ def test_detail_carries_gateway_facts_and_a_fix_for_errors() -> None:
             assert detail.fix, fields
     stopped = derive_status(Observation(now=NOW, droplet_state=DropletState.OFF)).detail
     assert "delete" in (stopped.fix or "")
+
+
+def test_every_verdict_is_an_error_at_once_with_its_fix() -> None:
+    """IBeam stopped for good: waiting out the grace period would only hide it."""
+    assert set(VERDICTS) == set(IBeamVerdict)
+    for verdict in IBeamVerdict:
+        seen = health(reachable=verdict.guarded, verdict=verdict)
+        decision = derive_status(Observation(now=NOW, **JUST_ACTIVE, health=seen))
+        assert decision.status is ServerStatus.ERROR
+        assert (decision.detail.reason, decision.detail.fix) == VERDICTS[verdict]
 
 
 def test_grace_edges_are_inclusive() -> None:

@@ -22,7 +22,7 @@ FAST = Timing(active_timeout=30, ssh_timeout=10, gateway_timeout=15, poll=0.05, 
 def options(**kw: object) -> SandboxOptions:
     base: dict[str, object] = dict(boot_seconds=0.2, action_seconds=0.2, login_seconds=0.2,
                                    maintenance_seconds=1.0, users=list(USERS),
-                                   tick_seconds=0.05)
+                                   tick_seconds=0.05, first_boot_seconds=0.3)
     base.update(kw)
     return SandboxOptions(**base)  # type: ignore[arg-type]
 

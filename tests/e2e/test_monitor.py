@@ -112,8 +112,9 @@ async def test_failed_login_guard(home) -> None:  # type: ignore[no-untyped-def]
                     break
             current = rt.repository.require_account(account.id)
             assert current.do_server_status is ServerStatus.ERROR
-            assert "refused the password" in rt.repository.history(account.id)[-1].reason
-            assert ibeam.state == "stopped"  # stopped before IBeam's own limit of 2
+            assert "refused the username or password" in \
+                rt.repository.history(account.id)[-1].reason
+            assert ibeam.state == "exited"  # stopped before IBeam's own limit of 2
             attempts = ibeam.login_attempts
             await monitor.cycle(force=True)
             assert ibeam.login_attempts == attempts  # no retries in a loop

@@ -39,7 +39,7 @@ async def test_account_catalogue_and_images(sandbox: Sandbox, do: DigitalOceanCl
     assert account.droplet_limit == 25 and account.status == "active"
     sizes = {s.slug: s for s in await do.list_sizes()}
     assert sizes["s-1vcpu-1gb"].price_monthly == 6.0
-    assert "blr1" not in sizes["s-4vcpu-8gb"].regions
+    assert "blr1" not in sizes["s-1vcpu-512mb-10gb"].regions
     assert any(r.slug == "ams3" for r in await do.list_regions())
     assert (await do.get_image("docker-20-04")).slug == "docker-20-04"
     with pytest.raises(NotFound, match="image 182556282"):
@@ -95,7 +95,7 @@ async def test_list_by_tag_follows_pages(sandbox: Sandbox, do: DigitalOceanClien
 
 async def test_quota_region_and_image_errors(sandbox: Sandbox, do: DigitalOceanClient) -> None:
     with pytest.raises(InvalidRequest, match="not available in that region"):
-        await do.create_droplet(spec(size="s-4vcpu-8gb", region="tor1"))
+        await do.create_droplet(spec(size="s-1vcpu-512mb-10gb", region="tor1"))
     with pytest.raises(NotFound, match="image does not exist"):
         await do.create_droplet(spec(image=182556282))
     sandbox.world.config.droplet_limit = 1

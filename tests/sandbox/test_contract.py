@@ -63,8 +63,9 @@ async def test_catalogue_endpoints(http: httpx.AsyncClient) -> None:
     assert next(s for s in sizes if s["slug"] == "s-1vcpu-1gb")["price_monthly"] == 6.0
     regions = check(await http.get("/v2/regions", params={"per_page": 200}),
                     "regions/regions_list.yml", 200)["regions"]
-    assert next(r for r in regions if r["slug"] == "nyc2")["available"] is False
-    check(await http.get("/v2/images/docker-20-04"), "images/images_get.yml", 200)
+    assert next(r for r in regions if r["slug"] == "sfo1")["available"] is False
+    docker = check(await http.get("/v2/images/docker-20-04"), "images/images_get.yml", 200)
+    assert (docker["image"]["type"], docker["image"]["min_disk_size"]) == ("application", 25)
     check(await http.get("/v2/images", params={"per_page": 200}), "images/images_list.yml", 200)
     check_error(await http.get("/v2/images/182556282"), 404, "not_found")
 
@@ -131,10 +132,12 @@ async def test_errors_in_digitaloceans_shape(sandbox: Sandbox, http: httpx.Async
     check_error(await http.get("/v2/droplets/12345"), 404, "not_found")
     check_error(await http.get("/v2/nothing-here"), 404, "not_found")
     for body, words in [
-        ({"size": "s-4vcpu-8gb", "region": "blr1"}, "Size is not available in this region."),
+        ({"size": "s-1vcpu-512mb-10gb", "region": "tor1"},
+         "Size is not available in this region."),
+        ({"size": "s-1vcpu-512mb-10gb"}, "does not have enough disk space"),
         ({"size": "s-99"}, "invalid size"),
         ({"image": 182556282}, "invalid image"),
-        ({"region": "nyc2"}, "Region is not available"),
+        ({"region": "sfo1"}, "Region is not available"),
         ({"name": "bad_name!"}, "valid hostname"),
         ({"ssh_keys": [1]}, "invalid SSH key"),
     ]:
@@ -149,6 +152,21 @@ async def test_errors_in_digitaloceans_shape(sandbox: Sandbox, http: httpx.Async
     assert "droplet limit" in check_error(over, 422, "unprocessable_entity")["message"]
     check_error(await http.post("/v2/account/keys", json={"name": "k", "public_key": "junk"}),
                 422, "unprocessable_entity")
+
+
+async def test_a_withdrawn_slug_is_gone_and_refused(sandbox: Sandbox,
+                                                     http: httpx.AsyncClient) -> None:
+    """DigitalOcean retires slugs at end of life: 404 to look up, 422 to create from."""
+    fits = {"name": "x-ib-demo-1", "region": "nyc1", "size": "s-1vcpu-512mb-10gb",
+            "image": "ubuntu-24-04-x64"}
+    check(await http.post("/v2/droplets", json=fits), "droplets/droplets_create.yml", 202)
+    assert (await http.post("/_sandbox/v1/images/docker-20-04/withdraw")).status_code == 204
+    check_error(await http.get("/v2/images/docker-20-04"), 404, "not_found")
+    refused = await http.post("/v2/droplets", json={**fits, "size": "s-1vcpu-1gb",
+                                                    "image": "docker-20-04"})
+    assert "invalid image" in check_error(refused, 422, "unprocessable_entity")["message"]
+    listed = (await http.get("/v2/images", params={"per_page": 200})).json()["images"]
+    assert "docker-20-04" not in {i["slug"] for i in listed}
 
 
 async def test_rate_limit_headers_and_429(http: httpx.AsyncClient) -> None:

@@ -79,11 +79,13 @@ async def test_commands(sandbox: Sandbox, do: DigitalOceanClient) -> None:
     async with machine.connect() as conn:
         clock = await conn.run(ib.CLOCK_COMMAND)
         assert abs(int(clock.stdout) - sandbox.world.now()) < 5
-        assert "status: done" in (await conn.run(ib.CLOUD_INIT_WAIT_COMMAND)).stdout
-        missing = await conn.run(ib.START_COMMAND)
-        assert missing.exit_status == 1 and ib.ENV_FILE in missing.stderr
+        assert "status: done" in (await conn.run(ib.CLOUD_INIT_STATUS_COMMAND)).stdout
+        # Type=simple: systemctl succeeds, then `docker run` fails on the missing env file
+        assert (await conn.run(ib.START_COMMAND)).exit_status == 0
         status = await conn.run(ib.STATUS_COMMAND)
-        assert status.exit_status == 3 and status.stdout.strip() == "inactive"
+        assert status.exit_status == 3 and status.stdout.strip() == "failed"
+        assert any(ib.ENV_FILE in line for line in sandbox.host(
+            machine.droplet.id).systemd.journal)
         unknown = await conn.run("rm -rf / ; echo pwned")
         assert unknown.exit_status == 127 and "command not found" in unknown.stderr
     bare = await boot_machine(sandbox, do, name="bare-ib-demo-1", cloud_init=False)
@@ -127,7 +129,7 @@ async def test_power_off_closes_ssh_and_boot_restarts_ibeam(sandbox: Sandbox,
     assert host.ibeam.session.authenticated
     await do.droplet_action(machine.droplet.id, "shutdown")
     await advance(sandbox, 10)
-    assert not host.running and host.ibeam.state == "stopped"
+    assert not host.running and host.ibeam.state == "exited"
     with pytest.raises(OSError):
         async with machine.connect():
             pass
@@ -156,11 +158,10 @@ async def test_seed_snapshot_has_the_seeds_files(do: DigitalOceanClient) -> None
             async with machine.connect() as conn, conn.start_sftp_client() as sftp:
                 assert await sftp.exists(ib.SEED_ENV_FILE)
                 assert await sftp.exists("/root/starter.sh")
-                await sftp.makedirs(ib.SECRETS_DIR, exist_ok=True)
-                await write_file(sftp, ib.ACCOUNT_FILE, b"jdoe123")
-                await write_file(sftp, ib.PASSWORD_FILE, b"s3cret pass")
-                await write_file(sftp, ib.SEED_ENV_FILE, ib.render_env_list(
-                    ib.IBeamSettings(environment="paper")).encode())
+                # the seed's starter mounts nothing: the env file carries the values
+                await write_file(sftp, ib.SEED_ENV_FILE, ib.render_seed_env_list(
+                    ib.IBeamSettings(environment="paper"), username="jdoe123",
+                    password="s3cret pass").encode())
                 assert (await conn.run(ib.SEED_STARTER_COMMAND)).exit_status == 0
             await advance(seeded, 5)
             state = seeded.host(machine.droplet.id).ibeam.describe()

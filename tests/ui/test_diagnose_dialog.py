@@ -52,7 +52,8 @@ def test_diagnose_fix_and_bundle(loop: qasync.QEventLoop, sandboxed: Runtime, qt
         assert all(r.state is not CheckState.FAILED for r in dialog.results)
 
         # IBeam stopped: Restart IBeam is offered and works
-        sandbox.host(account.do_droplet_id).ibeam.stop()
+        sandboxed.runner.call(  # type: ignore[attr-defined]
+            lambda sb: sb.host(account.do_droplet_id).systemd.stop("ibeam"))
         await dialog.run_checks()
         assert dialog.fix_button(FixAction.RESTART_IBEAM) is not None
         await dialog.apply_fix(FixAction.RESTART_IBEAM)
