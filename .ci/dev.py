@@ -122,6 +122,14 @@ def test(args: list[str]) -> int:
     # them must run, not skip.
     if sys.platform.startswith("linux") and shutil.which("dbus-run-session"):
         env["IBDESK_REQUIRE_REAL_KEYRING"] = "1"
+    # Likewise the real components: cloud-init and systemd check what ibdesk writes, and
+    # (as root, which running IBeam as uid 1000 in namespaces needs) IBeam's own code.
+    if shutil.which("cloud-init") and shutil.which("systemd-analyze"):
+        env["IBDESK_REQUIRE_TOOLS"] = "1"
+    if sys.platform.startswith("linux") and os.geteuid() == 0 and shutil.which("chromium"):
+        subprocess.run([str(python), "-m", "ibdesk", "sandbox", "install-ibeam"],
+                       check=True, cwd=ROOT)
+        env["IBDESK_REQUIRE_REAL_IBEAM"] = "1"
     cmd = [str(python), "-m", "pytest", "--cov=ibdesk", "--cov-report=term", *args]
     code = subprocess.call(cmd, cwd=ROOT, env=env)
     if code == 5:

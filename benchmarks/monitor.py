@@ -1,13 +1,20 @@
 """The monitor at 10, 100 and 1,000 accounts against the sandbox, with 100 ms of latency
-added to every DigitalOcean request.
+added to every DigitalOcean request and IBeam's own kind of health server: HTTP/1.0, one
+request per connection (so one new SSH channel per health request).
 
-For each N: (1) build a sandbox state with N droplets, IBeam delivered to each over SSH,
-and an ibdesk database holding the N accounts; (2) serve that state with
+For each N: (1) build a sandbox state with N droplets (the stock image, cloud-init's
+first boot done), IBeam's secrets delivered to each over SSH as ibdesk delivers them, and
+an ibdesk database holding the N accounts; (2) serve that state with
 `ibdesk sandbox serve --latency-ms 100` in its own process; (3) in a third process, run
 20 forced monitor cycles (every account looked at, the list always fetched) and print:
 DigitalOcean requests per cycle, gateway probes per cycle, cycle wall time (median and
-p95; the first cycle, which opens the SSH connections, separately), the monitor
-process's peak RSS, and the 429s it met.
+p95; the first cycle, which opens the SSH connections, separately), **the monitor
+process's own CPU time per probe** (user + system, steady cycles), its peak RSS, and the
+429s it met.
+
+Each N is measured twice in the same run, side by side: `baseline` keeps httpx's default
+5-second keep-alive on the gateway connection (what ibdesk had: the connection was gone
+by the next probe), `current` keeps it for as long as the SSH connection lives.
 
     .venv/bin/python benchmarks/monitor.py            # 10, 100, 1000
     .venv/bin/python benchmarks/monitor.py 10 100
@@ -48,11 +55,12 @@ async def build(folder: Path, n: int) -> None:
     from ibdesk.services.keys import AppKey
     from ibdesk.store import Repository
 
+    ibeam_user = (ib.CONTAINER_UID, ib.CONTAINER_GID)
     secrets = SecretStore("ibdesk")
     app_key = AppKey(secrets)
     options = SandboxOptions(state=folder / "world.json", boot_seconds=0,
-                             droplet_limit=n + 10, rate_limit_per_minute=100_000,
-                             rate_limit_per_hour=100_000)
+                             first_boot_seconds=0, droplet_limit=n + 10,
+                             rate_limit_per_minute=100_000, rate_limit_per_hour=100_000)
     repo = Repository.open(f"sqlite:///{folder / 'home' / 'ibdesk.sqlite3'}")
     async with Sandbox(options) as sandbox:
         async with DigitalOceanClient(sandbox.token, base_url=sandbox.api_url) as do:
@@ -63,7 +71,7 @@ async def build(folder: Path, n: int) -> None:
                                   environment="paper")
                 droplet, _ = await do.create_droplet(DropletCreate(
                     name=droplet_name(account.username, "paper", 1), region="nyc1",
-                    size="s-1vcpu-1gb", image="docker-20-04", ssh_keys=[key_id],
+                    size="s-1vcpu-1gb", image="ubuntu-24-04-x64", ssh_keys=[key_id],
                     tags=["ibdesk", account_tag(account.id)], user_data=render_cloud_init()))
                 accounts.append((account, droplet.id))
         await sandbox.sync_hosts()
@@ -76,14 +84,16 @@ async def build(folder: Path, n: int) -> None:
                                               client_keys=[private],
                                               known_hosts=None) as conn:
                 async with conn.start_sftp_client() as sftp:
-                    await sftp.makedirs(ib.SECRETS_DIR, exist_ok=True)
-                    for path, data in ((ib.ACCOUNT_FILE, "sandboxdemo"),
-                                       (ib.PASSWORD_FILE, "sandbox-demo-pass"),
-                                       (ib.ENV_FILE, ib.render_env_list(
-                                           ib.IBeamSettings(environment="paper")))):
+                    for path, data, mode, owner in (
+                            (ib.ACCOUNT_FILE, "sandboxdemo", ib.SECRET_FILE_MODE, ibeam_user),
+                            (ib.PASSWORD_FILE, "sandbox-demo-pass", ib.SECRET_FILE_MODE,
+                             ibeam_user),
+                            (ib.ENV_FILE, ib.render_env_list(ib.IBeamSettings(
+                                environment="paper")), ib.ENV_FILE_MODE, (0, 0))):
                         async with sftp.open(path, "w", asyncssh.SFTPAttrs(
-                                permissions=0o600)) as fh:
+                                permissions=mode)) as fh:
                             await fh.write(data)
+                        await sftp.chown(path, *owner)
                 assert (await conn.run(ib.START_COMMAND)).exit_status == 0
             return host.droplet.ipv4
 
@@ -97,26 +107,40 @@ async def build(folder: Path, n: int) -> None:
     repo.close()
 
 
-async def measure(folder: Path, info: dict[str, str]) -> dict[str, object]:
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def measure(folder: Path, info: dict[str, str], mode: str) -> dict[str, object]:
+    from ibdesk.gateway import probe
     from ibdesk.secrets import DO_TOKEN
     from ibdesk.services import open_runtime
     from ibdesk.services.monitor import Monitor
 
+    if mode == "baseline":
+        probe.GATEWAY_KEEPALIVE_EXPIRY = 5.0  # httpx's default
     rt = open_runtime(folder / "home", do_api_url=info["api_url"],
                       sandbox_ssh_map_url=info["ssh_map_url"],
                       public_ip_url=info["public_ip_url"])
     rt.secrets.set(DO_TOKEN, info["token"])
     monitor = Monitor(rt)
     runs = []
+    cpu_steady = 0.0
     try:
-        for _ in range(CYCLES):
+        for index in range(CYCLES):
+            before = _cpu()
             stats, _ = await monitor.cycle(force=True)
+            if index:
+                cpu_steady += _cpu() - before
             runs.append(stats)
     finally:
         await monitor.close()
         rt.close()
     steady = sorted(s.seconds for s in runs[1:])
+    probes = sum(s.probes for s in runs[1:]) or 1
     return {
+        "cpu_ms_per_probe": cpu_steady * 1000 / probes,
         "do_requests": statistics.mean(s.do_requests for s in runs),
         "probes": statistics.mean(s.probes for s in runs),
         "first_s": runs[0].seconds,
@@ -134,7 +158,7 @@ def child(mode: str, folder: Path, arg: str) -> None:
         asyncio.run(build(folder, int(arg)))
         print("{}")
     else:
-        print(json.dumps(asyncio.run(measure(folder, json.loads(arg)))))
+        print(json.dumps(asyncio.run(measure(folder, json.loads(arg), mode))))
 
 
 @contextlib.contextmanager
@@ -158,21 +182,25 @@ def main(argv: list[str]) -> int:
         child(argv[1], Path(argv[2]), argv[3])
         return 0
     sizes = [int(a) for a in argv] or [10, 100, 1000]
-    print(f"{'N':>6} {'DO req/cycle':>13} {'probes/cycle':>13} {'first s':>8} "
-          f"{'median s':>9} {'p95 s':>7} {'peak RSS MB':>12} {'429s':>5}", flush=True)
+    print("health server: HTTP/1.0, one request per connection (IBeam's own)")
+    print(f"{'N':>6} {'mode':>9} {'DO req/cycle':>13} {'probes/cycle':>13} {'first s':>8} "
+          f"{'median s':>9} {'p95 s':>7} {'CPU ms/probe':>13} {'peak RSS MB':>12} "
+          f"{'429s':>5}", flush=True)
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             subprocess.run([sys.executable, __file__, "--child", "build", str(folder), str(n)],
                            check=True, stdout=subprocess.DEVNULL)
-            with served(folder) as info:
-                out = subprocess.run([sys.executable, __file__, "--child", "measure",
-                                      str(folder), json.dumps(info)], check=True,
-                                     capture_output=True, text=True).stdout
-            r = json.loads(out.strip().splitlines()[-1])
-            print(f"{n:>6} {r['do_requests']:>13.1f} {r['probes']:>13.1f} {r['first_s']:>8.2f} "
-                  f"{r['median_s']:>9.2f} {r['p95_s']:>7.2f} {r['rss_mb']:>12.0f} "
-                  f"{r['rate_limited']:>5}", flush=True)
+            for mode in ("baseline", "current"):
+                with served(folder) as info:
+                    out = subprocess.run([sys.executable, __file__, "--child", mode,
+                                          str(folder), json.dumps(info)], check=True,
+                                         capture_output=True, text=True).stdout
+                r = json.loads(out.strip().splitlines()[-1])
+                print(f"{n:>6} {mode:>9} {r['do_requests']:>13.1f} {r['probes']:>13.1f} "
+                      f"{r['first_s']:>8.2f} {r['median_s']:>9.2f} {r['p95_s']:>7.2f} "
+                      f"{r['cpu_ms_per_probe']:>13.2f} {r['rss_mb']:>12.0f} "
+                      f"{r['rate_limited']:>5}", flush=True)
     return 0
 
 

@@ -23,7 +23,8 @@ from tests.helpers import MemoryKeyring
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     for name in list(os.environ):
-        if name.startswith(("IBDESK_", "DIGITAL_OCEAN_")) and name != "IBDESK_REQUIRE_REAL_KEYRING":
+        if name.startswith(("IBDESK_", "DIGITAL_OCEAN_")) and \
+                not name.startswith(("IBDESK_REQUIRE_", "IBDESK_SANDBOX_IBEAM_HOME")):
             monkeypatch.delenv(name)
     home = tmp_path / "home"
     monkeypatch.setenv("IBDESK_HOME", str(home))

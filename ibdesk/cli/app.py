@@ -107,6 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="keep droplets in this JSON file across restarts")
     serve.add_argument("--with-seed-image", action="store_true",
                        help="offer the seed's private IBeam snapshot 182556282")
+    serve.add_argument("--first-boot-seconds", type=float, default=3.0, metavar="S",
+                       help="how long cloud-init's first boot takes (default 3)")
+    serve.add_argument("--maintenance-seconds", type=float, default=60.0, metavar="S",
+                       help="IBeam's maintenance interval (default 60, IBeam's own)")
+    serve.add_argument("--real-ibeam", action="store_true",
+                       help="run IBeam 0.5.12's own code with headless Chromium as each "
+                            "droplet's container (needs root, chromium, chromium-driver, "
+                            "Xvfb; IBeam's venv is made on first use)")
+    sandbox_cmds.add_parser(
+        "install-ibeam", parents=[common],
+        help="make the venv with ibeam==0.5.12 that --real-ibeam runs (once)")
     return parser
 
 
@@ -190,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "sandbox":
             logging.basicConfig(level=logging.WARNING,
                                 format="%(levelname)s %(name)s: %(message)s")
+            if args.sandbox_command == "install-ibeam":
+                return basic.cmd_sandbox_install_ibeam(args, out)
             return basic.cmd_sandbox_serve(args, out)
         if getattr(args, "sandbox", False):
             with launch.sandbox_runtime(getattr(args, "home", None)) as rt:

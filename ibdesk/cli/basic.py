@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import platform
+import subprocess
 from typing import Any
 
 from ibdesk import __version__
@@ -115,15 +116,39 @@ def cmd_sandbox_serve(args: argparse.Namespace, out: Output) -> int:
         error_rate=args.error_rate, timeout_rate=args.timeout_rate,
         droplet_limit=args.droplet_limit, with_seed_image=args.with_seed_image,
         ibkr_users=Path(args.ibkr_users) if args.ibkr_users else None,
-        state=Path(args.state).resolve() if args.state else None)
+        state=Path(args.state).resolve() if args.state else None,
+        first_boot_seconds=args.first_boot_seconds,
+        maintenance_seconds=args.maintenance_seconds, real_ibeam=args.real_ibeam)
     if options.ibkr_users is not None and not options.ibkr_users.is_file():
         raise IbdeskError(f"The IBKR users file {options.ibkr_users} does not exist.")
+    from ibdesk.sandbox.realibeam import RealIBeamUnavailable
+
     try:
         asyncio.run(serve(options, as_json=out.as_json, out=out.out))
+    except RealIBeamUnavailable as exc:
+        raise IbdeskError(str(exc)) from None
     except (ValueError, KeyError, OSError) as exc:
         raise IbdeskError(f"The sandbox could not start: {exc}") from None
     return EXIT_OK
 
 
+def cmd_sandbox_install_ibeam(args: argparse.Namespace, out: Output) -> int:
+    from ibdesk.sandbox.realibeam import (
+        IBEAM_VERSION,
+        IBeamInstall,
+        RealIBeamUnavailable,
+        default_home,
+    )
 
-__all__ = ["cmd_info", "cmd_sandbox_serve", "cmd_token"]
+    try:
+        install = IBeamInstall(default_home()).ensure(say=out.progress)
+    except (RealIBeamUnavailable, OSError, subprocess.CalledProcessError) as exc:
+        raise IbdeskError(f"IBeam {IBEAM_VERSION} could not be installed: {exc}") from None
+    out.result({"ibeam": IBEAM_VERSION, "home": str(install.home),
+                "python": str(install.python)},
+               [f"IBeam {IBEAM_VERSION} is in {install.home}."])
+    return EXIT_OK
+
+
+
+__all__ = ["cmd_info", "cmd_sandbox_install_ibeam", "cmd_sandbox_serve", "cmd_token"]

@@ -35,6 +35,9 @@ from ibdesk.gateway.tls import INSIDE_SSH
 
 HEALTH_TIMEOUT = 20.0
 """Above IBeam's own 15 s tickle timeout, so a slow /readyz is an answer, not a failure."""
+GATEWAY_KEEPALIVE_EXPIRY: float | None = None
+"""Never expire the gateway connection between probes (httpx's default, 5 s, dropped it
+before every probe; benchmarks/monitor.py sets 5.0 to measure that baseline)."""
 LOG_COMMAND = ib.logs_command(200)
 
 
@@ -74,7 +77,7 @@ class GatewayProbe:
             forward = await self._remote.forward(ib.GATEWAY_PORT)
             self._forward = forward
             limits = httpx.Limits(max_connections=1, max_keepalive_connections=1,
-                                  keepalive_expiry=None)
+                                  keepalive_expiry=GATEWAY_KEEPALIVE_EXPIRY)
             self._gateway = httpx.AsyncClient(
                 base_url=f"https://127.0.0.1:{forward.get_port()}", timeout=self._timeout,
                 limits=limits, verify=INSIDE_SSH)

@@ -122,6 +122,14 @@ class Remote:
             raise GatewayError(f"Could not write IBeam's settings on the server "
                                f"({type(exc).__name__}).") from None
 
+    async def chown(self, path: str, uid: int, gid: int) -> None:
+        try:
+            async with self._conn.start_sftp_client() as sftp:
+                await sftp.chown(path, uid, gid)
+        except (asyncssh.Error, OSError) as exc:
+            raise GatewayError(f"Could not give {path} to its user on the server "
+                               f"({type(exc).__name__}).") from None
+
     async def read_file(self, path: str, limit: int = 1_000_000, *, tail: bool = False) -> bytes:
         """Up to `limit` bytes of a file: its start, or with `tail` its end."""
         try:

@@ -123,11 +123,11 @@ class SimulatedHost:
                  timing: IBeamTiming, tls: ssl.SSLContext, *,
                  process_factory: ProcessFactory | None = None,
                  image_env: dict[str, str] | None = None,
-                 first_boot_seconds: float = 3.0) -> None:
+                 first_boot_seconds: float = 3.0, real_owners: bool | None = None) -> None:
         self.world = world
         self.droplet = droplet
         self.root = root
-        self.disk = Disk(root)
+        self.disk = Disk(root, real_owners=real_owners)
         self.tls = tls
         self.ibkr = ibkr
         self.timing = timing
@@ -275,7 +275,8 @@ class SimulatedHost:
             raise ValueError(f"unknown gateway faults: {sorted(unknown)}")
         for name, value in faults.items():
             if name != "session_reset" and value is not None:
-                setattr(self.faults, name, bool(value))
+                current = getattr(self.faults, name)
+                setattr(self.faults, name, type(current)(value))
         return dict(vars(self.faults))
 
     def describe(self) -> dict[str, Any]:

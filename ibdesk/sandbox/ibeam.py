@@ -78,6 +78,8 @@ class GatewayFaults:
     """The gateway's IP allow list refuses every client ("Access Denied")."""
     page_timeout: bool = False
     """IBKR's login page does not load: each login attempt times out."""
+    readyz_delay_seconds: float = 0.0
+    """/readyz tickles the gateway (IBeam waits up to IBEAM_REQUEST_TIMEOUT, 15 s)."""
 
 
 @dataclass
@@ -517,6 +519,7 @@ class LightIBeam:
     def set_faults(self, *, down: bool | None = None, two_fa_pending: bool | None = None,
                    competing: bool | None = None, session_reset: bool = False,
                    access_denied: bool | None = None, page_timeout: bool | None = None,
+                   readyz_delay_seconds: float | None = None,
                    **unknown: Any) -> dict[str, Any]:
         if unknown:
             raise ValueError(f"unknown gateway faults: {sorted(unknown)}")
@@ -536,6 +539,8 @@ class LightIBeam:
                             ("access_denied", access_denied), ("page_timeout", page_timeout)):
             if value is not None:
                 setattr(faults, name, value)
+        if readyz_delay_seconds is not None:
+            faults.readyz_delay_seconds = float(readyz_delay_seconds)
         if session_reset and self.session.authenticated:
             self.session = _Session(connected=True, username=self.session.username)
             self.next_login_at = self.host.now() + self.host.timing.login_seconds
@@ -675,6 +680,8 @@ class _HealthProtocol(asyncio.Protocol):
             if method != "GET":
                 status, body = 501, "Unsupported method"
             else:
+                if path == "/readyz" and self._ibeam.faults.readyz_delay_seconds:
+                    await asyncio.sleep(self._ibeam.faults.readyz_delay_seconds)
                 status, body = self._ibeam.health_answer(path)
             reason = {200: "OK", 404: "Not Found", 500: "Internal Server Error",
                       501: "Not Implemented", 503: "Service Unavailable"}[status]
@@ -682,6 +689,10 @@ class _HealthProtocol(asyncio.Protocol):
                     f"Date: {formatdate(usegmt=True)}\r\nContent-type: text/html\r\n\r\n")
             self._transport.write(head.encode() + body.encode())
             self._transport.close()
+            # BaseHTTPRequestHandler.log_request: every answer, on IBeam's stderr
+            stamp = time.strftime("%d/%b/%Y %H:%M:%S", time.localtime())
+            self._ibeam.container.write(
+                "stderr", f'127.0.0.1 - - [{stamp}] "{" ".join(line[:3]) or "-"}" {status} -')
 
 
 __all__ = ["GatewayFaults", "HostContext", "IBeamTiming", "LightIBeam", "to_bool"]

@@ -78,6 +78,9 @@ class SandboxOptions:
     (root only), instead of the light simulated IBeam."""
     ibeam_home: Path | None = None
     """The venv holding `ibeam==0.5.12` for `real_ibeam` (made when missing)."""
+    real_owners: bool | None = None
+    """Droplet files get real owners (`os.chown`): by default when running as root. Off,
+    owners are kept in a table, as a sandbox run by a person's own account must."""
 
 
 def _self_signed(folder: Path) -> ssl.SSLContext:
@@ -198,7 +201,8 @@ class Sandbox:
         return SimulatedHost(self.world, droplet, make_root(self.data_dir / "hosts", droplet_id),
                              self.ibkr, self.timing, self.tls, process_factory=factory,
                              image_env=real.image_env if real is not None else None,
-                             first_boot_seconds=self.options.first_boot_seconds)
+                             first_boot_seconds=self.options.first_boot_seconds,
+                             real_owners=self.options.real_owners)
 
     async def stop(self) -> None:
         self.stopping.set()

@@ -149,7 +149,11 @@ class Systemd:
                       "sandbox runs.\n"
         try:
             spec = parse_run(argv[2:])
-            self.main[unit.name] = await self.docker.run(spec)
+            container = await self.docker.run(spec)
+            if container.running:
+                self.main[unit.name] = container
+            elif container.exit_code:  # it died while starting
+                self.failed.add(unit.name)
         except DockerError as exc:
             # systemctl has already returned: the unit's main process fails at once, and
             # what the docker CLI said goes to the journal.

@@ -36,7 +36,7 @@ async def change_password(rt: Runtime, account_id: str, password: str) -> None:
                 raise InvalidInput(f"This password cannot be used here: {exc}.") from None
             await remote.write_files({ib.SEED_ENV_FILE: text.encode()}, mode=ib.ENV_FILE_MODE)
         else:
-            await ibeam_control.write_password(remote, password)
+            await ibeam_control.write_secrets(remote, account.username, password)
         await ibeam_control.start(remote, account)
     await in_thread(rt.secrets.set, ibkr_password(account_id), password)
     data = {k: v for k, v in account.custom_data.items() if k != LOGIN_REFUSED}

@@ -373,7 +373,9 @@ class Doctor:
 
     @staticmethod
     async def _log(remote: Remote) -> list[CheckResult]:
-        code, out, err = await remote.run(ib.logs_command(200))
+        # 1,000 lines: IBeam's health server logs every request it answers (each probe
+        # adds one or two lines), so a cause can be a few hundred lines back
+        code, out, err = await remote.run(ib.logs_command(1000))
         if code != 0:
             return [_result("log", TITLES["log"], CheckState.WARNING,
                             f"Could not read IBeam's log ({err.strip()[:120] or code}).")]

@@ -47,10 +47,15 @@ async def stop(remote: Remote) -> bool:
     return code == 0
 
 
-async def write_password(remote: Remote, password: str) -> None:
-    """The stock image's password file, for IBeam's container user only."""
-    await remote.write_files({ib.PASSWORD_FILE: password.encode()},
-                             owner=(ib.CONTAINER_UID, ib.CONTAINER_GID))
+IBEAM_USER = (ib.CONTAINER_UID, ib.CONTAINER_GID)
+
+
+async def write_secrets(remote: Remote, username: str, password: str) -> None:
+    """The stock image's two secret files, 1000:1000 0400, in their folder given to the
+    same user (which also mends a server whose folder was made for root)."""
+    await remote.write_files({ib.ACCOUNT_FILE: username.encode(),
+                              ib.PASSWORD_FILE: password.encode()}, owner=IBEAM_USER)
+    await remote.chown(ib.SECRETS_DIR, *IBEAM_USER)
 
 
 async def write_login(remote: Remote, username: str, password: str, env_list: str) -> None:
@@ -58,12 +63,10 @@ async def write_login(remote: Remote, username: str, password: str, env_list: st
     a 1000:1000 0700 folder, mounted read-only) and the env file (root 0600: Docker reads
     it as root; it holds the TOTP secret, the one secret IBeam takes from its
     environment)."""
-    await remote.write_files({ib.ACCOUNT_FILE: username.encode(),
-                              ib.PASSWORD_FILE: password.encode()},
-                             owner=(ib.CONTAINER_UID, ib.CONTAINER_GID))
+    await write_secrets(remote, username, password)
     await remote.write_files({ib.ENV_FILE: env_list.encode()}, mode=ib.ENV_FILE_MODE,
                              dir_mode=0o700)
 
 
-__all__ = ["SEED_IMAGE_ID", "start", "start_command", "stop", "uses_seed_image",
-           "write_login", "write_password"]
+__all__ = ["IBEAM_USER", "SEED_IMAGE_ID", "start", "start_command", "stop",
+           "uses_seed_image", "write_login", "write_secrets"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from keyring.backends import fail
 
@@ -230,3 +232,137 @@ async def test_refused_password_is_entered_again_on_resume(sandbox: Sandbox,
     assert account.do_server_status is ServerStatus.RUNNING
     assert len(sandbox.world.droplets) == 1  # the same server, a new password
     assert rt.secrets.get(ibkr_password(account.id)) == "p@per'pa$$"
+
+
+# ---------------------------------------------------------------- the ground-truth points
+async def test_demo_on_the_stock_image_fits_the_4_dollar_size(sandbox: Sandbox,
+                                                              rt: Runtime) -> None:
+    """Point 3: the $4 size has a 10 GB disk; the Docker 1-Click needs 25 GB. Asked for by
+    name, the 1-Click is replaced by the stock image, which fits."""
+    prov = provisioner(rt)
+    account = await prov.connect(request("demo", image="docker-20-04"))
+    droplet = sandbox.world.droplets[account.do_droplet_id or 0]
+    assert (droplet.size, droplet.image["slug"]) == ("s-1vcpu-512mb-10gb", "ubuntu-24-04-x64")
+    assert account.do_server_status is ServerStatus.RUNNING
+    assert any("legacy Docker 1-Click" in w for w in prov.warnings)
+
+
+async def test_an_image_too_big_for_the_size_is_not_created(home) -> None:  # type: ignore[no-untyped-def]
+    async with Sandbox(options(with_seed_image=True)) as sandbox:
+        rt = runtime_for(sandbox, home)
+        try:
+            prov = provisioner(rt)
+            account = await prov.connect(request("demo"))  # the seed snapshot needs 25 GB
+            droplet = sandbox.world.droplets[account.do_droplet_id or 0]
+            assert droplet.image["slug"] == "ubuntu-24-04-x64"
+            assert any("needs a 25 GB disk and s-1vcpu-512mb-10gb has 10 GB" in w
+                       for w in prov.warnings)
+            creates = [r for r in sandbox.world.requests
+                       if r["method"] == "POST" and r["path"] == "/v2/droplets"]
+            assert len(creates) == 1  # never a create DigitalOcean would refuse
+        finally:
+            rt.close()
+
+
+async def test_withdrawn_stock_slugs(sandbox: Sandbox, rt: Runtime) -> None:
+    """Point 6: a withdrawn slug is looked up first, the next stock image used, and with
+    none left the connect is refused before anything is made."""
+    sandbox.world.withdraw_image("ubuntu-24-04-x64")
+    prov = provisioner(rt)
+    account = await prov.connect(request("paper"))
+    assert sandbox.world.droplets[account.do_droplet_id or 0].image["slug"] == \
+        "ubuntu-22-04-x64"
+    assert any("ubuntu-24-04-x64 has been withdrawn" in w for w in prov.warnings)
+    sandbox.world.withdraw_image("ubuntu-22-04-x64")
+    with pytest.raises(InvalidInput, match="No stock image can be used"):
+        await provisioner(rt).connect(request("demo"))
+    assert len(rt.repository.list_accounts()) == 1 and len(sandbox.world.droplets) == 1
+
+
+async def test_a_degraded_first_boot_carries_on(sandbox: Sandbox, rt: Runtime,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    """Point 7: `cloud-init status` exits 2 on a completed but degraded boot."""
+    sandbox.world.faults.cloud_init_degraded = 1
+    events: list[Progress] = []
+    prov = provisioner(rt, events)
+    with caplog.at_level("INFO", logger="ibdesk.services.provisioner"):
+        account = await prov.connect(request("paper"))
+    assert account.do_server_status is ServerStatus.RUNNING
+    assert any("degraded done" in w for w in prov.warnings)
+    assert "extended_status: degraded done" in caplog.text  # the --long output, logged
+    assert any(e.state == "waiting" and e.message.startswith("First boot: installing Docker")
+               for e in events)  # progress shown while it ran
+
+
+async def test_a_failed_first_boot_is_explained(sandbox: Sandbox, rt: Runtime) -> None:
+    from ibdesk.domain.errors import GatewayError
+
+    async def broken_boot(droplet_id: int) -> None:
+        host = sandbox.host(droplet_id)
+        host.first_boot.begin("#cloud-config\nruncmd:\n  - [curl, https://example.com]\n")
+
+    prov = provisioner(rt)
+    account = await prov.connect(request("paper"), wait=False)
+    await sandbox.sync_hosts()
+    droplet_id = rt.repository.require_account(account.id).do_droplet_id or 0
+    for _ in range(100):
+        await sandbox.sync_hosts()
+        if droplet_id in sandbox.hosts:
+            break
+        await asyncio.sleep(0.05)
+    await broken_boot(droplet_id)
+    with pytest.raises(GatewayError, match=r"first-boot setup \(cloud-init\) failed: "
+                                           r"\('scripts_user'"):
+        await provisioner(rt).resume(account.id)
+
+
+@pytest.mark.parametrize("password", ["pa\rss", "line\none", "trailing\n", "nul\x00"])
+async def test_a_line_break_anywhere_in_a_password_is_refused(sandbox: Sandbox, rt: Runtime,
+                                                              password: str) -> None:
+    """Point 12: IBeam reads its secret files in text mode (an inner CR becomes LF)."""
+    with pytest.raises(InvalidInput, match="cannot be used"):
+        await provisioner(rt).connect(request("paper", password=password))
+    assert rt.repository.list_accounts() == [] and sandbox.world.droplets == {}
+
+
+@pytest.mark.parametrize("handler", ["EXTERNAL_REQUEST", "CUSTOM_HANDLER", "GOOGLE_MSG",
+                                     "NOTIFICATION_RESEND"])
+async def test_2fa_handlers_that_cannot_work_are_refused(sandbox: Sandbox, rt: Runtime,
+                                                         handler: str) -> None:
+    """Point 8: only PYOTP works as ibdesk runs IBeam; each other says why not."""
+    from ibdesk.domain import TwoFactorHandler
+
+    with pytest.raises(InvalidInput, match=f"The {handler} 2FA handler cannot work here: it "):
+        await provisioner(rt).connect(request("live", two_fa_handler=TwoFactorHandler(handler)))
+    assert rt.repository.list_accounts() == []
+
+
+async def test_no_2fa_handler_at_ibkrs_prompt_fails_at_once(home) -> None:  # type: ignore[no-untyped-def]
+    """Point 8: IBeam shuts down at the prompt; ibdesk says why without waiting out the
+    ten-minute grace period."""
+    from ibdesk.domain.errors import GatewayError
+    from ibdesk.sandbox import IBKRUser
+
+    users = [IBKRUser("paperjane", "p@per'pa$$", totp_secret=TOTP)]
+    async with Sandbox(options(users=users)) as sandbox:
+        rt = runtime_for(sandbox, home)
+        try:
+            prov = provisioner(rt)
+            prov.timing.gateway_timeout = 600  # were it waited out, the test would hang
+            with pytest.raises(GatewayError, match="no 2FA handler, so IBeam shut down"):
+                await prov.connect(request("paper"))
+        finally:
+            rt.close()
+
+
+async def test_a_wrong_totp_secret_is_stopped_after_two_codes(sandbox: Sandbox,
+                                                              rt: Runtime) -> None:
+    """Point 10: IBeam never counts refused codes and retries each maintenance run; ibdesk
+    stops it at the second."""
+    with pytest.raises(LoginRefused, match="refused 2 of the 2FA codes"):
+        await provisioner(rt).connect(request("live", totp_secret="AAAAAAAAAAAAAAAA"))
+    assert sandbox.ibkr.codes_refused == ib.MAX_REFUSED_CODES
+    (account,) = rt.repository.list_accounts()
+    assert sandbox.host(account.do_droplet_id or 0).ibeam.state == "exited"
+    with pytest.raises(InvalidInput, match="authenticator secret is wrong"):
+        await provisioner(rt).resume(account.id, new_password="l!ve\"pass")

@@ -131,6 +131,36 @@ async def test_failed_login_guard(home) -> None:  # type: ignore[no-untyped-def]
             rt.close()
 
 
+async def test_refused_2fa_codes_are_stopped_by_the_monitor(home) -> None:  # type: ignore[no-untyped-def]
+    """IBeam never counts refused 2FA codes and retries every maintenance run: after the
+    trader reset the authenticator at IBKR, the monitor stops IBeam at the second one."""
+    from ibdesk.domain import ibeam as ib
+    from tests.e2e.conftest import TOTP
+
+    users = [IBKRUser("livejoe", "l!ve\"pass", totp_secret=TOTP)]
+    async with Sandbox(options(users=users, maintenance_seconds=0.3)) as sandbox:
+        rt = runtime_for(sandbox, home)
+        account = await provisioner(rt).connect(request("live"))
+        host = sandbox.host(account.do_droplet_id or 0)
+        sandbox.users.change("livejoe", totp_secret="GEZDGNBVGY3TQOJQ")  # a new one at IBKR
+        await host.systemd.restart("ibeam")  # e.g. a reboot: a full login, with a code
+        monitor = Monitor(rt)
+        try:
+            for _ in range(300):
+                await monitor.cycle(force=True)
+                if rt.repository.require_account(account.id).custom_data.get(LOGIN_REFUSED):
+                    break
+            current = rt.repository.require_account(account.id)
+            assert current.custom_data[LOGIN_REFUSED] == "codes_refused"
+            assert current.do_server_status is ServerStatus.ERROR
+            assert "2FA codes" in rt.repository.history(account.id)[-1].reason
+            assert sandbox.ibkr.codes_refused == ib.MAX_REFUSED_CODES
+            assert host.ibeam.state == "exited"
+        finally:
+            await monitor.close()
+            rt.close()
+
+
 async def test_rate_budget_is_never_exceeded(home) -> None:  # type: ignore[no-untyped-def]
     async with Sandbox(options(rate_limit_per_hour=120)) as sandbox:
         rt = runtime_for(sandbox, home)
