@@ -12,12 +12,15 @@ p95; the first cycle, which opens the SSH connections, separately), **the monito
 process's own CPU time per probe** (user + system, steady cycles), its peak RSS, and the
 429s it met.
 
-Each N is measured twice in the same run, side by side: `baseline` keeps httpx's default
-5-second keep-alive on the gateway connection (what ibdesk had: the connection was gone
-by the next probe), `current` keeps it for as long as the SSH connection lives.
+Each N is measured twice in the same run, side by side: `before` probes as ibdesk did
+before this round (health requests through a local port forward with an httpx client,
+the gateway connection dropped after httpx's default 5-second keep-alive), `current` as
+it does now (each health request on a direct SSH channel, the gateway connection kept).
+Cycles start `--pause` seconds (default 6) after the last one ended: in normal use an
+account is probed once a minute, longer than any keep-alive that expires.
 
     .venv/bin/python benchmarks/monitor.py            # 10, 100, 1000
-    .venv/bin/python benchmarks/monitor.py 10 100
+    .venv/bin/python benchmarks/monitor.py --pause 0 10 100
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ from pathlib import Path
 
 import asyncssh
 
-CYCLES = 20
+CYCLES = 12
+PAUSE = 6.0
 
 
 def _keyring_env(folder: Path) -> None:
@@ -107,19 +111,49 @@ async def build(folder: Path, n: int) -> None:
     repo.close()
 
 
+_FORWARDS: dict[int, tuple[object, object]] = {}
+
+
+async def _forwarded_health(remote, path: str, *, timeout: float = 20.0):  # type: ignore[no-untyped-def]
+    """The health request as ibdesk made it before: httpx through a local forward kept per
+    connection (against an HTTP/1.0 server each request still opens a new channel)."""
+    import httpx
+
+    from ibdesk.domain import ibeam as ib
+    from ibdesk.domain.errors import GatewayError
+    from ibdesk.gateway.tls import INSIDE_SSH
+
+    if id(remote) not in _FORWARDS:
+        forward = await remote.forward(ib.HEALTH_PORT)
+        _FORWARDS[id(remote)] = (forward, httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{forward.get_port()}", timeout=timeout,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            verify=INSIDE_SSH))
+    client = _FORWARDS[id(remote)][1]
+    try:
+        response = await client.get(path)  # type: ignore[attr-defined]
+    except httpx.HTTPError as exc:
+        raise GatewayError("no answer") from exc
+    return response.status_code, response.text
+
+
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
 async def measure(folder: Path, info: dict[str, str], mode: str) -> dict[str, object]:
-    from ibdesk.gateway import probe
+    import importlib
+
     from ibdesk.secrets import DO_TOKEN
     from ibdesk.services import open_runtime
     from ibdesk.services.monitor import Monitor
 
-    if mode == "baseline":
+    # the module (`ibdesk.gateway.probe` as an attribute is the probe function)
+    probe = importlib.import_module("ibdesk.gateway.probe")
+    if mode == "before":
         probe.GATEWAY_KEEPALIVE_EXPIRY = 5.0  # httpx's default
+        probe.health_request = _forwarded_health  # type: ignore[assignment]
     rt = open_runtime(folder / "home", do_api_url=info["api_url"],
                       sandbox_ssh_map_url=info["ssh_map_url"],
                       public_ip_url=info["public_ip_url"])
@@ -129,6 +163,8 @@ async def measure(folder: Path, info: dict[str, str], mode: str) -> dict[str, ob
     cpu_steady = 0.0
     try:
         for index in range(CYCLES):
+            if index:
+                await asyncio.sleep(PAUSE)
             before = _cpu()
             stats, _ = await monitor.cycle(force=True)
             if index:
@@ -178,24 +214,29 @@ def served(folder: Path) -> Iterator[dict[str, str]]:
 
 
 def main(argv: list[str]) -> int:
+    global PAUSE
     if argv and argv[0] == "--child":
+        PAUSE = float(argv[4])
         child(argv[1], Path(argv[2]), argv[3])
         return 0
+    if argv[:1] == ["--pause"]:
+        PAUSE, argv = float(argv[1]), argv[2:]
     sizes = [int(a) for a in argv] or [10, 100, 1000]
-    print("health server: HTTP/1.0, one request per connection (IBeam's own)")
+    print(f"health server: HTTP/1.0, one request per connection (IBeam's own); "
+          f"{CYCLES} cycles, {PAUSE:g} s apart")
     print(f"{'N':>6} {'mode':>9} {'DO req/cycle':>13} {'probes/cycle':>13} {'first s':>8} "
           f"{'median s':>9} {'p95 s':>7} {'CPU ms/probe':>13} {'peak RSS MB':>12} "
           f"{'429s':>5}", flush=True)
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            subprocess.run([sys.executable, __file__, "--child", "build", str(folder), str(n)],
-                           check=True, stdout=subprocess.DEVNULL)
-            for mode in ("baseline", "current"):
+            subprocess.run([sys.executable, __file__, "--child", "build", str(folder), str(n),
+                            str(PAUSE)], check=True, stdout=subprocess.DEVNULL)
+            for mode in ("before", "current"):
                 with served(folder) as info:
                     out = subprocess.run([sys.executable, __file__, "--child", mode,
-                                          str(folder), json.dumps(info)], check=True,
-                                         capture_output=True, text=True).stdout
+                                          str(folder), json.dumps(info), str(PAUSE)],
+                                         check=True, capture_output=True, text=True).stdout
                 r = json.loads(out.strip().splitlines()[-1])
                 print(f"{n:>6} {mode:>9} {r['do_requests']:>13.1f} {r['probes']:>13.1f} "
                       f"{r['first_s']:>8.2f} {r['median_s']:>9.2f} {r['p95_s']:>7.2f} "

@@ -134,7 +134,8 @@ class Settings(BaseSettings):
     def _check_image(cls, value: Any) -> str:
         value = str(value)
         if not _IMAGE.match(value):
-            raise ValueError("must be an image id (digits) or an image slug such as ubuntu-24-04-x64")
+            raise ValueError("must be an image id (digits) or an image slug such as "
+                             "ubuntu-24-04-x64")
         return value
 
     @field_validator("log_level")

@@ -125,25 +125,26 @@ class IBKR:
 
 
 def read_conf(path: str) -> dict[str, Any]:
-    """The few keys of conf.yaml this gateway uses (a YAML subset: `key: value` lines and
-    the `ips: allow:` list), so that no YAML library is needed under IBeam's Python."""
+    """The two keys of conf.yaml this gateway uses, `listenPort` and `ips: allow:` (read as
+    a YAML subset, so that no YAML library is needed under IBeam's Python)."""
     conf: dict[str, Any] = {"listenPort": 5000, "allow": []}
-    section = ""
+    section, subsection = "", ""
     with open(path, encoding="utf-8") as fh:
         for raw in fh:
             line = raw.split("#", 1)[0].rstrip()
             if not line.strip():
                 continue
-            if not line.startswith(" "):
-                key, _, value = line.partition(":")
-                section = key.strip()
+            indented = line.startswith(" ")
+            text = line.strip()
+            if not indented:
+                section, _, value = (part.strip() for part in text.partition(":"))
+                subsection = ""
                 if section == "listenPort":
-                    conf["listenPort"] = int(value.strip())
-            elif line.strip().startswith("- ") and section == "ips" and \
-                    conf.get("_in") == "allow":
-                conf["allow"].append(line.strip()[2:].strip().strip('"'))
-            elif line.strip().endswith(":"):
-                conf["_in"] = line.strip()[:-1]
+                    conf["listenPort"] = int(value)
+            elif text.endswith(":"):
+                subsection = text[:-1]
+            elif text.startswith("- ") and (section, subsection) == ("ips", "allow"):
+                conf["allow"].append(text[2:].strip().strip('"'))
     return conf
 
 

@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from asyncssh.forward import SSHForwarder
 
@@ -403,14 +403,6 @@ def _full(image: str) -> str:
     return f"{repository.removeprefix('docker.io/')}:{tag or 'latest'}"
 
 
-def status_any(container: Container | None) -> dict[str, Any]:
-    if container is None:
-        return {"state": "absent"}
-    return {"state": container.state, "exit_code": container.exit_code,
-            "image": container.spec.image, "user": list(container.config.user),
-            "remove": container.spec.remove}
-
-
 __all__ = ["Container", "ContainerConfig", "Docker", "DockerError", "IMAGE_ENV",
            "IMAGE_USER", "LogLine", "Mount", "Process", "Publish", "RunSpec",
-           "find_run_lines", "parse_run", "status_any"]
+           "find_run_lines", "parse_run"]

@@ -109,7 +109,8 @@ class LoginPage(QWizardPage):
         self._wizard = wizard
         self.setTitle("IBKR login")
         self.setSubTitle("The login this server keeps signed in. The password goes to the "
-                         "system keyring and, over SSH, to a root-only file on the server.")
+                         "system keyring and, over SSH, to a file on the server that only "
+                         "IBeam can read.")
         layout = QFormLayout(self)
         self.username = QLineEdit()
         self.username.setAccessibleName("IBKR username")
@@ -340,8 +341,8 @@ class ReviewPage(QWizardPage):
             "ibdesk's own key. The IBKR gateway is not open to the internet: your programs "
             "reach it through ibdesk's tunnel at https://localhost:5000.</p>"
             f"<p>2FA: <b>{request.two_fa_handler.value if request.two_fa_handler else 'none'}"
-            "</b>. The password stays in your system keyring and a root-only file on the "
-            "server.</p>")
+            "</b>. The password stays in your system keyring and, on the server, in a file "
+            "only IBeam can read.</p>")
 
 
 class ProgressPage(QWizardPage):

@@ -34,7 +34,8 @@ from ibdesk.ui.controller import Controller
 TEXT_FIELDS = [("region", "Region", "DigitalOcean region slug, e.g. nyc1, ams3, sgp1"),
                ("size", "Size", "droplet size slug for paper and live, e.g. s-1vcpu-1gb"),
                ("demo_size", "Size for demo", "the smaller size used for demo logins"),
-               ("image_id", "Image", "the seed's snapshot id, or an image slug such as ubuntu-24-04-x64")]
+               ("image_id", "Image",
+                "the seed's snapshot id, or an image slug such as ubuntu-24-04-x64")]
 SECONDS_FIELDS = [("check_interval", "Check running accounts every", 15, 3600),
                   ("check_interval_error", "Check accounts in error every", 10, 600)]
 

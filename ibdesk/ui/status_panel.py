@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
@@ -118,8 +119,19 @@ class StatusPanel(QWidget):
         super().__init__(parent)
         self._account: Account | None = None
         self.setMinimumWidth(360)
-        layout = QVBoxLayout(self)
+        # Long reasons and fixes (a refused login is worded with what to check) must not
+        # squash the facts below them into each other: the panel scrolls instead.
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        content = QWidget()
+        layout = QVBoxLayout(content)
         layout.setContentsMargins(12, 8, 8, 8)
+        scroll.setWidget(content)
+        outer.addWidget(scroll)
 
         self.title = QLabel()
         self.title.setTextFormat(Qt.TextFormat.RichText)
