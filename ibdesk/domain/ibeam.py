@@ -64,6 +64,10 @@ ENV_FILE_MODE = 0o600
 
 START_COMMAND = "systemctl restart ibeam"
 STOP_COMMAND = "systemctl stop ibeam"
+DISABLE_COMMAND = "systemctl disable ibeam"
+"""The failed-login guard's second step: a reboot must not start IBeam again."""
+ENABLE_COMMAND = "systemctl enable ibeam"
+"""Only with a new login (a new password delivered)."""
 DOCKER_STOP_COMMAND = "docker stop ibeam"
 """For a server whose IBeam is not a systemd unit (the seed's snapshot)."""
 STATUS_COMMAND = "systemctl is-active ibeam"
@@ -201,7 +205,9 @@ __all__ = [
     "CONTAINER_OUTPUTS_DIR",
     "CONTAINER_STATE_COMMAND",
     "CONTAINER_UID",
+    "DISABLE_COMMAND",
     "DOCKER_STOP_COMMAND",
+    "ENABLE_COMMAND",
     "ENV_FILE_MODE",
     "IBEAM_IMAGE",
     "MAX_IMMEDIATE_ATTEMPTS",

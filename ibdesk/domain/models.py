@@ -152,6 +152,15 @@ class IBeamVerdict(StrEnum):
         """ibdesk itself stops IBeam for these (IBeam would keep trying)."""
         return self in (IBeamVerdict.PASSWORD_REFUSED, IBeamVerdict.CODES_REFUSED)
 
+    @classmethod
+    def from_mark(cls, mark: object) -> IBeamVerdict:
+        """The failed-login guard's mark in custom_data: a verdict's value (`True` in rows
+        from before verdicts, which meant the password)."""
+        try:
+            return cls(mark)
+        except ValueError:
+            return cls.PASSWORD_REFUSED
+
 
 class GatewayHealth(_Frozen):
     """What one probe of an IBeam gateway saw.

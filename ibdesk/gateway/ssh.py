@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 ALLOWED_COMMANDS = frozenset({
     ib.START_COMMAND, ib.STOP_COMMAND, ib.DOCKER_STOP_COMMAND, ib.STATUS_COMMAND,
+    ib.ENABLE_COMMAND, ib.DISABLE_COMMAND,
     ib.CLOUD_INIT_STATUS_COMMAND, ib.CLOCK_COMMAND, ib.SEED_STARTER_COMMAND, "true",
     ib.CONTAINER_STATE_COMMAND, *(ib.logs_command(n) for n in ib.LOG_TAIL_SIZES),
 })

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ibdesk.domain import ibeam as ib
 from ibdesk.domain.errors import InvalidInput
-from ibdesk.domain.models import ServerStatus
+from ibdesk.domain.models import IBeamVerdict, ServerStatus
 from ibdesk.secrets import ibkr_password, totp_secret
 from ibdesk.services import ibeam_control
 from ibdesk.services.remote import RemoteAccess, in_thread
@@ -23,6 +23,11 @@ async def change_password(rt: Runtime, account_id: str, password: str) -> None:
         raise InvalidInput("Enter the IBKR password.")
     repo = rt.repository
     account = await in_thread(repo.require_account, account_id)
+    mark = account.custom_data.get(LOGIN_REFUSED)
+    if mark and IBeamVerdict.from_mark(mark) is IBeamVerdict.CODES_REFUSED:
+        raise InvalidInput("IBKR refused this server's 2FA codes, not its password: a new "
+                           "password would only cost more refused codes. Delete the account "
+                           "and connect it again with the right authenticator secret.")
     seed = ibeam_control.uses_seed_image(account)
     totp = await in_thread(rt.secrets.get, totp_secret(account_id))
     settings = ib.IBeamSettings(environment=account.environment,
@@ -37,7 +42,7 @@ async def change_password(rt: Runtime, account_id: str, password: str) -> None:
             await remote.write_files({ib.SEED_ENV_FILE: text.encode()}, mode=ib.ENV_FILE_MODE)
         else:
             await ibeam_control.write_secrets(remote, account.username, password)
-        await ibeam_control.start(remote, account)
+        await ibeam_control.start(remote, account, new_login=True)
     await in_thread(rt.secrets.set, ibkr_password(account_id), password)
     data = {k: v for k, v in account.custom_data.items() if k != LOGIN_REFUSED}
     await in_thread(repo.update_account, account_id, custom_data=data)

@@ -42,7 +42,6 @@ from ibdesk.services.catalogue import STOCK_IMAGES
 from ibdesk.services.network import public_address
 from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.runtime import Runtime
-from ibdesk.services.status import guard_verdict
 from ibdesk.services.token import TokenService
 
 CLOCK_WARN_SECONDS = 5
@@ -300,17 +299,18 @@ class Doctor:
                               f"Logged in as root; host key {fingerprint} matches the one "
                               "pinned at first connection.")
                 yield await self._clock(remote)
-                container = await self._container(remote, account)
-                yield container
+                refusal = await ibeam_control.recorded_refusal(remote, account)
+                container = await self._container(remote, account, refusal)
+                yield _no_restart(container, refusal)
                 if container.state is not CheckState.OK:
                     for key in ("livez", "readyz", "auth"):
                         yield _skip(key, "IBeam is not running.")
                 else:
                     seen = await inspect(remote)
                     for result in _gateway_results(seen):
-                        yield result
+                        yield _no_restart(result, refusal)
                 for result in await self._log(remote):
-                    yield result
+                    yield _no_restart(result, refusal)
         except HostKeyChanged as exc:
             yield _result("ssh", TITLES["ssh"], CheckState.FAILED, exc.user_message,
                           "If the server was rebuilt on purpose, delete and reconnect the "
@@ -346,20 +346,20 @@ class Doctor:
                                    if state is CheckState.FAILED else ""), fix)
 
     @staticmethod
-    async def _container(remote: Remote, account: Account) -> CheckResult:
+    async def _container(remote: Remote, account: Account,
+                         refusal: IBeamVerdict | None) -> CheckResult:
         title = TITLES["container"]
         code, out, err = await remote.run(ib.CONTAINER_STATE_COMMAND)
         state = out.strip()
         if code == 0 and state == "running":
             return _result("container", title, CheckState.OK, "The `ibeam` container is running.")
-        mark = account.custom_data.get(LOGIN_REFUSED)
-        if mark:
-            verdict = guard_verdict(mark)
-            reason, fix = VERDICTS[verdict]
-            return _result("container", title, CheckState.FAILED,
-                           f"ibdesk's failed-login guard stopped IBeam: {reason}", fix,
+        if refusal is not None:
+            reason, fix = VERDICTS[refusal]
+            who = ("ibdesk's failed-login guard stopped IBeam"
+                   if account.custom_data.get(LOGIN_REFUSED) else "IBeam stopped")
+            return _result("container", title, CheckState.FAILED, f"{who}: {reason}", fix,
                            FixAction.NEW_PASSWORD
-                           if verdict is IBeamVerdict.PASSWORD_REFUSED else None)
+                           if refusal is IBeamVerdict.PASSWORD_REFUSED else None)
         if code == 0:
             return _result("container", title, CheckState.FAILED,
                            f"The `ibeam` container is {state or 'in an unknown state'}; IBeam "
@@ -421,6 +421,19 @@ class Doctor:
             await change_password(self._rt, account_id, password)
             return "New password delivered; IBeam is logging in again."
         raise InvalidInput(f"Unknown fix: {action}")
+
+
+def _no_restart(result: CheckResult, refusal: IBeamVerdict | None) -> CheckResult:
+    """While a refusal is on record, no check offers to restart IBeam: a restart would
+    send the refused password to IBKR again (and ibeam_control.start would refuse it)."""
+    if refusal is None or result.action is not FixAction.RESTART_IBEAM:
+        return result
+    if refusal is IBeamVerdict.PASSWORD_REFUSED:
+        return result.model_copy(update={
+            "action": FixAction.NEW_PASSWORD,
+            "fix": "IBKR refused the password on record: give ibdesk the current one (New "
+                   "password…); IBeam is not restarted with the refused one."})
+    return result.model_copy(update={"action": None, "fix": VERDICTS[refusal][1]})
 
 
 def _fingerprint(host_key: str) -> str:

@@ -1,9 +1,17 @@
 """Starting, stopping and handing secrets to IBeam on a droplet, one way for everyone.
 
-The provisioner, a new password, the doctor's fixes and the failed-login guard all go
-through here, so that the seed's snapshot (IBeam started by `/root/starter.sh`) and the
-stock image (IBeam as the systemd unit `ibeam`) are told apart in one place, and secret
-files always land with the owner and mode IBeam's container user (uid 1000) needs.
+The provisioner, a new password, the doctor's fixes, Diagnose, start/stop/restart and
+the failed-login guard all go through here, so that the seed's snapshot (IBeam started
+by `/root/starter.sh`) and the stock image (IBeam as the systemd unit `ibeam`) are told
+apart in one place, and secret files always land with the owner and mode IBeam's
+container user (uid 1000) needs.
+
+**The one rule that keeps a trader from being locked out:** IBeam is never started while
+a refusal is on record — the guard's mark on the account, or a refused login (or too
+many refused 2FA codes) in IBeam's log since its last start. `start` refuses then, from
+wherever it is asked; only a new login (`new_login=True`: a new password was just
+delivered) gets past. And when the guard fires it also disables the unit, so that no
+reboot starts IBeam with the refused password either.
 """
 
 from __future__ import annotations
@@ -11,8 +19,10 @@ from __future__ import annotations
 import logging
 
 from ibdesk.domain import ibeam as ib
-from ibdesk.domain.errors import GatewayError
-from ibdesk.domain.models import Account
+from ibdesk.domain.diagnosis import verdict
+from ibdesk.domain.errors import GatewayError, LoginRefused
+from ibdesk.domain.models import LOGIN_REFUSED, Account, IBeamVerdict
+from ibdesk.domain.status import VERDICTS
 from ibdesk.gateway import Remote
 
 log = logging.getLogger(__name__)
@@ -29,11 +39,45 @@ def start_command(account: Account) -> str:
     return ib.SEED_STARTER_COMMAND if uses_seed_image(account) else ib.START_COMMAND
 
 
-async def start(remote: Remote, account: Account) -> None:
+async def recorded_refusal(remote: Remote, account: Account) -> IBeamVerdict | None:
+    """A refusal on record: the guard's mark, or a guarded verdict in IBeam's log since
+    its last start (IBeam may have shut itself down with nobody watching)."""
+    mark = account.custom_data.get(LOGIN_REFUSED)
+    if mark:
+        return IBeamVerdict.from_mark(mark)
+    code, out, _ = await remote.run(ib.logs_command(200))
+    found = verdict(out) if code == 0 else None
+    return found if found is not None and found.guarded else None
+
+
+async def start(remote: Remote, account: Account, *, new_login: bool = False) -> None:
+    """Start (or restart) IBeam, unless a refusal is on record and no new login came."""
+    if not new_login:
+        refusal = await recorded_refusal(remote, account)
+        if refusal is not None:
+            reason, fix = VERDICTS[refusal]
+            raise LoginRefused(f"ibdesk will not start IBeam again: {reason} {fix}",
+                               account_id=account.id)
+    elif not uses_seed_image(account):
+        await remote.run(ib.ENABLE_COMMAND)  # the guard may have disabled it
     code, _, err = await remote.run(start_command(account))
     if code != 0:
         raise GatewayError(f"IBeam did not start on the server: {err.strip()[:200] or code}",
                            account_id=account.id)
+
+
+async def guard(remote: Remote, account: Account, found: IBeamVerdict) -> dict[str, object]:
+    """IBKR refused the login: stop IBeam now and keep any reboot from starting it again.
+    Returns the account's custom_data with the mark, for the caller to write."""
+    await stop(remote)
+    if not uses_seed_image(account):
+        code, _, err = await remote.run(ib.DISABLE_COMMAND)
+        if code != 0:
+            log.warning("could not disable IBeam's unit on %s: %s", account.id,
+                        err.strip()[:200])
+    log.warning("IBKR refused the login of %s (%s); IBeam stopped and disabled", account.id,
+                found)
+    return {**account.custom_data, LOGIN_REFUSED: found.value}
 
 
 async def stop(remote: Remote) -> bool:
@@ -68,5 +112,5 @@ async def write_login(remote: Remote, username: str, password: str, env_list: st
                              dir_mode=0o700)
 
 
-__all__ = ["IBEAM_USER", "SEED_IMAGE_ID", "start", "start_command", "stop",
-           "uses_seed_image", "write_login", "write_secrets"]
+__all__ = ["IBEAM_USER", "SEED_IMAGE_ID", "guard", "recorded_refusal", "start",
+           "start_command", "stop", "uses_seed_image", "write_login", "write_secrets"]

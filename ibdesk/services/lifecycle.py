@@ -15,14 +15,15 @@ import uuid
 from collections.abc import Callable
 
 from ibdesk.cloud import Action, DigitalOceanClient
-from ibdesk.domain.errors import CloudError, InvalidInput, NotFound
+from ibdesk.domain.errors import CloudError, GatewayError, InvalidInput, NotFound
 from ibdesk.domain.models import Account, OperationState, ServerStatus
 from ibdesk.domain.naming import account_tag
 from ibdesk.secrets import account_secret_names
-from ibdesk.services.remote import in_thread, owner
+from ibdesk.services import ibeam_control
+from ibdesk.services.remote import RemoteAccess, in_thread, owner
 from ibdesk.services.testhooks import pause_point
 from ibdesk.services.runtime import Runtime
-from ibdesk.services.status import StatusReport, StatusService
+from ibdesk.services.status import IBEAM_STARTED, LOGIN_REFUSED, StatusReport, StatusService
 from ibdesk.services.token import TokenService
 
 log = logging.getLogger(__name__)
@@ -73,15 +74,39 @@ class Lifecycle:
         except NotFound:
             return None
 
+    async def _keep_refused_down(self, account: Account) -> Account:
+        """Before a reboot or a shutdown: if a refusal is on record (the guard's mark, or
+        IBeam's own log — IBeam may have shut itself down with nobody watching), make sure
+        the unit is disabled, so that the next boot does not start IBeam with a password
+        IBKR refused."""
+        if not account.custom_data.get(IBEAM_STARTED) or not account.do_ip_address:
+            return account
+        try:
+            async with RemoteAccess(self._rt).open(account) as remote:
+                refusal = await ibeam_control.recorded_refusal(remote, account)
+                if refusal is None:
+                    return account
+                data = await ibeam_control.guard(remote, account, refusal)
+        except GatewayError as exc:
+            log.warning("could not check IBeam on %s before the power action: %s",
+                        account.id, exc.user_message)
+            return account
+        self._say("IBKR refused this login: IBeam stays stopped until it is fixed")
+        return await in_thread(self._rt.repository.update_account, account.id,
+                               custom_data=data)
+
     async def start(self, account_id: str) -> StatusReport:
-        return await self._act(await self._account(account_id), "power_on", "Starting the server")
+        account = await self._account(account_id)
+        if account.custom_data.get(LOGIN_REFUSED):
+            self._say("IBKR refused this login: the server starts, IBeam stays stopped")
+        return await self._act(account, "power_on", "Starting the server")
 
     async def restart(self, account_id: str) -> StatusReport:
-        return await self._act(await self._account(account_id), "reboot",
-                               "Restarting the server")
+        account = await self._keep_refused_down(await self._account(account_id))
+        return await self._act(account, "reboot", "Restarting the server")
 
     async def stop(self, account_id: str) -> StatusReport:
-        account = await self._account(account_id)
+        account = await self._keep_refused_down(await self._account(account_id))
         try:
             return await self._act(account, "shutdown", "Shutting the server down")
         except CloudError:

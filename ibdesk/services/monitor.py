@@ -338,15 +338,14 @@ class Monitor:
 
     async def _guard(self, account: Account, verdict: IBeamVerdict) -> Account:
         """IBKR refused the login (or too many 2FA codes): stop IBeam now, before IBKR
-        locks the username."""
+        locks the username, and disable it so that a reboot does not start it."""
+        data = {**account.custom_data, LOGIN_REFUSED: verdict.value}
         session = self._sessions.get(account.id)
         if session is not None and session.remote is not None:
             try:
-                await ibeam_control.stop(session.remote)
+                data = await ibeam_control.guard(session.remote, account, verdict)
             except GatewayError as exc:
                 log.warning("could not stop IBeam on %s: %s", account.id, exc.user_message)
-        log.warning("IBKR refused the login of %s (%s); IBeam stopped", account.id, verdict)
-        data = {**account.custom_data, LOGIN_REFUSED: verdict.value}
         return await in_thread(self._rt.repository.update_account, account.id,
                                custom_data=data)
 

@@ -162,6 +162,9 @@ class Provisioner:
         self.timing = timing or Timing()
         self.warnings: list[str] = []
         self._plan_warnings: list[str] = []
+        self._new_login = True
+        """The password was given in this run (a connect, a resume with a new one): only
+        then may IBeam start past a refusal on record."""
         self.account_id: str | None = None
         """Set once the account is recorded: after a failure, what to retry or delete."""
 
@@ -251,6 +254,7 @@ class Provisioner:
             raise InvalidInput("IBKR refused this server's 2FA codes: the authenticator secret "
                                f"is wrong. Delete {account_id} and connect it again with the "
                                "right secret.")
+        self._new_login = new_password is not None
         if mark and new_password is None:
             raise InvalidInput("IBKR refused the password last time, and ibdesk never starts "
                                "IBeam again with a refused password: enter it again to "
@@ -414,7 +418,7 @@ class Provisioner:
                     remote, account.username, password,
                     ib.render_env_list(settings, totp_secret=totp))
             self._report(Step.DELIVER, "waiting", "Starting IBeam")
-            await ibeam_control.start(remote, account)
+            await ibeam_control.start(remote, account, new_login=self._new_login)
         await in_thread(self._rt.repository.update_operation, tag, step=Step.DELIVER.value)
         current = await in_thread(self._rt.repository.require_account, account.id)
         await in_thread(self._rt.repository.update_account, account.id,
@@ -489,10 +493,9 @@ class Provisioner:
                 if health.verdict is not None:
                     reason = f"{decision.detail.reason} {decision.detail.fix or ''}".strip()
                     if health.verdict.guarded:  # IBeam would keep trying: stop it now
-                        await ibeam_control.stop(remote)
                         current = await in_thread(repo.require_account, account_id)
-                        await in_thread(repo.update_account, account_id, custom_data={
-                            **current.custom_data, LOGIN_REFUSED: health.verdict.value})
+                        data = await ibeam_control.guard(remote, current, health.verdict)
+                        await in_thread(repo.update_account, account_id, custom_data=data)
                         raise LoginRefused(reason, account_id=account_id)
                     raise GatewayError(reason, account_id=account_id)
                 if decision.status is ServerStatus.RUNNING:

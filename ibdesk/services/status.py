@@ -21,6 +21,7 @@ from ibdesk.domain.models import (
 )
 from ibdesk.domain.status import Observation, StatusDecision, derive_status
 from ibdesk.gateway import probe
+from ibdesk.services import ibeam_control
 from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.runtime import Runtime
 from ibdesk.services.token import TokenService
@@ -41,13 +42,7 @@ class StatusReport:
     health: GatewayHealth | None
 
 
-def guard_verdict(mark: object) -> IBeamVerdict:
-    """The guard's mark in custom_data: a verdict's value (True from before verdicts
-    meant the password)."""
-    try:
-        return IBeamVerdict(mark)
-    except ValueError:
-        return IBeamVerdict.PASSWORD_REFUSED
+guard_verdict = IBeamVerdict.from_mark
 
 
 def _parse(value: object) -> datetime | None:
@@ -72,10 +67,16 @@ class StatusService:
                     missing = True
         health = None
         started = self._gateway_started(account)
-        if droplet is not None and droplet.status == "active" and started:
+        if droplet is not None and droplet.status == "active" and started and \
+                not account.custom_data.get(LOGIN_REFUSED):
             try:
                 async with RemoteAccess(self._rt).open(account) as remote:
                     health = await probe(remote)
+                    if health.verdict is not None and health.verdict.guarded:
+                        # the same guard as the monitor's, for those who use the CLI only
+                        data = await ibeam_control.guard(remote, account, health.verdict)
+                        account = await in_thread(repo.update_account, account.id,
+                                                  custom_data=data)
             except GatewayError as exc:
                 health = GatewayHealth(checked_at=datetime.now(UTC), reachable=False,
                                        error=exc.user_message)
