@@ -13,7 +13,7 @@ from ibdesk.cli.output import EXIT_OK, Output, confirm
 from ibdesk.domain.errors import IbdeskError
 from ibdesk.services.credentials import change_password
 from ibdesk.services.monitor import Monitor, MonitorConfig, StatusChange
-from ibdesk.services.reconciler import ReconcileReport, Reconciler
+from ibdesk.services.reconciler import Orphan, ReconcileReport, Reconciler
 from ibdesk.services.runtime import Runtime
 
 
@@ -29,8 +29,13 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
     commands.add_parser("reconcile", parents=[common],
                         help="finish or undo what a crash interrupted; list orphans")
     orphans = commands.add_parser(
-        "orphans", parents=[common], help="ibdesk droplets no account owns, with their cost")
-    orphans.add_argument("--delete", action="store_true", help="destroy them")
+        "orphans", parents=[common],
+        help="ibdesk droplets no account here records, with their cost")
+    orphans.add_argument("droplet_ids", metavar="DROPLET_ID", nargs="*", type=int,
+                         help="with --delete: exactly these (needed for another "
+                              "installation's servers)")
+    orphans.add_argument("--delete", action="store_true",
+                         help="destroy this installation's orphans (or the DROPLET_IDs named)")
     orphans.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     password = commands.add_parser(
         "password", parents=[common],
@@ -91,20 +96,22 @@ def _say_reconcile(out: Output, report: ReconcileReport, *, quiet: bool = False)
     lines += [f"finished connecting {a}" for a in report.finished]
     lines += [f"rolled back {a} (it had not got far enough to go on)" for a in report.rolled_back]
     lines += [f"finished deleting {a}" for a in report.deleted]
+    lines += [f"found the server the failed connect of {a} made and recorded it; retry the "
+              "connect to carry it on, or delete the account" for a in report.adopted]
     lines += [f"could not finish {a}: {why}" for a, why in report.failed.items()]
     lines += [f"left {a} to the ibdesk process working on it" for a in report.skipped]
     if report.orphans:
         total = sum(o.price_monthly for o in report.orphans)
-        lines.append(f"{len(report.orphans)} orphan droplet(s) cost ${total:g}/month: "
-                     "`ibdesk orphans` lists them, `ibdesk orphans --delete` removes them")
+        lines.append(f"{len(report.orphans)} ibdesk droplet(s) no account here records cost "
+                     f"${total:g}/month: `ibdesk orphans` lists them")
     if quiet:
         for line in lines:
             out.progress(line)
         return
     out.result({"finished": report.finished, "rolled_back": report.rolled_back,
-                "deleted": report.deleted, "failed": report.failed,
+                "deleted": report.deleted, "adopted": report.adopted, "failed": report.failed,
                 "skipped": report.skipped,
-                "orphans": [vars(o) for o in report.orphans]},
+                "orphans": [_orphan_json(o) for o in report.orphans]},
                lines or ["Nothing to reconcile."])
 
 
@@ -114,21 +121,46 @@ def cmd_reconcile(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK if not report.failed else 1
 
 
+def _orphan_json(orphan: Orphan) -> dict[str, Any]:
+    return {**vars(orphan), "kind": orphan.kind.value, "description": orphan.describe()}
+
+
 def cmd_orphans(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
     reconciler = Reconciler(rt)
     orphans = asyncio.run(reconciler.orphans())
     total = sum(o.price_monthly for o in orphans)
     lines = [f"{o.droplet_id:<12} {o.name:<30} {o.region:<6} {o.status:<7} "
-             f"${o.price_monthly:g}/month" for o in orphans]
+             f"${o.price_monthly:g}/month  {o.describe()}" for o in orphans]
+    if args.droplet_ids and not args.delete:
+        raise IbdeskError("Droplet ids are for --delete: `ibdesk orphans --delete ID …`.")
     if not args.delete or not orphans:
-        out.result({"orphans": [vars(o) for o in orphans], "monthly_cost": total},
-                   lines + [f"{len(orphans)} orphan(s), ${total:g}/month."
-                            if orphans else "No orphan droplets."])
+        out.result({"orphans": [_orphan_json(o) for o in orphans], "monthly_cost": total},
+                   lines + ([f"{len(orphans)} droplet(s), ${total:g}/month. `ibdesk orphans "
+                             "--delete` removes this installation's orphans; another "
+                             "installation's are removed only by naming their ids."]
+                            if orphans else ["No orphan droplets."]))
         return EXIT_OK
-    confirm(f"Destroy {len(orphans)} droplet(s) that no ibdesk account owns "
-            f"(${total:g}/month)?", yes=args.yes)
-    deleted = asyncio.run(reconciler.delete_orphans([o.droplet_id for o in orphans]))
-    out.result({"deleted": deleted}, [f"Destroyed {len(deleted)} orphan droplet(s)."])
+    by_id = {o.droplet_id: o for o in orphans}
+    if args.droplet_ids:
+        unknown = [i for i in args.droplet_ids if i not in by_id]
+        if unknown:
+            raise IbdeskError(f"Not an ibdesk droplet without an account here: "
+                              f"{', '.join(map(str, unknown))}. `ibdesk orphans` lists them; "
+                              "nothing was deleted.")
+        chosen = [by_id[i] for i in dict.fromkeys(args.droplet_ids)]
+    else:
+        chosen = [o for o in orphans if o.deletable_unnamed]
+        if not chosen:
+            out.result({"deleted": []}, [
+                "None of these is this installation's orphan, so none was deleted. To "
+                "delete another installation's server, name its id: "
+                "`ibdesk orphans --delete ID`."])
+            return EXIT_OK
+    cost = sum(o.price_monthly for o in chosen)
+    named = "; ".join(f"{o.name} ({o.describe()})" for o in chosen)
+    confirm(f"Destroy {len(chosen)} droplet(s), ${cost:g}/month: {named}?", yes=args.yes)
+    deleted = asyncio.run(reconciler.delete_orphans([o.droplet_id for o in chosen]))
+    out.result({"deleted": deleted}, [f"Destroyed {len(deleted)} droplet(s)."])
     return EXIT_OK
 
 

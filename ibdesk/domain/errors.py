@@ -17,6 +17,8 @@ at their boundary (`raise CloudAuthError(...) from exc`).
     ├── GatewayError                the IBeam gateway misbehaves
     │   ├── GatewayUnreachable
     │   └── LoginRefused
+    ├── OperationBusy               another live ibdesk run is carrying the operation on
+    ├── OperationLost               this run no longer owns its operation (taken over, deleted)
     ├── SecretsError                the OS keyring failed
     │   └── KeyringUnavailable      no usable keyring backend at all
     └── StoreError                  the local database cannot be used
@@ -148,6 +150,16 @@ class LoginRefused(GatewayError):
     default_message = "IBKR refused the login. Check the username and password."
 
 
+class OperationBusy(IbdeskError):
+    default_message = ("Another ibdesk process is working on this account right now; wait "
+                       "for it to finish.")
+
+
+class OperationLost(IbdeskError):
+    default_message = ("This operation was taken over or cancelled elsewhere; this run "
+                       "stopped without changing anything more.")
+
+
 class SecretsError(IbdeskError):
     default_message = "The system keyring could not be used."
 
@@ -183,6 +195,8 @@ __all__ = [
     "KeyringUnavailable",
     "LoginRefused",
     "NotFound",
+    "OperationBusy",
+    "OperationLost",
     "QuotaExceeded",
     "RateLimited",
     "SecretsError",

@@ -222,12 +222,32 @@ class OperationState(StrEnum):
     ROLLED_BACK = "rolled_back"
 
 
+class OperationOwner(_Frozen):
+    """The one run (of one process on one computer) carrying an operation on.
+
+    `run` is new for every connect, resume, delete or reconcile, so that two runs inside
+    one long-lived process (the window) are told apart; `process_started` (the
+    process's start time, where the OS says it) tells a live owner from a new process
+    that got a dead owner's pid.
+    """
+
+    run: str
+    pid: int
+    host: str
+    process_started: float | None = None
+
+    def describe(self) -> str:
+        return f"ibdesk process {self.pid} on {self.host}"
+
+
 class PendingOperation(_Frozen):
     """A multi-step cloud operation, recorded before its first step.
 
     `request_tag` is put on everything the operation creates, so after a crash the
     reconciler can find what exists and finish or undo it instead of starting over.
     `payload` holds ids and choices (region, size, droplet id), never a secret.
+    `owner` is the run carrying it on now (None between runs): a live owner's operation
+    is never taken over, a dead owner's can be.
     """
 
     request_tag: str
@@ -237,6 +257,7 @@ class PendingOperation(_Frozen):
     state: OperationState = OperationState.PENDING
     payload: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+    owner: OperationOwner | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -254,6 +275,7 @@ __all__ = [
     "StatusEvent",
     "TwoFactorHandler",
     "new_account_id",
+    "OperationOwner",
     "OperationState",
     "PendingOperation",
 ]

@@ -85,6 +85,32 @@ def account_tag(account_id: str) -> str:
     return f"{APP_TAG}:{account_id}"
 
 
+INSTALLATION_TAG_PREFIX = f"{APP_TAG}-inst:"
+
+
+def installation_tag(installation_id: str) -> str:
+    """Tag on every droplet one installation of ibdesk (one data folder) creates: two
+    computers sharing a DigitalOcean token never take each other's servers for orphans."""
+    return f"{INSTALLATION_TAG_PREFIX}{_TAG_UNSAFE.sub('-', installation_id)}"
+
+
+def installation_of(tags: Iterable[str]) -> str | None:
+    """The installation id a droplet's tags name, or None (made before ibdesk tagged
+    installations, or not by ibdesk)."""
+    for tag in tags:
+        if tag.startswith(INSTALLATION_TAG_PREFIX):
+            return tag.removeprefix(INSTALLATION_TAG_PREFIX)
+    return None
+
+
+def account_of(tags: Iterable[str]) -> str | None:
+    """The account id in a droplet's `ibdesk:<account>` tag, or None."""
+    for tag in tags:
+        if tag.startswith(f"{APP_TAG}:"):
+            return tag.removeprefix(f"{APP_TAG}:")
+    return None
+
+
 def request_tag(request_id: str) -> str:
     """Tag on everything one connect request created: how a crash is resumed."""
     return f"{APP_TAG}-req:{_TAG_UNSAFE.sub('-', request_id)}"
@@ -93,8 +119,12 @@ def request_tag(request_id: str) -> str:
 __all__ = [
     "APP_TAG",
     "DROPLET_NAME_MAX",
+    "INSTALLATION_TAG_PREFIX",
+    "account_of",
     "account_tag",
     "droplet_name",
+    "installation_of",
+    "installation_tag",
     "next_droplet_name",
     "parse_droplet_name",
     "request_tag",

@@ -185,6 +185,12 @@ def build_app(sandbox: Sandbox) -> web.Application:
         response.headers.update(headers)
         if is_api and request.method != "GET" and response.status < 300:
             sandbox.save()  # the cloud never forgets what it accepted
+            lost = world.faults.lost_answers
+            key = f"{request.method} {request.path}"
+            if lost.get(key, 0) > 0:
+                lost[key] -= 1
+                if request.transport is not None:
+                    request.transport.close()  # done, and the answer never arrives
         return response
 
     app = web.Application(middlewares=[middleware])
@@ -387,7 +393,8 @@ def _add_admin_routes(app: web.Application, sandbox: Sandbox) -> None:
         return _json({"latency_ms": f.latency_ms, "error_rate": f.error_rate,
                       "timeout_rate": f.timeout_rate, "rate_limit_burst": f.rate_limit_burst,
                       "fail_actions": f.fail_actions,
-                      "cloud_init_degraded": f.cloud_init_degraded})
+                      "cloud_init_degraded": f.cloud_init_degraded,
+                      "lost_answers": f.lost_answers})
 
     async def set_faults(request: web.Request) -> web.Response:
         body = await _body(request)
@@ -401,6 +408,8 @@ def _add_admin_routes(app: web.Application, sandbox: Sandbox) -> None:
             f.fail_actions.update({str(k): int(v) for k, v in body["fail_actions"].items()})
         if "cloud_init_degraded" in body:
             f.cloud_init_degraded = int(body["cloud_init_degraded"])
+        if "lost_answers" in body:
+            f.lost_answers.update({str(k): int(v) for k, v in body["lost_answers"].items()})
         return await get_faults(request)
 
     async def advance_clock(request: web.Request) -> web.Response:

@@ -133,6 +133,9 @@ class Faults:
     """Action type → how many of the next such actions end `errored`."""
     cloud_init_degraded: int = 0
     """The next N first boots end `degraded` (done, with a recoverable error)."""
+    lost_answers: dict[str, int] = field(default_factory=dict)
+    """"METHOD /path" → how many of the next such requests are carried out and then
+    answered with nothing (the connection is cut): a create whose answer never arrived."""
 
 
 @dataclass

@@ -10,17 +10,18 @@ orphan droplet that keeps billing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
 
 from ibdesk.cloud import Action, DigitalOceanClient
 from ibdesk.domain.errors import CloudError, GatewayError, InvalidInput, NotFound
-from ibdesk.domain.models import Account, OperationState, ServerStatus
+from ibdesk.domain.models import Account, OperationOwner, OperationState, ServerStatus
 from ibdesk.domain.naming import account_tag
 from ibdesk.secrets import account_secret_names
-from ibdesk.services import ibeam_control
-from ibdesk.services.remote import RemoteAccess, in_thread, owner
+from ibdesk.services import ibeam_control, ownership
+from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.testhooks import pause_point
 from ibdesk.services.runtime import Runtime
 from ibdesk.services.status import IBEAM_STARTED, LOGIN_REFUSED, StatusReport, StatusService
@@ -115,20 +116,46 @@ class Lifecycle:
             return await self._act(account, "power_off", "Powering the server off")
 
     async def delete(self, account_id: str) -> bool:
-        """Destroy everything tagged for this account, then its secrets and row."""
+        """Destroy everything tagged for this account, then its secrets and row.
+
+        Refused (OperationBusy) while another live run connects or deletes the account:
+        otherwise the connect would create its droplet after this said "Deleted". A dead
+        run's unfinished connect is taken over and rolled back in the same transaction
+        that records this delete, so it can no longer be resumed behind its back."""
+        me = ownership.new_owner()
+        with ownership.running(me):
+            tag = f"ibdesk-del:{uuid.uuid4().hex[:12]}"
+            try:
+                return await self._delete(account_id, tag, me)
+            finally:
+                await in_thread(self._rt.repository.release_operation, tag, me)
+
+    async def _delete(self, account_id: str, tag: str, me: OperationOwner) -> bool:
         repo = self._rt.repository
         account = await in_thread(repo.require_account, account_id)
-        tag = f"ibdesk-del:{uuid.uuid4().hex[:12]}"
         await in_thread(repo.begin_operation, tag, account_id, "delete",
-                        {"droplet_id": account.do_droplet_id, "owner": owner()})
+                        {"droplet_id": account.do_droplet_id}, owner=me,
+                        supersede=ownership.is_alive)
+        pause_point("delete:recorded")
+        connects = [op.request_tag for op in await in_thread(
+            repo.operations, states=(OperationState.ROLLED_BACK,), account_id=account_id)
+            if op.kind == "connect"]
         try:
             token = await in_thread(TokenService(self._rt).require)
             async with self._rt.cloud(token) as do:
                 ours = await do.list_droplets(tag_name=account_tag(account_id))
+                for request in connects:  # everything a connect made carries its tag too
+                    known = {d.id for d in ours}
+                    ours += [d for d in await do.list_droplets(tag_name=request)
+                             if d.id not in known]
                 self._say(f"Destroying {len(ours)} server(s) of {account_id}"
                           if ours else "The server is already gone")
                 if ours:
                     await do.delete_droplets_by_tag(account_tag(account_id))
+                    for droplet in ours:
+                        if account_tag(account_id) not in droplet.tags:
+                            with contextlib.suppress(NotFound):
+                                await do.delete_droplet(droplet.id)
                 if account.do_droplet_id is not None and account.do_droplet_id not in {
                         d.id for d in ours}:
                     try:  # created before it was tagged, or the tag was removed by hand
@@ -152,12 +179,6 @@ class Lifecycle:
             raise
         for name in account_secret_names(account_id):
             await in_thread(self._rt.secrets.delete, name)
-        for op in await in_thread(repo.operations, states=(OperationState.PENDING,
-                                                          OperationState.FAILED),
-                                  account_id=account_id):
-            if op.request_tag != tag:
-                await in_thread(repo.update_operation, op.request_tag,
-                                state=OperationState.ROLLED_BACK)
         await in_thread(repo.delete_account, account_id)
         await in_thread(repo.update_operation, tag, state=OperationState.DONE, step="deleted")
         self._say(f"Deleted {account_id}")

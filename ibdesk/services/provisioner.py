@@ -29,11 +29,13 @@ from ibdesk.domain import ibeam as ib
 from ibdesk.domain.cloudinit import CloudInitStatus, parse_status
 from ibdesk.domain.errors import (
     CloudError,
+    CloudUnavailable,
     GatewayError,
     IbdeskError,
     InvalidInput,
     LoginRefused,
     NotFound,
+    OperationLost,
     QuotaExceeded,
 )
 from ibdesk.domain.models import (
@@ -41,22 +43,30 @@ from ibdesk.domain.models import (
     DropletState,
     Environment,
     IBeamVerdict,
+    OperationOwner,
     OperationState,
     PendingOperation,
     ServerStatus,
     TwoFactorHandler,
     new_account_id,
 )
-from ibdesk.domain.naming import APP_TAG, account_tag, next_droplet_name, request_tag
+from ibdesk.domain.naming import (
+    APP_TAG,
+    account_tag,
+    installation_tag,
+    next_droplet_name,
+    request_tag,
+)
 from ibdesk.domain.status import Observation, derive_status
 from ibdesk.gateway import Remote, probe
 from ibdesk.secrets import ibkr_password, totp_secret
-from ibdesk.services import ibeam_control
+from ibdesk.services import ibeam_control, ownership
 from ibdesk.services.catalogue import ServerPlan, plan_server
 from ibdesk.services.firewall import ensure_firewall
 from ibdesk.services.keys import AppKey
 from ibdesk.services.network import public_address
-from ibdesk.services.remote import RemoteAccess, in_thread, owner
+from ibdesk.services.installation import installation_id
+from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.runtime import Runtime
 from ibdesk.services.status import IBEAM_STARTED, LOGIN_REFUSED, PRICE_MONTHLY, guard_verdict
 from ibdesk.services.testhooks import pause_point
@@ -167,6 +177,8 @@ class Provisioner:
         then may IBeam start past a refusal on record."""
         self.account_id: str | None = None
         """Set once the account is recorded: after a failure, what to retry or delete."""
+        self._owner: OperationOwner = ownership.new_owner()
+        """This run: the one owner of its operation while it works (see `ownership`)."""
 
     # ------------------------------------------------------------------ reporting
     def _report(self, step: Step, state: str, message: str | None = None) -> None:
@@ -185,6 +197,7 @@ class Provisioner:
         """Run the whole sequence; with `wait=False`, return once the server is requested
         (the operation stays pending and `resume` carries it on)."""
         validate(request)
+        self._owner = ownership.new_owner()
         await in_thread(self._rt.secrets.check)  # a missing keyring stops us first
         token = await in_thread(TokenService(self._rt).require)
         settings = self._rt.settings
@@ -200,24 +213,32 @@ class Provisioner:
         tag = request_tag(uuid.uuid4().hex[:16])
         repo = self._rt.repository
         self._report(Step.RECORD, "started")
-        account = await in_thread(
-            repo.add_account, account, f"Connect started for {request.username} ({env.value}).",
-            operation=(tag, "connect", {"region": region, "size": size, "image": str(image),
-                                        "seed_image": plan.seed, "owner": owner()}))
-        self.account_id = account.id
-        self._report(Step.RECORD, "done", f"Recorded account {account.id}")
-        try:
-            self._report(Step.SECRETS, "started")
-            await in_thread(self._rt.secrets.set, ibkr_password(account.id), request.password)
-            if request.totp_secret:
-                await in_thread(self._rt.secrets.set, totp_secret(account.id),
-                                request.totp_secret)
-            await in_thread(repo.update_operation, tag, step=Step.SECRETS.value)
-            self._report(Step.SECRETS, "done")
-        except IbdeskError as exc:
-            await self._fail(account.id, tag, exc)
-            raise
-        return await self._run(account.id, tag, token, wait=wait)
+        with ownership.running(self._owner):
+            try:
+                account = await in_thread(
+                    repo.add_account, account,
+                    f"Connect started for {request.username} ({env.value}).",
+                    operation=(tag, "connect", {"region": region, "size": size,
+                                                "image": str(image), "seed_image": plan.seed}),
+                    owner=self._owner)
+                self.account_id = account.id
+                self._report(Step.RECORD, "done", f"Recorded account {account.id}")
+                try:
+                    self._report(Step.SECRETS, "started")
+                    await in_thread(self._rt.secrets.set, ibkr_password(account.id),
+                                    request.password)
+                    if request.totp_secret:
+                        await in_thread(self._rt.secrets.set, totp_secret(account.id),
+                                        request.totp_secret)
+                    await self._step(tag, Step.SECRETS)
+                    self._report(Step.SECRETS, "done")
+                except IbdeskError as exc:
+                    await self._fail(account.id, tag, exc)
+                    raise
+                return await self._run(account.id, tag, token, wait=wait)
+            finally:
+                if self.account_id is not None:
+                    await self._release(tag)
 
     async def _preflight(self, token: str, region: str, size: str,
                          image: str | int) -> ServerPlan:
@@ -239,8 +260,22 @@ class Provisioner:
 
     async def resume(self, account_id: str, *, new_password: str | None = None) -> Account:
         """Carry a pending or failed connect on from where it stopped; with `new_password`
-        (after IBKR refused the old one) it is stored and delivered again."""
+        (after IBKR refused the old one) it is stored and delivered again.
+
+        The operation is claimed first (compare-and-set): while another live run carries
+        it on, this one stops with OperationBusy before touching anything."""
         self.account_id = account_id
+        self._owner = ownership.new_owner()
+        with ownership.running(self._owner):
+            tag: str | None = None
+            try:
+                tag = await self._claim(account_id)
+                return await self._resume(account_id, tag, new_password)
+            finally:
+                if tag is not None:
+                    await self._release(tag)
+
+    async def _claim(self, account_id: str) -> str:
         repo = self._rt.repository
         ops = await in_thread(repo.operations, states=(OperationState.PENDING,
                                                        OperationState.FAILED),
@@ -248,6 +283,29 @@ class Provisioner:
         op = next((o for o in reversed(ops) if o.kind == "connect"), None)
         if op is None:
             raise InvalidInput(f"There is no unfinished connect for {account_id}.")
+        await in_thread(repo.claim_operation, op.request_tag, self._owner,
+                        alive=ownership.is_alive)
+        return op.request_tag
+
+    async def _release(self, tag: str) -> None:
+        try:
+            await asyncio.shield(in_thread(self._rt.repository.release_operation, tag,
+                                           self._owner))
+        except Exception:  # noqa: BLE001 - the run is over either way; a dead owner is
+            log.warning("could not release operation %s", tag, exc_info=True)  # taken over
+
+    async def _step(self, tag: str, step: Step, **payload: object) -> PendingOperation:
+        """Record a finished step, only while this run still owns the operation."""
+        return await in_thread(self._rt.repository.update_operation, tag, step=step.value,
+                               as_owner=self._owner, **payload)
+
+    async def _check_owned(self, tag: str) -> None:
+        """Before a step that creates or changes something: stop (OperationLost) if a
+        delete or another run has taken the operation meanwhile."""
+        await in_thread(self._rt.repository.update_operation, tag, as_owner=self._owner)
+
+    async def _resume(self, account_id: str, tag: str, new_password: str | None) -> Account:
+        repo = self._rt.repository
         account = await in_thread(repo.require_account, account_id)
         mark = account.custom_data.get(LOGIN_REFUSED)
         if mark and guard_verdict(mark) is IBeamVerdict.CODES_REFUSED:
@@ -268,29 +326,24 @@ class Provisioner:
             if mark:
                 data = {k: v for k, v in account.custom_data.items() if k != LOGIN_REFUSED}
                 await in_thread(repo.update_account, account_id, custom_data=data)
-        await in_thread(repo.update_operation, op.request_tag, state=OperationState.PENDING,
-                        owner=owner())
         token = await in_thread(TokenService(self._rt).require)
-        return await self._run(account_id, op.request_tag, token)
+        return await self._run(account_id, tag, token)
 
     # ------------------------------------------------------------------ the sequence
     async def _run(self, account_id: str, tag: str, token: str, *, wait: bool = True) -> Account:
         repo = self._rt.repository
         try:
             async with self._rt.cloud(token) as do:
-                op = await in_thread(repo.get_operation, tag)
-                assert op is not None
+                await self._check_owned(tag)
                 self._report(Step.SSH_KEY, "started")
                 key_id = await AppKey(self._rt.secrets).ensure_registered(do)
-                await in_thread(repo.update_operation, tag, step=Step.SSH_KEY.value,
-                                ssh_key_id=key_id)
+                await self._step(tag, Step.SSH_KEY, ssh_key_id=key_id)
                 self._report(Step.SSH_KEY, "done")
 
                 self._report(Step.FIREWALL, "started")
                 address = await public_address(self._rt.settings.public_ip_url)
                 fw = await ensure_firewall(do, address)
-                await in_thread(repo.update_operation, tag, step=Step.FIREWALL.value,
-                                firewall_id=fw.firewall.id)
+                op = await self._step(tag, Step.FIREWALL, firewall_id=fw.firewall.id)
                 if fw.warning:
                     self._report(Step.FIREWALL, "warning", fw.warning)
                 self._report(Step.FIREWALL, "done",
@@ -307,13 +360,20 @@ class Provisioner:
             await self._fail(account_id, tag, exc)
             raise
         await in_thread(repo.update_operation, tag, state=OperationState.DONE,
-                        step=Step.GATEWAY.value)
+                        step=Step.GATEWAY.value, as_owner=self._owner)
         return account
 
     async def _fail(self, account_id: str, tag: str, exc: IbdeskError) -> None:
+        """Record the failure, unless the operation is no longer this run's: then whoever
+        took it (a delete, another run) decides what the account shows."""
+        if isinstance(exc, OperationLost):
+            return
         repo = self._rt.repository
-        await in_thread(repo.update_operation, tag, state=OperationState.FAILED,
-                        error=exc.user_message)
+        try:
+            await in_thread(repo.update_operation, tag, state=OperationState.FAILED,
+                            error=exc.user_message, as_owner=self._owner)
+        except OperationLost:
+            return
         if await in_thread(repo.get_account, account_id) is not None:
             await in_thread(repo.record_status, account_id, ServerStatus.ERROR,
                             exc.user_message)
@@ -339,13 +399,25 @@ class Provisioner:
             name = next_droplet_name(account.username, account.environment, taken)
             user_data = None if plan.seed else render_cloud_init(
                 swap_mb=1024 if size.memory <= 1024 else 0)
-            droplet, _ = await do.create_droplet(DropletCreate(
-                name=name, region=plan.region, size=size.slug, image=plan.image,
-                ssh_keys=[key_id], tags=[APP_TAG, account_tag(account_id), op.request_tag],
-                monitoring=True, user_data=user_data))
-            await in_thread(repo.update_operation, op.request_tag, step=Step.DROPLET.value,
-                            droplet_id=droplet.id, seed_image=plan.seed,
-                            price_monthly=size.price_monthly)
+            tags = [APP_TAG, account_tag(account_id), op.request_tag,
+                    installation_tag(await in_thread(installation_id, self._rt.settings.home))]
+            await self._check_owned(op.request_tag)  # the last moment before billing starts
+            try:
+                droplet, _ = await do.create_droplet(DropletCreate(
+                    name=name, region=plan.region, size=size.slug, image=plan.image,
+                    ssh_keys=[key_id], tags=tags, monitoring=True, user_data=user_data))
+            except CloudUnavailable:
+                # The request may have reached DigitalOcean and only its answer been lost:
+                # a droplet with this request's tag says so (and is never made twice).
+                made = await self._made_anyway(do, op.request_tag)
+                if made is None:
+                    raise
+                droplet = made
+                self._report(Step.DROPLET, "warning",
+                             "DigitalOcean's answer to the create was lost; ibdesk found the "
+                             f"server it made ({droplet.name}) by this request's tag")
+            await self._step(op.request_tag, Step.DROPLET, droplet_id=droplet.id,
+                             seed_image=plan.seed, price_monthly=size.price_monthly)
             self._report(Step.DROPLET, "done",
                          f"Created {name} ({size.slug} in {plan.region}, {plan.image_label}, "
                          f"${size.price_monthly:g}/month)")
@@ -358,6 +430,21 @@ class Provisioner:
         await in_thread(repo.record_status, account_id, ServerStatus.PROVISIONING,
                         f"Server {droplet.name} requested.")
         return droplet
+
+    async def _made_anyway(self, do: DigitalOceanClient, tag: str) -> Droplet | None:
+        """The droplet a create with a lost answer made, if any (looked for a few times:
+        a droplet appears in listings a moment after it is accepted)."""
+        delay = self.timing.poll
+        for _ in range(3):
+            try:
+                found = await do.list_droplets(tag_name=tag)
+            except CloudError:
+                found = []
+            if found:
+                return found[0]
+            await asyncio.sleep(delay)
+            delay = min(self.timing.poll_cap, delay * 2)
+        return None
 
     async def _wait_active(self, do: DigitalOceanClient, account_id: str, tag: str,
                            droplet: Droplet) -> Droplet:
@@ -383,11 +470,12 @@ class Provisioner:
         data = {**account.custom_data, "active_since": datetime.now(UTC).isoformat()}
         await in_thread(repo.update_account, account_id, do_ip_address=droplet.public_ipv4,
                         custom_data=data)
-        await in_thread(repo.update_operation, tag, step=Step.ACTIVE.value)
+        await self._step(tag, Step.ACTIVE)
         self._report(Step.ACTIVE, "done", f"Server is up at {droplet.public_ipv4}")
         return droplet
 
     async def _deliver(self, account: Account, tag: str) -> None:
+        await self._check_owned(tag)
         self._report(Step.DELIVER, "started")
         op = await in_thread(self._rt.repository.get_operation, tag)
         seed = bool(op and op.payload.get("seed_image"))
@@ -418,8 +506,9 @@ class Provisioner:
                     remote, account.username, password,
                     ib.render_env_list(settings, totp_secret=totp))
             self._report(Step.DELIVER, "waiting", "Starting IBeam")
+            await self._check_owned(tag)
             await ibeam_control.start(remote, account, new_login=self._new_login)
-        await in_thread(self._rt.repository.update_operation, tag, step=Step.DELIVER.value)
+        await self._step(tag, Step.DELIVER)
         current = await in_thread(self._rt.repository.require_account, account.id)
         await in_thread(self._rt.repository.update_account, account.id,
                         custom_data={**current.custom_data, IBEAM_STARTED: True})

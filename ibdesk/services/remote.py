@@ -11,9 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -28,34 +25,6 @@ from ibdesk.services.token import TokenService
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 HOST_KEY = "ssh_host_key"
-
-
-def owner() -> dict[str, object]:
-    """Who is working on an operation: the reconciler leaves a live owner alone."""
-    return {"pid": os.getpid(), "host": socket.gethostname()}
-
-
-def owner_alive(data: object) -> bool:
-    if not isinstance(data, dict) or data.get("host") != socket.gethostname():
-        return False
-    pid = data.get("pid")
-    if not isinstance(pid, int) or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    if sys.platform.startswith("linux"):  # a killed child may linger as a zombie
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                return fh.read().split(")")[-1].split()[0] != "Z"
-        except OSError:
-            return False
-    return True
 
 
 async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -110,4 +79,4 @@ class RemoteAccess:
         log.info("pinned the SSH host key of %s's server", account_id)
 
 
-__all__ = ["HOST_KEY", "RemoteAccess", "in_thread", "owner", "owner_alive"]
+__all__ = ["HOST_KEY", "RemoteAccess", "in_thread"]

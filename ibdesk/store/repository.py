@@ -7,7 +7,9 @@ worker thread (`asyncio.to_thread`) so the event loop never waits on the disk.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import os
+import socket
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,9 +19,10 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ibdesk.domain.errors import StoreError
+from ibdesk.domain.errors import OperationBusy, OperationLost, StoreError
 from ibdesk.domain.models import (
     Account,
+    OperationOwner,
     OperationState,
     PendingOperation,
     ServerStatus,
@@ -55,10 +58,51 @@ def _to_account(row: AccountRow) -> Account:
 
 
 def _to_operation(row: PendingOperationRow) -> PendingOperation:
+    owner = None
+    if row.owner_run is not None and row.owner_pid is not None:
+        owner = OperationOwner(run=row.owner_run, pid=row.owner_pid, host=row.owner_host or "",
+                               process_started=row.owner_process_started)
     return PendingOperation(
         request_tag=row.request_tag, account_id=row.account_id, kind=row.kind, step=row.step,
         state=OperationState(row.state), payload=dict(row.payload or {}), error=row.error,
-        created_at=row.created_at, updated_at=row.updated_at)
+        owner=owner, created_at=row.created_at, updated_at=row.updated_at)
+
+
+def _set_owner(row: PendingOperationRow, owner: OperationOwner | None) -> None:
+    row.owner_run = owner.run if owner else None
+    row.owner_pid = owner.pid if owner else None
+    row.owner_host = owner.host if owner else None
+    row.owner_process_started = owner.process_started if owner else None
+
+
+Alive = Callable[[OperationOwner], bool]
+"""Tells whether an owner's run is still going (the services know how to ask the OS)."""
+
+_KIND_DOING = {"connect": "connecting", "delete": "deleting"}
+
+
+def _lost(row: PendingOperationRow) -> OperationLost:
+    if row.state == OperationState.ROLLED_BACK.value:
+        why = "it was cancelled (the account is being deleted)"
+    elif row.state != OperationState.PENDING.value:
+        why = f"it has ended ({row.state.replace('_', ' ')})"
+    else:
+        why = "another ibdesk run took it over"
+    return OperationLost(f"The {row.kind} of {row.account_id} stopped here: {why}. Nothing "
+                         "more was created.", account_id=row.account_id,
+                         request_tag=row.request_tag)
+
+
+def _busy(row: PendingOperationRow, owner: OperationOwner) -> OperationBusy:
+    doing = _KIND_DOING.get(row.kind, row.kind)
+    if owner.pid == os.getpid() and owner.host == socket.gethostname():
+        where = "in this ibdesk. Wait for it to finish (or cancel it), then try again."
+    else:
+        where = (f"in another ibdesk ({owner.describe()}). Wait for it to finish, or close "
+                 "that ibdesk, then try again.")
+    return OperationBusy(f"{row.account_id} is {doing} right now {where}",
+                         account_id=row.account_id, request_tag=row.request_tag,
+                         pid=owner.pid)
 
 
 class Repository:
@@ -89,10 +133,12 @@ class Repository:
 
     # ------------------------------------------------------------------ accounts
     def add_account(self, account: Account, reason: str = "Account added.", *,
-                    operation: tuple[str, str, dict[str, Any]] | None = None) -> Account:
+                    operation: tuple[str, str, dict[str, Any]] | None = None,
+                    owner: OperationOwner | None = None) -> Account:
         """Insert the account and the first line of its history, and with `operation`
-        (request tag, kind, payload) its pending operation, all in one transaction: a
-        crash can never leave an account without the operation that explains it."""
+        (request tag, kind, payload) its pending operation owned by `owner`, all in one
+        transaction: a crash can never leave an account without the operation that
+        explains it."""
         now = _now()
         data = account.model_dump()
         data["created_at"] = account.created_at or now
@@ -106,10 +152,12 @@ class Repository:
                                              previous=None, reason=reason))
                 if operation is not None:
                     tag, kind, payload = operation
-                    session.add(PendingOperationRow(
+                    op_row = PendingOperationRow(
                         request_tag=tag, account_id=account.id, kind=kind, step="recorded",
                         state=OperationState.PENDING.value, payload=dict(payload),
-                        created_at=now, updated_at=now))
+                        created_at=now, updated_at=now)
+                    _set_owner(op_row, owner)
+                    session.add(op_row)
         except IntegrityError:
             raise StoreError(f"An account with id {account.id} already exists.",
                              account_id=account.id) from None
@@ -260,27 +308,95 @@ class Repository:
 
     # ------------------------------------------------------------------ pending operations
     def begin_operation(self, request_tag: str, account_id: str, kind: str,
-                        payload: dict[str, Any] | None = None) -> PendingOperation:
+                        payload: dict[str, Any] | None = None, *,
+                        owner: OperationOwner | None = None,
+                        supersede: Alive | None = None) -> PendingOperation:
+        """Record a new pending operation owned by `owner`.
+
+        With `supersede` (a delete), every other unfinished operation of the account is
+        taken over and rolled back in the same transaction, unless one of them has a live
+        owner: then OperationBusy, and nothing is recorded. One transaction is the point:
+        a connect resumed at the same moment either sees the rollback or makes this fail.
+        """
         now = _now()
         row = PendingOperationRow(request_tag=request_tag, account_id=account_id, kind=kind,
                                   step="recorded", state=OperationState.PENDING.value,
                                   payload=dict(payload or {}), created_at=now, updated_at=now)
+        _set_owner(row, owner)
         try:
             with self._write() as session:
+                if supersede is not None:
+                    others = list(session.scalars(select(PendingOperationRow).where(
+                        PendingOperationRow.account_id == account_id,
+                        PendingOperationRow.state.in_([OperationState.PENDING.value,
+                                                       OperationState.FAILED.value]))))
+                    for other in others:
+                        current = _to_operation(other).owner
+                        if (other.state == OperationState.PENDING.value and current is not None
+                                and supersede(current)):
+                            raise _busy(other, current)
+                    for other in others:
+                        other.state = OperationState.ROLLED_BACK.value
+                        other.error = f"Superseded by {kind} {request_tag}."
+                        _set_owner(other, None)
+                        other.updated_at = now
                 session.add(row)
         except IntegrityError:
             raise StoreError(f"Operation {request_tag} is already recorded.",
                              request_tag=request_tag) from None
         return _to_operation(row)
 
-    def update_operation(self, request_tag: str, *, step: str | None = None,
-                         state: OperationState | None = None, error: str | None = None,
-                         **payload: Any) -> PendingOperation:
+    def claim_operation(self, request_tag: str, claimant: OperationOwner, *, alive: Alive,
+                        states: Sequence[OperationState] = (OperationState.PENDING,
+                                                            OperationState.FAILED),
+                        ) -> PendingOperation:
+        """Compare-and-set the owner of an operation in one write transaction: it becomes
+        `claimant`'s (and pending) unless another live run owns it (OperationBusy) or it
+        has ended in a state not in `states` (OperationLost: a delete rolled it back)."""
         with self._write() as session:
             row = session.get(PendingOperationRow, request_tag)
             if row is None:
                 raise StoreError(f"No operation {request_tag} is recorded.",
                                  request_tag=request_tag)
+            if row.state not in {OperationState(s).value for s in states}:
+                raise OperationLost(
+                    f"The {row.kind} of {row.account_id} has already ended "
+                    f"({row.state.replace('_', ' ')}); nothing to carry on.",
+                    account_id=row.account_id, request_tag=request_tag)
+            current = _to_operation(row).owner
+            if (current is not None and current.run != claimant.run
+                    and row.state == OperationState.PENDING.value and alive(current)):
+                raise _busy(row, current)
+            _set_owner(row, claimant)
+            row.state = OperationState.PENDING.value
+            row.updated_at = _now()
+            return _to_operation(row)
+
+    def release_operation(self, request_tag: str, claimant: OperationOwner) -> bool:
+        """Clear the owner if it is still `claimant` (the run ended, however it ended)."""
+        with self._write() as session:
+            row = session.get(PendingOperationRow, request_tag)
+            if row is None or row.owner_run != claimant.run:
+                return False
+            _set_owner(row, None)
+            row.updated_at = _now()
+            return True
+
+    def update_operation(self, request_tag: str, *, step: str | None = None,
+                         state: OperationState | None = None, error: str | None = None,
+                         as_owner: OperationOwner | None = None,
+                         **payload: Any) -> PendingOperation:
+        """Change an operation; with `as_owner`, only while that run still owns it and it
+        is still pending (else OperationLost, and nothing is changed): how a connect finds
+        out, at its next step, that a delete or another run took its operation."""
+        with self._write() as session:
+            row = session.get(PendingOperationRow, request_tag)
+            if row is None:
+                raise StoreError(f"No operation {request_tag} is recorded.",
+                                 request_tag=request_tag)
+            if as_owner is not None and (row.owner_run != as_owner.run
+                                         or row.state != OperationState.PENDING.value):
+                raise _lost(row)
             if step is not None:
                 row.step = step
             if state is not None:

@@ -114,13 +114,24 @@ class Controller(QObject):
     def _say_reconcile(self, report: ReconcileReport) -> None:
         for account_id in report.finished:
             self.message_posted.emit("info", f"Finished connecting {account_id} after a restart.")
-        if report.rolled_back or report.deleted:
+        if report.rolled_back or report.deleted or report.adopted:
             self.accounts_changed.emit()
-        if report.orphans:
-            cost = sum(o.price_monthly for o in report.orphans)
+        for account_id in report.adopted:
             self.message_posted.emit(
-                "warning", f"{len(report.orphans)} server(s) tagged for ibdesk belong to no "
-                f"account and cost ${cost:g}/month. `ibdesk orphans --delete` removes them.")
+                "warning", f"Found the server the failed connect of {account_id} made; it is "
+                "shown on the account now. Retry the connect, or delete the account.")
+        mine = [o for o in report.orphans if o.deletable_unnamed]
+        others = [o for o in report.orphans if not o.deletable_unnamed]
+        if mine:
+            cost = sum(o.price_monthly for o in mine)
+            self.message_posted.emit(
+                "warning", f"{len(mine)} server(s) this ibdesk made belong to no account and "
+                f"cost ${cost:g}/month. `ibdesk orphans --delete` removes them.")
+        if others:
+            cost = sum(o.price_monthly for o in others)
+            self.message_posted.emit(
+                "info", f"{len(others)} ibdesk server(s) on this DigitalOcean account are not "
+                f"this installation's (${cost:g}/month); `ibdesk orphans` lists them.")
 
     async def close(self) -> None:
         """Stop the monitor and tunnels, close the store; a second call does nothing."""

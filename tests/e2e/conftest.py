@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from ibdesk.domain import Environment, TwoFactorHandler
+from ibdesk.domain import Environment, OperationOwner, TwoFactorHandler
 from ibdesk.sandbox import IBKRUser, Sandbox, SandboxOptions
 from ibdesk.secrets import DO_TOKEN
 from ibdesk.services import Runtime, open_runtime
@@ -56,6 +57,14 @@ def request(env: str = "demo", **kw: object) -> ConnectRequest:
     }
     fields = {**defaults[env], "environment": Environment(env), **kw}
     return ConnectRequest(**fields)  # type: ignore[arg-type]
+
+
+def set_owner(rt: Runtime, tag: str, *, pid: int, host: str | None = None,
+              run: str = "another-run") -> OperationOwner:
+    """Make `tag` owned by another run (of the process `pid`), as a test's setup."""
+    owner = OperationOwner(run=run, pid=pid, host=host or socket.gethostname())
+    rt.repository.claim_operation(tag, owner, alive=lambda _: False)
+    return owner
 
 
 def provisioner(rt: Runtime, events: list[Progress] | None = None) -> Provisioner:

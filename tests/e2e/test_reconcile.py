@@ -17,15 +17,16 @@ from ibdesk.domain import OperationState, ServerStatus
 from ibdesk.sandbox import Sandbox
 from ibdesk.secrets import ibkr_password
 from ibdesk.services import Runtime
-from ibdesk.services.reconciler import Reconciler
-from ibdesk.services.remote import owner
-from tests.e2e.conftest import FAST, provisioner, request
+from ibdesk.domain.naming import installation_tag
+from ibdesk.services.installation import installation_id
+from ibdesk.services.reconciler import OrphanKind, Reconciler
+from tests.e2e.conftest import FAST, provisioner, request, set_owner
 
 
 async def test_pending_connect_is_finished(sandbox: Sandbox, rt: Runtime) -> None:
     account = await provisioner(rt).connect(request("paper"), wait=False)
     (op,) = rt.repository.operations()
-    rt.repository.update_operation(op.request_tag, owner={"pid": 999999999, "host": "x"})
+    set_owner(rt, op.request_tag, pid=999999999)  # a process that is gone
     report = await Reconciler(rt, timing=FAST).run()
     assert report.finished == [account.id] and report.orphans == []
     assert rt.repository.require_account(account.id).do_server_status is ServerStatus.RUNNING
@@ -37,7 +38,7 @@ async def test_connect_without_a_kept_password_is_rolled_back(sandbox: Sandbox,
     account = await provisioner(rt).connect(request("paper"), wait=False)
     rt.secrets.delete(ibkr_password(account.id))
     (op,) = rt.repository.operations()
-    rt.repository.update_operation(op.request_tag, owner={"pid": 999999999, "host": "x"})
+    set_owner(rt, op.request_tag, pid=999999999)
     report = await Reconciler(rt, timing=FAST).run()
     assert report.rolled_back == [account.id]
     assert rt.repository.list_accounts() == [] and sandbox.world.droplets == {}
@@ -46,8 +47,7 @@ async def test_connect_without_a_kept_password_is_rolled_back(sandbox: Sandbox,
 async def test_live_owner_is_left_alone(sandbox: Sandbox, rt: Runtime) -> None:
     account = await provisioner(rt).connect(request("paper"), wait=False)
     (op,) = rt.repository.operations()
-    rt.repository.update_operation(op.request_tag,
-                                   owner={**owner(), "pid": os.getppid()})  # alive
+    set_owner(rt, op.request_tag, pid=os.getppid())  # alive
     report = await Reconciler(rt, timing=FAST).run()
     assert report.skipped == [account.id] and report.finished == []
 
@@ -55,17 +55,24 @@ async def test_live_owner_is_left_alone(sandbox: Sandbox, rt: Runtime) -> None:
 async def test_orphans_are_listed_with_cost_and_deleted_on_request(sandbox: Sandbox,
                                                                    rt: Runtime) -> None:
     mine = await provisioner(rt).connect(request("demo"))
+    here = installation_tag(installation_id(rt.settings.home))
     async with DigitalOceanClient(sandbox.token, base_url=sandbox.api_url) as do:
         stray, _ = await do.create_droplet(DropletCreate(
             name="lost-ib-paper-1", region="nyc1", size="s-1vcpu-2gb", image="docker-20-04",
-            tags=["ibdesk", "ibdesk:ib-paper-deadbeef"]))
+            tags=["ibdesk", "ibdesk:ib-paper-deadbeef", here]))
+        old, _ = await do.create_droplet(DropletCreate(  # an older ibdesk's, or by hand
+            name="old-ib-paper-1", region="nyc1", size="s-1vcpu-1gb", image="docker-20-04",
+            tags=["ibdesk", "ibdesk:ib-paper-0badf00d"]))
         foreign, _ = await do.create_droplet(DropletCreate(
             name="web-1", region="nyc1", size="s-1vcpu-1gb", image="docker-20-04"))
     reconciler = Reconciler(rt)
     orphans = await reconciler.orphans()
-    assert [(o.droplet_id, o.price_monthly) for o in orphans] == [(stray.id, 12.0)]
-    assert await reconciler.delete_orphans() == [stray.id]
-    assert set(sandbox.world.droplets) == {mine.do_droplet_id, foreign.id}  # not ibdesk's: kept
+    assert [(o.droplet_id, o.price_monthly, o.kind) for o in orphans] == [
+        (stray.id, 12.0, OrphanKind.ORPHAN), (old.id, 6.0, OrphanKind.UNKNOWN_INSTALLATION)]
+    assert await reconciler.delete_orphans() == [stray.id]  # only this installation's
+    assert set(sandbox.world.droplets) == {mine.do_droplet_id, old.id, foreign.id}
+    assert await reconciler.delete_orphans([old.id, foreign.id]) == [old.id]  # named; never
+    assert set(sandbox.world.droplets) == {mine.do_droplet_id, foreign.id}  # a non-ibdesk one
 
 
 # --------------------------------------------------------------------------- SIGKILL
@@ -106,7 +113,9 @@ def _ibdesk(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.Comp
                           capture_output=True, text=True, timeout=120, check=False)
 
 
-def _killed_at(env: dict[str, str], pause: str, *args: str, stdin: str = "") -> None:
+def _paused_at(env: dict[str, str], pause: str, *args: str,
+               stdin: str = "") -> subprocess.Popen[str]:
+    """Start `ibdesk ARGS` and return it alive, holding its operation, at `pause`."""
     proc = subprocess.Popen([sys.executable, "-m", "ibdesk", *args],
                             env={**env, "IBDESK_PAUSE_AT": pause}, stdin=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -115,12 +124,30 @@ def _killed_at(env: dict[str, str], pause: str, *args: str, stdin: str = "") -> 
     proc.stdin.close()
     for line in proc.stderr:
         if line.startswith(f"[paused at {pause}]"):
-            break
-    else:
-        raise AssertionError(f"{' '.join(args)} ended before {pause}: {proc.wait()}")
+            return proc
+    raise AssertionError(f"{' '.join(args)} ended before {pause}: {proc.wait()}")
+
+
+def _kill(proc: subprocess.Popen[str]) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
+
+
+def _killed_at(env: dict[str, str], pause: str, *args: str, stdin: str = "") -> None:
+    _kill(_paused_at(env, pause, *args, stdin=stdin))
+
+
+def _at_once(env: dict[str, str], *commands: list[str]) -> list[subprocess.CompletedProcess[str]]:
+    """Run several ibdesk commands at the same moment; their results in order."""
+    procs = [subprocess.Popen([sys.executable, "-m", "ibdesk", *args], env=env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for args in commands]
+    results = []
+    for args, proc in zip(commands, procs, strict=True):
+        out, err = proc.communicate(timeout=180)
+        results.append(subprocess.CompletedProcess(args, proc.returncode, out, err))
+    return results
 
 
 def _cloud(info: dict) -> list[dict]:
@@ -130,46 +157,83 @@ def _cloud(info: dict) -> list[dict]:
     return response.json()["droplets"]
 
 
+def _accounts(env: dict[str, str]) -> list[dict]:
+    return json.loads(_ibdesk(env, "--json", "accounts").stdout)["accounts"]
+
+
+def _one_droplet_per_account_and_no_orphan(env: dict[str, str], served: dict,
+                                           before: set[int]) -> list[dict]:
+    accounts = _accounts(env)
+    ours = sorted(d["id"] for d in _cloud(served) if d["id"] not in before)
+    assert ours == sorted(a["do_droplet_id"] for a in accounts), (accounts, ours)
+    orphans = json.loads(_ibdesk(env, "--json", "orphans").stdout)["orphans"]
+    assert orphans == []
+    return accounts
+
+
+CONNECT = ["connect", "--username", "paperjane", "--environment", "paper", "--password-stdin",
+           "--wait"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("step", STEPS)
-def test_connect_killed_after_each_step_recovers(served: dict, tmp_path: Path,
-                                                 step: str) -> None:
+def test_connect_raced_then_killed_after_each_step_recovers(served: dict, tmp_path: Path,
+                                                           step: str) -> None:
+    """While a connect holds its operation, a second process's resume, delete and
+    reconcile leave it alone and create nothing; once it is killed (SIGKILL), a reconcile
+    and a delete racing each other end with one droplet per account and no orphan."""
     home = tmp_path / "home"
     env = _env(served, home)
     assert _ibdesk(env, "token", "set", "--stdin", stdin=served["token"]).returncode == 0
     before = {d["id"] for d in _cloud(served)}
-    _killed_at(env, f"connect:{step}", "connect", "--username", "paperjane", "--environment",
-               "paper", "--password-stdin", "--wait", stdin="p@per'pa$$")
-    result = _ibdesk(env, "--json", "reconcile")
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
-    assert report["orphans"] == [] and report["failed"] == {}
-    accounts = json.loads(_ibdesk(env, "--json", "accounts").stdout)["accounts"]
-    ours = [d for d in _cloud(served) if d["id"] not in before]
-    if step == "record":  # killed before the password was kept: cleanly gone
-        assert accounts == [] and ours == [] and report["rolled_back"]
-    else:
-        (account,) = accounts
-        assert account["status"] == "running", (step, report)
-        assert [d["id"] for d in ours] == [account["do_droplet_id"]]  # exactly one droplet
+    connect = _paused_at(env, f"connect:{step}", *CONNECT, stdin="p@per'pa$$")
+    (account,) = _accounts(env)
+    made = {d["id"] for d in _cloud(served)} - before
+    resume, delete, reconcile = _at_once(env, ["connect", "--resume", account["account_id"]],
+                                         ["delete", account["account_id"], "--yes"],
+                                         ["--json", "reconcile"])
+    for racer in (resume, delete):
+        assert racer.returncode == 1 and "is connecting right now in another ibdesk" in \
+            racer.stderr, racer
+    assert json.loads(reconcile.stdout)["skipped"] == [account["account_id"]]
+    assert {d["id"] for d in _cloud(served)} - before == made  # the racers created nothing
+    _kill(connect)
+
+    first, second = _at_once(env, ["--json", "reconcile"],
+                             ["delete", account["account_id"], "--yes"])
+    assert first.returncode in (0, 1) and second.returncode in (0, 1), (first, second)
+    accounts = _one_droplet_per_account_and_no_orphan(env, served, before)
+    if second.returncode == 0:  # the delete won: cleanly gone
+        assert accounts == [] and "Deleted" in second.stdout
+    elif step == "record":  # killed before the password was kept: rolled back
+        assert accounts == [] and json.loads(first.stdout)["rolled_back"]
+    else:  # the reconcile won: the connect carried to the end, the delete was refused
+        assert "is connecting right now in another ibdesk" in second.stderr, second
+        assert [a["status"] for a in accounts] == ["running"], (first.stdout, accounts)
     again = json.loads(_ibdesk(env, "--json", "reconcile").stdout)
-    assert again == {"finished": [], "rolled_back": [], "deleted": [], "failed": {},
-                     "skipped": [], "orphans": []}
+    assert again == {"finished": [], "rolled_back": [], "deleted": [], "adopted": [],
+                     "failed": {}, "skipped": [], "orphans": []}
 
 
 @pytest.mark.slow
-def test_delete_killed_half_way_recovers(served: dict, tmp_path: Path) -> None:
+@pytest.mark.parametrize("step", ["recorded", "droplets"])
+def test_delete_raced_then_killed_recovers(served: dict, tmp_path: Path, step: str) -> None:
     home = tmp_path / "home"
     env = _env(served, home)
     assert _ibdesk(env, "token", "set", "--stdin", stdin=served["token"]).returncode == 0
-    made = json.loads(_ibdesk(env, "--json", "connect", "--username", "paperjane",
-                              "--environment", "paper", "--password-stdin", "--wait",
-                              stdin="p@per'pa$$").stdout)
-    _killed_at(env, "delete:droplets", "delete", made["account_id"], "--yes")
-    assert made["service_id"] not in {d["id"] for d in _cloud(served)}
-    report = json.loads(_ibdesk(env, "--json", "reconcile").stdout)
-    assert report["deleted"] == [made["account_id"]] and report["orphans"] == []
-    assert json.loads(_ibdesk(env, "--json", "accounts").stdout)["accounts"] == []
+    before = {d["id"] for d in _cloud(served)}
+    made = json.loads(_ibdesk(env, "--json", *CONNECT, stdin="p@per'pa$$").stdout)
+    delete = _paused_at(env, f"delete:{step}", "delete", made["account_id"], "--yes")
+    again, resume, reconcile = _at_once(env, ["delete", made["account_id"], "--yes"],
+                                        ["connect", "--resume", made["account_id"]],
+                                        ["--json", "reconcile"])
+    assert again.returncode == 1 and "is deleting right now in another ibdesk" in again.stderr
+    assert resume.returncode == 1 and "no unfinished connect" in resume.stderr, resume
+    assert json.loads(reconcile.stdout)["skipped"] == [made["account_id"]]
+    _kill(delete)
+    first, second = _at_once(env, ["--json", "reconcile"], ["--json", "reconcile"])
+    reports = [json.loads(r.stdout) for r in (first, second)]
+    assert sorted(r["deleted"] for r in reports) == [[], [made["account_id"]]], reports
+    assert _one_droplet_per_account_and_no_orphan(env, served, before) == []
     keyring = json.loads((home.parent / f"{home.name}-keyring.json").read_text())
     assert not any(made["account_id"] in k for k in keyring)
-    assert OperationState.DONE.value == "done"

@@ -98,7 +98,10 @@ def test_downgrade_and_upgrade_round_trip(db_url: str) -> None:
 
 
 def test_database_from_a_newer_version_is_refused_untouched(db_url: str, tmp_path: Path) -> None:
-    migrate(create_store_engine(db_url))
+    engine = create_store_engine(db_url)
+    migrate(engine)
+    engine.dispose()  # else its pooled connection, closed whenever it is collected, is the
+    # last one and checkpoints the WAL into the file in the middle of the comparison
     path = tmp_path / "ibdesk.sqlite3"
     raw = sqlite3.connect(path)
     raw.execute("UPDATE alembic_version SET version_num = '9999_future'")
@@ -143,3 +146,25 @@ def test_the_fast_path_knows_the_newest_migration() -> None:
     from ibdesk.store.database import SCHEMA_HEAD
 
     assert SCHEMA_HEAD == head_revision()
+
+
+def test_0003_carries_operation_owners_over(db_url: str, tmp_path: Path) -> None:
+    _upgrade_to(db_url, "0002")
+    raw = sqlite3.connect(tmp_path / "ibdesk.sqlite3")
+    for tag, payload in [("req-a", '{"region": "nyc1", "owner": {"pid": 4242, "host": "h"}}'),
+                         ("req-b", '{"region": "ams3"}')]:
+        raw.execute("INSERT INTO pending_operations (request_tag, account_id, kind, step, state,"
+                    " payload, created_at, updated_at) VALUES (?, 'ib-demo-a1b2c3d4', 'connect',"
+                    " 'firewall', 'pending', ?, '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+                    (tag, payload))
+    raw.commit()
+    raw.close()
+    repo = Repository.open(db_url)
+    try:
+        a, b = repo.get_operation("req-a"), repo.get_operation("req-b")
+        assert a is not None and b is not None
+        assert a.payload == {"region": "nyc1"} and a.owner is not None
+        assert (a.owner.pid, a.owner.host, a.owner.run) == (4242, "h", "before-0003")
+        assert b.payload == {"region": "ams3"} and b.owner is None
+    finally:
+        repo.close()

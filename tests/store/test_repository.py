@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ibdesk.domain import Account, OperationState, ServerStatus, new_account_id
-from ibdesk.domain.errors import StoreError
-from ibdesk.domain.models import StatusDetail
+from ibdesk.domain.errors import OperationBusy, OperationLost, StoreError
+from ibdesk.domain.models import OperationOwner, StatusDetail
 from ibdesk.store import Repository
 
 
@@ -95,3 +95,48 @@ def test_pending_operations(repo: Repository) -> None:
     assert repo.operations(states=[OperationState.FAILED])[0].error == "quota"
     with pytest.raises(StoreError):
         repo.update_operation("nope", step="x")
+
+
+def _owner(run: str, pid: int = 1) -> OperationOwner:
+    return OperationOwner(run=run, pid=pid, host="here")
+
+
+def test_an_operation_is_claimed_by_compare_and_set(repo: Repository) -> None:
+    first, second = _owner("first"), _owner("second")
+    repo.begin_operation("req-1", "ib-demo-a1b2c3d4", "connect", owner=first)
+    with pytest.raises(OperationBusy, match="is connecting right now"):
+        repo.claim_operation("req-1", second, alive=lambda o: True)
+    assert repo.get_operation("req-1").owner == first  # type: ignore[union-attr]
+    claimed = repo.claim_operation("req-1", second, alive=lambda o: False)  # first is dead
+    assert claimed.owner == second
+    with pytest.raises(OperationLost, match="another ibdesk run took it over"):
+        repo.update_operation("req-1", step="droplet", as_owner=first)  # nothing changed
+    assert repo.get_operation("req-1").step == "recorded"  # type: ignore[union-attr]
+    assert not repo.release_operation("req-1", first)  # only the owner releases
+    assert repo.release_operation("req-1", second)
+    assert repo.get_operation("req-1").owner is None  # type: ignore[union-attr]
+
+
+def test_a_failed_operation_is_claimed_back_to_pending(repo: Repository) -> None:
+    repo.begin_operation("req-1", "ib-demo-a1b2c3d4", "connect", owner=_owner("a"))
+    repo.update_operation("req-1", state=OperationState.FAILED, error="x")
+    claimed = repo.claim_operation("req-1", _owner("b"), alive=lambda o: True)
+    assert claimed.state is OperationState.PENDING  # a failed op has no live run
+    repo.update_operation("req-1", state=OperationState.DONE)
+    with pytest.raises(OperationLost, match="already ended"):
+        repo.claim_operation("req-1", _owner("c"), alive=lambda o: False)
+
+
+def test_a_delete_supersedes_dead_operations_and_refuses_live_ones(repo: Repository) -> None:
+    repo.begin_operation("req-c", "ib-demo-a1b2c3d4", "connect", owner=_owner("c"))
+    with pytest.raises(OperationBusy):
+        repo.begin_operation("del-1", "ib-demo-a1b2c3d4", "delete", owner=_owner("d"),
+                             supersede=lambda o: True)
+    assert repo.get_operation("del-1") is None  # nothing recorded
+    repo.begin_operation("del-2", "ib-demo-a1b2c3d4", "delete", owner=_owner("d"),
+                         supersede=lambda o: False)
+    connect = repo.get_operation("req-c")
+    assert connect is not None and connect.state is OperationState.ROLLED_BACK
+    assert connect.owner is None and "del-2" in (connect.error or "")
+    with pytest.raises(OperationLost, match="cancelled"):
+        repo.update_operation("req-c", step="droplet", as_owner=_owner("c"))
