@@ -82,7 +82,7 @@ async def build(folder: Path, n: int) -> None:
         private = asyncssh.import_private_key(app_key.private_key())
         gate = asyncio.Semaphore(50)
 
-        async def deliver(droplet_id: int) -> str:
+        async def deliver(droplet_id: int) -> tuple[str, str]:
             host = sandbox.host(droplet_id)
             async with gate, asyncssh.connect("127.0.0.1", host.ssh_port, username="root",
                                               client_keys=[private],
@@ -99,15 +99,18 @@ async def build(folder: Path, n: int) -> None:
                             await fh.write(data)
                         await sftp.chown(path, *owner)
                 assert (await conn.run(ib.START_COMMAND)).exit_status == 0
-            return host.droplet.ipv4
+                seen = conn.get_server_host_key()
+                assert seen is not None
+                return host.droplet.ipv4, seen.export_public_key().decode().strip()
 
         ips = await asyncio.gather(*(deliver(d) for _, d in accounts))
-        for (account, droplet_id), ip in zip(accounts, ips, strict=True):
+        for (account, droplet_id), (ip, host_key) in zip(accounts, ips, strict=True):
             repo.add_account(account.model_copy(update={
                 "do_droplet_id": droplet_id, "do_droplet_name": droplet_name(
                     account.username, "paper", 1), "do_ip_address": ip, "do_region": "nyc1",
                 "do_server_status": ServerStatus.RUNNING,
-                "custom_data": {"ibeam_started": True}}))
+                "ibeam_started": True, "ssh_host_key": host_key,
+                "ssh_host_key_droplet_id": droplet_id}))
     repo.close()
 
 

@@ -91,7 +91,7 @@ def seed(home: Path, n: int) -> None:
                                  do_droplet_name=f"trader{i}-ib-paper-1", do_region="nyc1",
                                  do_ip_address=f"198.18.{i // 250}.{i % 250 + 2}",
                                  do_server_status=ServerStatus.RUNNING,
-                                 custom_data={"price_monthly": 6.0}))
+                                 price_monthly=6.0))
     repo.close()
 
 

@@ -78,57 +78,6 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Account(_Frozen):
-    """One IBKR login and the droplet that serves it.
-
-    Field names follow the seed's columns so that old exports stay recognisable.
-    Secrets (password, 2FA secret) are never fields here: they live in the keyring.
-    """
-
-    id: AccountId
-    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    environment: Environment
-    two_fa_handler: TwoFactorHandler | None = None
-    do_droplet_id: int | None = None
-    do_droplet_name: str | None = None
-    do_server_status: ServerStatus = ServerStatus.PROVISIONING
-    do_ip_address: str | None = None
-    do_region: str | None = None
-    do_size: str | None = None
-    do_image: str | None = None
-    do_last_status_check: datetime | None = None
-    created_at: datetime | None = None
-    custom_data: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("username")
-    @classmethod
-    def _no_blank_username(cls, value: str) -> str:
-        if value != value.strip() or not value.strip():
-            raise ValueError("the IBKR username must not start or end with spaces")
-        if any(ord(ch) < 32 for ch in value):
-            raise ValueError("the IBKR username must not hold control characters")
-        return value
-
-    @model_validator(mode="after")
-    def _id_matches_environment(self) -> Account:
-        if self.id.split("-")[1] != self.environment.value:
-            raise ValueError(f"account id {self.id} does not match environment {self.environment}")
-        return self
-
-
-#: Keys of Account.custom_data that ibdesk itself writes.
-IBEAM_STARTED = "ibeam_started"
-"""IBeam's settings were delivered and it was started on the server."""
-PRICE_MONTHLY = "price_monthly"
-"""What the server costs a month (USD), from DigitalOcean's size."""
-LOGIN_REFUSED = "login_refused"
-"""The failed-login guard stopped IBeam: the IBeamVerdict's value (`True` in rows from
-before verdicts, meaning the password)."""
-ACTIVE_SINCE = "active_since"
-UNHEALTHY_SINCE = "unhealthy_since"
-SSH_HOST_KEY = "ssh_host_key"
-
-
 class IBeamVerdict(StrEnum):
     """Why IBeam cannot, or must not, log in: read in its log since its last start
     (`domain.diagnosis.verdict`). Each is a stop, not a wait: grace periods do not apply."""
@@ -152,14 +101,65 @@ class IBeamVerdict(StrEnum):
         """ibdesk itself stops IBeam for these (IBeam would keep trying)."""
         return self in (IBeamVerdict.PASSWORD_REFUSED, IBeamVerdict.CODES_REFUSED)
 
+
+class Account(_Frozen):
+    """One IBKR login and the droplet that serves it.
+
+    Field names follow the seed's columns so that old exports stay recognisable.
+    Secrets (password, 2FA secret) are never fields here: they live in the keyring.
+    """
+
+    id: AccountId
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    environment: Environment
+    two_fa_handler: TwoFactorHandler | None = None
+    do_droplet_id: int | None = None
+    do_droplet_name: str | None = None
+    do_server_status: ServerStatus = ServerStatus.PROVISIONING
+    do_ip_address: str | None = None
+    do_region: str | None = None
+    do_size: str | None = None
+    do_image: str | None = None
+    do_last_status_check: datetime | None = None
+    created_at: datetime | None = None
+    price_monthly: float | None = None
+    """What the server costs a month (USD), from DigitalOcean's size."""
+    ibeam_started: bool = False
+    """IBeam's settings were delivered and it was started on the recorded droplet."""
+    login_refused: IBeamVerdict | None = None
+    """The failed-login guard stopped IBeam for this verdict; cleared by a new password."""
+    active_since: datetime | None = None
+    """When the droplet was first seen active (the start-up grace period counts from it)."""
+    unhealthy_since: datetime | None = None
+    """When a gateway that had been logged in stopped being so."""
+    ssh_host_key: str | None = None
+    """The server's SSH host key, pinned on first use, valid for `ssh_host_key_droplet_id`
+    only: a new droplet (a resume that had to create one) gets its own pin."""
+    ssh_host_key_droplet_id: int | None = None
+    custom_data: dict[str, Any] = Field(default_factory=dict)
+    """What other tools (the seed) kept here; ibdesk itself writes real fields."""
+
+    @property
+    def host_key_pin(self) -> str | None:
+        """The pin for the recorded droplet, if there is one."""
+        if self.ssh_host_key and self.ssh_host_key_droplet_id == self.do_droplet_id:
+            return self.ssh_host_key
+        return None
+
+    @field_validator("username")
     @classmethod
-    def from_mark(cls, mark: object) -> IBeamVerdict:
-        """The failed-login guard's mark in custom_data: a verdict's value (`True` in rows
-        from before verdicts, which meant the password)."""
-        try:
-            return cls(mark)
-        except ValueError:
-            return cls.PASSWORD_REFUSED
+    def _no_blank_username(cls, value: str) -> str:
+        if value != value.strip() or not value.strip():
+            raise ValueError("the IBKR username must not start or end with spaces")
+        if any(ord(ch) < 32 for ch in value):
+            raise ValueError("the IBKR username must not hold control characters")
+        return value
+
+    @model_validator(mode="after")
+    def _id_matches_environment(self) -> Account:
+        if self.id.split("-")[1] != self.environment.value:
+            raise ValueError(f"account id {self.id} does not match environment {self.environment}")
+        return self
 
 
 class GatewayHealth(_Frozen):

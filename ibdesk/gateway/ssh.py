@@ -43,7 +43,8 @@ class HostKeyChanged(GatewayError):
     default_message = (
         "The server's SSH identity changed since ibdesk first connected. This happens when "
         "a server is rebuilt, or when someone is intercepting the connection. ibdesk sent "
-        "nothing. Run Diagnose; if the server was rebuilt on purpose, re-pin its key.")
+        "nothing. If you rebuilt the server yourself, delete the account in ibdesk and "
+        "connect it again (a new server is pinned anew); otherwise send a support bundle.")
 
 
 @functools.cache

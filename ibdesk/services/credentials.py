@@ -11,7 +11,6 @@ from ibdesk.secrets import ibkr_password, totp_secret
 from ibdesk.services import ibeam_control
 from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.runtime import Runtime
-from ibdesk.services.status import LOGIN_REFUSED
 
 
 async def change_password(rt: Runtime, account_id: str, password: str) -> None:
@@ -23,8 +22,7 @@ async def change_password(rt: Runtime, account_id: str, password: str) -> None:
         raise InvalidInput("Enter the IBKR password.")
     repo = rt.repository
     account = await in_thread(repo.require_account, account_id)
-    mark = account.custom_data.get(LOGIN_REFUSED)
-    if mark and IBeamVerdict.from_mark(mark) is IBeamVerdict.CODES_REFUSED:
+    if account.login_refused is IBeamVerdict.CODES_REFUSED:
         raise InvalidInput("IBKR refused this server's 2FA codes, not its password: a new "
                            "password would only cost more refused codes. Delete the account "
                            "and connect it again with the right authenticator secret.")
@@ -44,8 +42,7 @@ async def change_password(rt: Runtime, account_id: str, password: str) -> None:
             await ibeam_control.write_secrets(remote, account.username, password)
         await ibeam_control.start(remote, account, new_login=True)
     await in_thread(rt.secrets.set, ibkr_password(account_id), password)
-    data = {k: v for k, v in account.custom_data.items() if k != LOGIN_REFUSED}
-    await in_thread(repo.update_account, account_id, custom_data=data)
+    await in_thread(repo.update_account, account_id, login_refused=None)
     await in_thread(repo.record_status, account_id, ServerStatus.INITIALIZING,
                     "New password delivered; IBeam is logging in again.")
 

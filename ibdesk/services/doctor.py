@@ -26,7 +26,7 @@ from ibdesk.domain.errors import (
     NotFound,
     SecretsError,
 )
-from ibdesk.domain.models import LOGIN_REFUSED, Account, IBeamVerdict
+from ibdesk.domain.models import Account, IBeamVerdict
 from ibdesk.domain.status import VERDICTS
 from ibdesk.domain.naming import APP_TAG
 from ibdesk.gateway import HostKeyChanged, Remote
@@ -356,7 +356,7 @@ class Doctor:
         if refusal is not None:
             reason, fix = VERDICTS[refusal]
             who = ("ibdesk's failed-login guard stopped IBeam"
-                   if account.custom_data.get(LOGIN_REFUSED) else "IBeam stopped")
+                   if account.login_refused is not None else "IBeam stopped")
             return _result("container", title, CheckState.FAILED, f"{who}: {reason}", fix,
                            FixAction.NEW_PASSWORD
                            if refusal is IBeamVerdict.PASSWORD_REFUSED else None)

@@ -21,9 +21,11 @@ import logging
 from ibdesk.domain import ibeam as ib
 from ibdesk.domain.diagnosis import verdict
 from ibdesk.domain.errors import GatewayError, LoginRefused
-from ibdesk.domain.models import LOGIN_REFUSED, Account, IBeamVerdict
+from ibdesk.domain.models import Account, IBeamVerdict
 from ibdesk.domain.status import VERDICTS
 from ibdesk.gateway import Remote
+from ibdesk.services.remote import in_thread
+from ibdesk.services.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +44,8 @@ def start_command(account: Account) -> str:
 async def recorded_refusal(remote: Remote, account: Account) -> IBeamVerdict | None:
     """A refusal on record: the guard's mark, or a guarded verdict in IBeam's log since
     its last start (IBeam may have shut itself down with nobody watching)."""
-    mark = account.custom_data.get(LOGIN_REFUSED)
-    if mark:
-        return IBeamVerdict.from_mark(mark)
+    if account.login_refused is not None:
+        return account.login_refused
     code, out, _ = await remote.run(ib.logs_command(200))
     found = verdict(out) if code == 0 else None
     return found if found is not None and found.guarded else None
@@ -66,9 +67,12 @@ async def start(remote: Remote, account: Account, *, new_login: bool = False) ->
                            account_id=account.id)
 
 
-async def guard(remote: Remote, account: Account, found: IBeamVerdict) -> dict[str, object]:
-    """IBKR refused the login: stop IBeam now and keep any reboot from starting it again.
-    Returns the account's custom_data with the mark, for the caller to write."""
+async def guard(rt: Runtime, remote: Remote, account: Account,
+                found: IBeamVerdict) -> Account:
+    """IBKR refused the login: record the refusal (first, so that nothing can start IBeam
+    even if what follows fails), stop IBeam now and keep any reboot from starting it.
+    Writes only the mark; returns the account as it is now."""
+    marked = await in_thread(rt.repository.update_account, account.id, login_refused=found)
     await stop(remote)
     if not uses_seed_image(account):
         code, _, err = await remote.run(ib.DISABLE_COMMAND)
@@ -77,7 +81,7 @@ async def guard(remote: Remote, account: Account, found: IBeamVerdict) -> dict[s
                         err.strip()[:200])
     log.warning("IBKR refused the login of %s (%s); IBeam stopped and disabled", account.id,
                 found)
-    return {**account.custom_data, LOGIN_REFUSED: found.value}
+    return marked
 
 
 async def stop(remote: Remote) -> bool:

@@ -24,7 +24,7 @@ from ibdesk.services import ibeam_control, ownership
 from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.testhooks import pause_point
 from ibdesk.services.runtime import Runtime
-from ibdesk.services.status import IBEAM_STARTED, LOGIN_REFUSED, StatusReport, StatusService
+from ibdesk.services.status import StatusReport, StatusService
 from ibdesk.services.token import TokenService
 
 log = logging.getLogger(__name__)
@@ -80,25 +80,24 @@ class Lifecycle:
         IBeam's own log — IBeam may have shut itself down with nobody watching), make sure
         the unit is disabled, so that the next boot does not start IBeam with a password
         IBKR refused."""
-        if not account.custom_data.get(IBEAM_STARTED) or not account.do_ip_address:
+        if not account.ibeam_started or not account.do_ip_address:
             return account
         try:
             async with RemoteAccess(self._rt).open(account) as remote:
                 refusal = await ibeam_control.recorded_refusal(remote, account)
                 if refusal is None:
                     return account
-                data = await ibeam_control.guard(remote, account, refusal)
+                account = await ibeam_control.guard(self._rt, remote, account, refusal)
         except GatewayError as exc:
             log.warning("could not check IBeam on %s before the power action: %s",
                         account.id, exc.user_message)
             return account
         self._say("IBKR refused this login: IBeam stays stopped until it is fixed")
-        return await in_thread(self._rt.repository.update_account, account.id,
-                               custom_data=data)
+        return account
 
     async def start(self, account_id: str) -> StatusReport:
         account = await self._account(account_id)
-        if account.custom_data.get(LOGIN_REFUSED):
+        if account.login_refused is not None:
             self._say("IBKR refused this login: the server starts, IBeam stays stopped")
         return await self._act(account, "power_on", "Starting the server")
 

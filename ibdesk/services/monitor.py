@@ -44,7 +44,7 @@ from ibdesk.oslimits import raise_file_limit
 from ibdesk.services import ibeam_control
 from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.runtime import Runtime
-from ibdesk.services.status import IBEAM_STARTED, LOGIN_REFUSED, evaluate
+from ibdesk.services.status import basis, evaluate
 from ibdesk.services.token import TokenService
 from ibdesk.store import StatusUpdate
 
@@ -129,6 +129,9 @@ class Monitor:
         self._client: DigitalOceanClient | None = None
         self._token: str | None = None
         self._gate = asyncio.Semaphore(self.config.probe_concurrency)
+        self._one_cycle = asyncio.Lock()
+        """Cycles never overlap (a refresh during a cycle waits for it): two would read the
+        same accounts and write their results over each other's."""
         self.last_cycle = CycleStats()
 
     # ------------------------------------------------------------------ listeners
@@ -191,6 +194,11 @@ class Monitor:
     async def cycle(self, *, force: bool = False, only: set[str] | None = None
                     ) -> tuple[CycleStats, list[StatusChange]]:
         """One pass; with `force` every account is looked at and the list is fetched."""
+        async with self._one_cycle:
+            return await self._cycle(force=force, only=only)
+
+    async def _cycle(self, *, force: bool, only: set[str] | None
+                     ) -> tuple[CycleStats, list[StatusChange]]:
         started = time.perf_counter()
         now = time.monotonic()
         stats = CycleStats()
@@ -224,7 +232,10 @@ class Monitor:
             self._schedule.next_list = now + self._schedule.list_interval
 
         updates = list(await asyncio.gather(*(self._look(a, stats) for a in due)))
-        events = await in_thread(self._rt.repository.record_statuses, updates)
+        stale: list[str] = []
+        events = await in_thread(self._rt.repository.record_statuses, updates, stale)
+        if stale:  # not written, so not shown either
+            updates = [u for u in updates if u.account_id not in set(stale)]
         for cycle_listener in list(self._cycle_listeners):
             try:
                 cycle_listener(updates)
@@ -244,6 +255,8 @@ class Monitor:
                         self.config.error_interval if status is ServerStatus.ERROR else
                         self.config.slow_interval)
             self._schedule.next_look[update.account_id] = now + interval
+        for account_id in stale:  # changed while looked at: look again in the next cycle
+            self._schedule.next_look[account_id] = now
         stats.changes = len(changes)
         stats.seconds = time.perf_counter() - started
         self.last_cycle = stats
@@ -273,9 +286,8 @@ class Monitor:
         droplet = self._droplets.get(account.do_droplet_id or -1)
         missing = droplet is None
         health: GatewayHealth | None = None
-        if droplet is not None and droplet.status == "active" and \
-                account.custom_data.get(IBEAM_STARTED) and \
-                not account.custom_data.get(LOGIN_REFUSED):
+        if droplet is not None and droplet.status == "active" and account.ibeam_started and \
+                account.login_refused is None:
             health = await self._probe(account)
             stats.probes += 1
             if health.verdict is not None and health.verdict.guarded:
@@ -284,7 +296,7 @@ class Monitor:
             await self._drop_session(account.id)
         decision, fields = evaluate(account, droplet, health, now=now, missing=missing)
         return StatusUpdate(account.id, decision.status, decision.detail.reason, now,
-                            decision.detail, fields)
+                            decision.detail, fields, basis(account))
 
     async def _session(self, account: Account) -> _Session | None:
         session = self._sessions.get(account.id)
@@ -339,15 +351,14 @@ class Monitor:
     async def _guard(self, account: Account, verdict: IBeamVerdict) -> Account:
         """IBKR refused the login (or too many 2FA codes): stop IBeam now, before IBKR
         locks the username, and disable it so that a reboot does not start it."""
-        data = {**account.custom_data, LOGIN_REFUSED: verdict.value}
         session = self._sessions.get(account.id)
         if session is not None and session.remote is not None:
             try:
-                data = await ibeam_control.guard(session.remote, account, verdict)
+                return await ibeam_control.guard(self._rt, session.remote, account, verdict)
             except GatewayError as exc:
                 log.warning("could not stop IBeam on %s: %s", account.id, exc.user_message)
         return await in_thread(self._rt.repository.update_account, account.id,
-                               custom_data=data)
+                               login_refused=verdict)
 
 
 __all__ = ["CycleStats", "Monitor", "MonitorConfig", "StatusChange"]

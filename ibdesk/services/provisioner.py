@@ -68,7 +68,6 @@ from ibdesk.services.network import public_address
 from ibdesk.services.installation import installation_id
 from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.runtime import Runtime
-from ibdesk.services.status import IBEAM_STARTED, LOGIN_REFUSED, PRICE_MONTHLY, guard_verdict
 from ibdesk.services.testhooks import pause_point
 from ibdesk.services.token import TokenService
 
@@ -307,8 +306,8 @@ class Provisioner:
     async def _resume(self, account_id: str, tag: str, new_password: str | None) -> Account:
         repo = self._rt.repository
         account = await in_thread(repo.require_account, account_id)
-        mark = account.custom_data.get(LOGIN_REFUSED)
-        if mark and guard_verdict(mark) is IBeamVerdict.CODES_REFUSED:
+        mark = account.login_refused
+        if mark is IBeamVerdict.CODES_REFUSED:
             raise InvalidInput("IBKR refused this server's 2FA codes: the authenticator secret "
                                f"is wrong. Delete {account_id} and connect it again with the "
                                "right secret.")
@@ -324,8 +323,7 @@ class Provisioner:
                 raise InvalidInput(f"This password cannot be used: {exc}.") from None
             await in_thread(self._rt.secrets.set, ibkr_password(account_id), new_password)
             if mark:
-                data = {k: v for k, v in account.custom_data.items() if k != LOGIN_REFUSED}
-                await in_thread(repo.update_account, account_id, custom_data=data)
+                await in_thread(repo.update_account, account_id, login_refused=None)
         token = await in_thread(TokenService(self._rt).require)
         return await self._run(account_id, tag, token)
 
@@ -421,12 +419,10 @@ class Provisioner:
             self._report(Step.DROPLET, "done",
                          f"Created {name} ({size.slug} in {plan.region}, {plan.image_label}, "
                          f"${size.price_monthly:g}/month)")
-        current = await in_thread(repo.require_account, account_id)
-        await in_thread(repo.update_account, account_id, do_droplet_id=droplet.id,
-                        do_droplet_name=droplet.name, do_size=droplet.size_slug,
-                        do_image=str(droplet.image.slug or droplet.image.id),
-                        custom_data={**current.custom_data,
-                                     PRICE_MONTHLY: droplet.size.price_monthly})
+        await in_thread(repo.record_droplet, account_id, droplet_id=droplet.id,
+                        name=droplet.name, size=droplet.size_slug,
+                        image=str(droplet.image.slug or droplet.image.id),
+                        price_monthly=droplet.size.price_monthly)
         await in_thread(repo.record_status, account_id, ServerStatus.PROVISIONING,
                         f"Server {droplet.name} requested.")
         return droplet
@@ -467,9 +463,8 @@ class Provisioner:
                                  "booting.") from None
         repo = self._rt.repository
         account = await in_thread(repo.require_account, account_id)
-        data = {**account.custom_data, "active_since": datetime.now(UTC).isoformat()}
         await in_thread(repo.update_account, account_id, do_ip_address=droplet.public_ipv4,
-                        custom_data=data)
+                        active_since=account.active_since or datetime.now(UTC))
         await self._step(tag, Step.ACTIVE)
         self._report(Step.ACTIVE, "done", f"Server is up at {droplet.public_ipv4}")
         return droplet
@@ -509,9 +504,7 @@ class Provisioner:
             await self._check_owned(tag)
             await ibeam_control.start(remote, account, new_login=self._new_login)
         await self._step(tag, Step.DELIVER)
-        current = await in_thread(self._rt.repository.require_account, account.id)
-        await in_thread(self._rt.repository.update_account, account.id,
-                        custom_data={**current.custom_data, IBEAM_STARTED: True})
+        await in_thread(self._rt.repository.update_account, account.id, ibeam_started=True)
         await in_thread(self._rt.repository.record_status, account.id,
                         ServerStatus.INITIALIZING, "IBeam started; waiting for it to log in.")
         self._report(Step.DELIVER, "done")
@@ -583,8 +576,7 @@ class Provisioner:
                     reason = f"{decision.detail.reason} {decision.detail.fix or ''}".strip()
                     if health.verdict.guarded:  # IBeam would keep trying: stop it now
                         current = await in_thread(repo.require_account, account_id)
-                        data = await ibeam_control.guard(remote, current, health.verdict)
-                        await in_thread(repo.update_account, account_id, custom_data=data)
+                        await ibeam_control.guard(self._rt, remote, current, health.verdict)
                         raise LoginRefused(reason, account_id=account_id)
                     raise GatewayError(reason, account_id=account_id)
                 if decision.status is ServerStatus.RUNNING:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from ibdesk.domain.errors import GatewayUnreachable
+from ibdesk.domain.errors import GatewayError, GatewayUnreachable
 from ibdesk.domain.models import Account
 from ibdesk.gateway import Remote, connect, resolve_endpoint
 from ibdesk.services.keys import AppKey
@@ -24,7 +24,6 @@ from ibdesk.services.token import TokenService
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-HOST_KEY = "ssh_host_key"
 
 
 async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -49,7 +48,17 @@ class RemoteAccess:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         delay = 0.5
-        pinned = account.custom_data.get(HOST_KEY)
+        # the row as it is now: a pin made since `account` was read must be used
+        current = await in_thread(self._rt.repository.get_account, account.id) or account
+        pinned = current.host_key_pin
+        if pinned is None and current.ibeam_started:
+            raise GatewayError(
+                f"ibdesk has no SSH host key on record for {current.do_droplet_name or 'this '}"
+                " server although it delivered the IBKR login to it, so it cannot tell the "
+                "server from an impostor and will not connect (it never trusts a new key "
+                "then). Delete the account and connect it again: a new server gets a new "
+                "key.", account_id=account.id)
+        droplet_id = current.do_droplet_id
         async with contextlib.AsyncExitStack() as stack:
             while True:
                 try:
@@ -67,16 +76,18 @@ class RemoteAccess:
                     await asyncio.sleep(delay)
                     delay = min(10.0, delay * 1.6)
             if not pinned:
-                await self._pin(account.id, remote.host_key)
+                if droplet_id is None:
+                    raise GatewayUnreachable("This account has no server yet.",
+                                             account_id=account.id)
+                kept = await in_thread(self._rt.repository.pin_host_key, account.id,
+                                       droplet_id, remote.host_key)
+                if kept != remote.host_key:  # another first connection pinned another key
+                    raise GatewayError(
+                        "Two first connections to this new server saw different SSH host "
+                        "keys: someone may be intercepting the connection. ibdesk kept the "
+                        "first and closed this one. Run Diagnose.", account_id=account.id)
+                log.info("pinned the SSH host key of %s's server %s", account.id, droplet_id)
             yield remote
 
-    async def _pin(self, account_id: str, host_key: str) -> None:
-        repo = self._rt.repository
-        current = await in_thread(repo.require_account, account_id)
-        data = dict(current.custom_data)
-        data[HOST_KEY] = host_key
-        await in_thread(repo.update_account, account_id, custom_data=data)
-        log.info("pinned the SSH host key of %s's server", account_id)
 
-
-__all__ = ["HOST_KEY", "RemoteAccess", "in_thread"]
+__all__ = ["RemoteAccess", "in_thread"]

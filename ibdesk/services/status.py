@@ -26,13 +26,6 @@ from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.runtime import Runtime
 from ibdesk.services.token import TokenService
 
-from ibdesk.domain.models import (  # noqa: E402 - the custom_data keys, re-exported
-    ACTIVE_SINCE,
-    IBEAM_STARTED,
-    LOGIN_REFUSED,
-    PRICE_MONTHLY,
-    UNHEALTHY_SINCE,
-)
 
 
 @dataclass(frozen=True)
@@ -40,13 +33,6 @@ class StatusReport:
     account: Account
     decision: StatusDecision
     health: GatewayHealth | None
-
-
-guard_verdict = IBeamVerdict.from_mark
-
-
-def _parse(value: object) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
 class StatusService:
@@ -66,25 +52,19 @@ class StatusService:
                 except NotFound:
                     missing = True
         health = None
-        started = self._gateway_started(account)
-        if droplet is not None and droplet.status == "active" and started and \
-                not account.custom_data.get(LOGIN_REFUSED):
+        if droplet is not None and droplet.status == "active" and account.ibeam_started and \
+                account.login_refused is None:
             try:
                 async with RemoteAccess(self._rt).open(account) as remote:
                     health = await probe(remote)
                     if health.verdict is not None and health.verdict.guarded:
                         # the same guard as the monitor's, for those who use the CLI only
-                        data = await ibeam_control.guard(remote, account, health.verdict)
-                        account = await in_thread(repo.update_account, account.id,
-                                                  custom_data=data)
+                        account = await ibeam_control.guard(self._rt, remote, account,
+                                                            health.verdict)
             except GatewayError as exc:
                 health = GatewayHealth(checked_at=datetime.now(UTC), reachable=False,
                                        error=exc.user_message)
         return await self.record(account, droplet, health, missing=missing)
-
-    @staticmethod
-    def _gateway_started(account: Account) -> bool:
-        return bool(account.custom_data.get(IBEAM_STARTED))
 
     async def record(self, account: Account, droplet: Droplet | None,
                      health: GatewayHealth | None, *, missing: bool = False,
@@ -95,47 +75,56 @@ class StatusService:
                                     action_error=action_error)
         repo = self._rt.repository
         await in_thread(repo.record_status, account.id, decision.status, decision.detail.reason,
-                        at=now, detail=decision.detail, **fields)
+                        at=now, detail=decision.detail, basis=basis(account), **fields)
         account = await in_thread(repo.require_account, account.id)
         return StatusReport(account, decision, health)
+
+
+def basis(account: Account) -> dict[str, object]:
+    """The facts of `account` its status is derived from (besides what was observed): a
+    result is written only while the row still holds these (a new password given, or a
+    new droplet recorded, during the look makes the look stale)."""
+    return {"do_droplet_id": account.do_droplet_id, "ibeam_started": account.ibeam_started,
+            "login_refused": account.login_refused}
 
 
 def evaluate(account: Account, droplet: Droplet | None, health: GatewayHealth | None, *,
              now: datetime, missing: bool = False, action_error: str | None = None
              ) -> tuple[StatusDecision, dict[str, object]]:
-    """The status rules applied to one observation, and the account fields to write.
+    """The status rules applied to one observation, and the account fields that change.
 
-    Keeps the timings the rules need in `custom_data`: when the droplet became active, and
-    when a gateway that had been logged in stopped being so. The failed-login guard's mark
-    turns the account's status into its verdict ("IBKR refused the username or password")
-    until the login is fixed.
+    Keeps the timings the rules need: when the droplet became active, and when a gateway
+    that had been logged in stopped being so. Only fields whose value changes are
+    returned, so that writing them back cannot undo what another writer did meanwhile
+    (the refused-login mark, a pin) from a copy read before. The failed-login guard's
+    mark turns the account's status into its verdict until the login is fixed.
     """
-    data = dict(account.custom_data)
+    active_since, unhealthy_since = account.active_since, account.unhealthy_since
     state = DropletState(droplet.status) if droplet is not None else None
-    if state is DropletState.ACTIVE and ACTIVE_SINCE not in data:
-        data[ACTIVE_SINCE] = now.isoformat()
+    if state is DropletState.ACTIVE and active_since is None:
+        active_since = now
     if health is not None:
         if health.healthy:
-            data.pop(UNHEALTHY_SINCE, None)
-        elif account.do_server_status is ServerStatus.RUNNING and UNHEALTHY_SINCE not in data:
-            data[UNHEALTHY_SINCE] = now.isoformat()
+            unhealthy_since = None
+        elif account.do_server_status is ServerStatus.RUNNING and unhealthy_since is None:
+            unhealthy_since = now
     if state is not DropletState.ACTIVE:
-        data.pop(ACTIVE_SINCE, None)
-        data.pop(UNHEALTHY_SINCE, None)
-    mark = data.get(LOGIN_REFUSED)
-    if mark and state is DropletState.ACTIVE:
-        health = GatewayHealth(checked_at=now, reachable=True, verdict=guard_verdict(mark),
+        active_since = unhealthy_since = None
+    if account.login_refused is not None and state is DropletState.ACTIVE:
+        health = GatewayHealth(checked_at=now, reachable=True, verdict=account.login_refused,
                                message="IBeam stopped by ibdesk's failed-login guard")
     decision = derive_status(Observation(
         now=now, droplet_state=state, droplet_missing=missing, action_error=action_error,
-        gateway_started=bool(data.get(IBEAM_STARTED)), health=health,
-        active_since=_parse(data.get(ACTIVE_SINCE)),
-        unhealthy_since=_parse(data.get(UNHEALTHY_SINCE))))
-    fields: dict[str, object] = {"custom_data": data}
-    if droplet is not None:
+        gateway_started=account.ibeam_started, health=health, active_since=active_since,
+        unhealthy_since=unhealthy_since))
+    fields: dict[str, object] = {}
+    if active_since != account.active_since:
+        fields["active_since"] = active_since
+    if unhealthy_since != account.unhealthy_since:
+        fields["unhealthy_since"] = unhealthy_since
+    if droplet is not None and droplet.public_ipv4 != account.do_ip_address:
         fields["do_ip_address"] = droplet.public_ipv4
     return decision, fields
 
 
-__all__ = ["ACTIVE_SINCE", "IBEAM_STARTED", "LOGIN_REFUSED", "PRICE_MONTHLY", "UNHEALTHY_SINCE",
-           "StatusReport", "StatusService", "evaluate", "guard_verdict"]
+__all__ = ["StatusReport", "StatusService", "basis", "evaluate"]

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 """The newest migration; a database already there opens without loading Alembic (a third
 of the window's start-up). tests/store/test_migrations.py keeps it equal to Alembic's."""
 
@@ -121,24 +121,31 @@ def migrate(engine: Engine) -> str:
     head = script.get_current_head()
     try:
         with engine.connect().execution_options(**WRITE) as conn:
-            with conn.begin():
-                current = MigrationContext.configure(conn).get_current_revision()
-                if current is not None and current not in {r.revision for r in
-                                                           script.walk_revisions()}:
-                    raise DatabaseTooNew(
-                        f"The database {where} was written by a newer version of ibdesk "
-                        f"(schema {current}; this version knows up to {head}). Update ibdesk, "
-                        "or point IBDESK_HOME at another folder. The file was not changed.",
-                        path=where, revision=current)
-                if current != head:
-                    if current is None and _has_foreign_tables(conn):
-                        raise StoreError(
-                            f"{where} holds tables that are not ibdesk's. ibdesk will not "
-                            "change it; choose another data folder (IBDESK_HOME).", path=where)
-                    log.info("migrating %s from %s to %s", where, current, head)
-                    config = _alembic_config()
-                    config.attributes["connection"] = conn
-                    command.upgrade(config, "head")
+            sqlite = engine.dialect.name == "sqlite"
+            if sqlite:  # a migration that rebuilds a table must not cascade-delete rows
+                conn.connection.dbapi_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
+            try:
+                with conn.begin():
+                    current = MigrationContext.configure(conn).get_current_revision()
+                    if current is not None and current not in {r.revision for r in
+                                                               script.walk_revisions()}:
+                        raise DatabaseTooNew(
+                            f"The database {where} was written by a newer version of ibdesk "
+                            f"(schema {current}; this version knows up to {head}). Update ibdesk, "
+                            "or point IBDESK_HOME at another folder. The file was not changed.",
+                            path=where, revision=current)
+                    if current != head:
+                        if current is None and _has_foreign_tables(conn):
+                            raise StoreError(
+                                f"{where} holds tables that are not ibdesk's. ibdesk will not "
+                                "change it; choose another data folder (IBDESK_HOME).", path=where)
+                        log.info("migrating %s from %s to %s", where, current, head)
+                        config = _alembic_config()
+                        config.attributes["connection"] = conn
+                        command.upgrade(config, "head")
+            finally:
+                if sqlite:
+                    conn.connection.dbapi_connection.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
         return head or ""
     except DatabaseError as exc:
         if _is_not_a_database(exc):

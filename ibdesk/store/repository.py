@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +45,14 @@ class StatusUpdate:
     at: datetime
     detail: StatusDetail | None = None
     fields: dict[str, Any] = field(default_factory=dict)
+    basis: Mapping[str, Any] = field(default_factory=dict)
+    """The account facts the status was derived from, as read: when the row no longer
+    holds them (a new password, a new droplet since), the result is stale and not
+    written (the next look reads the row afresh)."""
+
+
+def _stale(row: AccountRow, basis: Mapping[str, Any]) -> bool:
+    return any(getattr(row, name) != value for name, value in basis.items())
 
 
 def _now() -> datetime:
@@ -214,6 +222,43 @@ class Repository:
             row.updated_at = _now()
             return _to_account(row)
 
+    def pin_host_key(self, account_id: str, droplet_id: int, host_key: str) -> str:
+        """Pin `host_key` for `droplet_id` unless a pin for that droplet exists (two first
+        connections at once: the first one's key wins); returns the pin now on record.
+        Only this column pair is written."""
+        with self._write() as session:
+            row = session.get(AccountRow, account_id)
+            if row is None:
+                raise StoreError(f"There is no account {account_id}.", account_id=account_id)
+            if row.ssh_host_key and row.ssh_host_key_droplet_id == droplet_id:
+                return row.ssh_host_key
+            row.ssh_host_key = host_key
+            row.ssh_host_key_droplet_id = droplet_id
+            row.updated_at = _now()
+            return host_key
+
+    def record_droplet(self, account_id: str, *, droplet_id: int, name: str, size: str | None,
+                       image: str | None, price_monthly: float | None) -> Account:
+        """The account's server is this droplet. A different droplet than before starts
+        afresh: IBeam has not been started on it, and it has no active-since time yet (its
+        host-key pin is per droplet already)."""
+        with self._write() as session:
+            row = session.get(AccountRow, account_id)
+            if row is None:
+                raise StoreError(f"There is no account {account_id}.", account_id=account_id)
+            if row.do_droplet_id != droplet_id:
+                row.ibeam_started = False
+                row.active_since = None
+                row.unhealthy_since = None
+                row.do_ip_address = None
+            row.do_droplet_id = droplet_id
+            row.do_droplet_name = name
+            row.do_size = size
+            row.do_image = image
+            row.price_monthly = price_monthly
+            row.updated_at = _now()
+            return _to_account(row)
+
     def delete_account(self, account_id: str) -> bool:
         with self._write() as session:
             result = session.execute(delete(AccountRow).where(AccountRow.id == account_id))
@@ -228,17 +273,21 @@ class Repository:
         *,
         at: datetime | None = None,
         detail: StatusDetail | None = None,
+        basis: Mapping[str, Any] | None = None,
         **droplet_fields: Any,
     ) -> StatusEvent | None:
         """Save the latest check; append to the history only when the status changed.
 
-        Returns the new history event, or None when the status stayed the same.
+        Returns the new history event, or None when the status stayed the same or the
+        check's `basis` (see StatusUpdate) is no longer what the row holds.
         """
         at = at or _now()
         with self._write() as session:
             row = session.get(AccountRow, account_id)
             if row is None:
                 raise StoreError(f"There is no account {account_id}.", account_id=account_id)
+            if basis and _stale(row, basis):
+                return None
             previous = ServerStatus(row.do_server_status) if row.do_server_status else None
             for key, value in droplet_fields.items():
                 if key not in _ACCOUNT_FIELDS:
@@ -257,8 +306,11 @@ class Repository:
             return StatusEvent(account_id=account_id, at=at, status=status,
                                previous=previous, reason=reason)
 
-    def record_statuses(self, updates: Sequence[StatusUpdate]) -> list[StatusEvent]:
-        """Many `record_status` calls in one transaction (a monitor cycle)."""
+    def record_statuses(self, updates: Sequence[StatusUpdate],
+                        stale: list[str] | None = None) -> list[StatusEvent]:
+        """Many `record_status` calls in one transaction (a monitor cycle). Updates whose
+        basis is out of date are skipped; their account ids are added to `stale`."""
+        stale = [] if stale is None else stale
         events: list[StatusEvent] = []
         if not updates:
             return events
@@ -269,6 +321,9 @@ class Repository:
                 row = rows.get(update.account_id)
                 if row is None:
                     continue  # deleted meanwhile
+                if _stale(row, update.basis):
+                    stale.append(update.account_id)
+                    continue
                 for key, value in update.fields.items():
                     setattr(row, key, value)
                 row.do_last_status_check = update.at

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -56,6 +56,13 @@ class AccountRow(Base):
     custom_data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    price_monthly: Mapped[float | None] = mapped_column(Float)
+    ibeam_started: Mapped[bool] = mapped_column(Boolean, default=False)
+    login_refused: Mapped[str | None] = mapped_column(String(32))
+    active_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unhealthy_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ssh_host_key: Mapped[str | None] = mapped_column(Text)
+    ssh_host_key_droplet_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class StatusHistoryRow(Base):

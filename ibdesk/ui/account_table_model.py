@@ -14,7 +14,6 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 
 from ibdesk.domain.models import Account, ServerStatus, StatusDetail
-from ibdesk.domain.models import PRICE_MONTHLY
 from ibdesk.ui import status_style
 from ibdesk.ui.snapshot import HEADERS, AccountColumnsModel  # shared with the snapshot
 
@@ -138,7 +137,7 @@ class AccountTableModel(AccountColumnsModel):
                 return check.timestamp() if check else 0.0
             return age(account.do_last_status_check)
         if column == COL_COST:
-            price = account.custom_data.get(PRICE_MONTHLY)
+            price = account.price_monthly
             if sort:
                 return float(price or 0)
             return f"${price:g}" if isinstance(price, int | float) else "—"

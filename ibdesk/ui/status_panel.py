@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
 )
 
 from ibdesk.domain.models import Account, ServerStatus, StatusDetail, StatusEvent
-from ibdesk.domain.models import LOGIN_REFUSED, PRICE_MONTHLY
 from ibdesk.ui import status_style
 from ibdesk.ui.account_table_model import age, gateway_text
 
@@ -102,7 +101,7 @@ def actions_allowed(account: Account, busy: bool) -> set[str]:
     allowed = {"delete", "diagnose"}
     if status is ServerStatus.STOPPED:
         allowed.add("start")
-    if account.custom_data.get(LOGIN_REFUSED):
+    if account.login_refused is not None:
         allowed.add("password")
     if status in (ServerStatus.RUNNING, ServerStatus.INITIALIZING, ServerStatus.ERROR):
         allowed |= {"stop", "restart"}
@@ -259,7 +258,7 @@ class StatusPanel(QWidget):
         self.tunnel.setVisible(bool(tunnel_port))
         self.tunnel.setText(f"Gateway for your programs: <b>https://localhost:{tunnel_port}</b>"
                             if tunnel_port else "")
-        price = account.custom_data.get(PRICE_MONTHLY)
+        price = account.price_monthly
         facts = {
             "Gateway": gateway_text(detail),
             "Droplet": f"{account.do_droplet_name or '—'} (id {account.do_droplet_id})"

@@ -62,7 +62,8 @@ async def test_connect_reaches_running(env: str, sandbox: Sandbox, rt: Runtime) 
         assert settings["IBEAM_TWO_FA_HANDLER"] == "PYOTP"
         assert rt.secrets.get(totp_secret(account.id)) == TOTP
     assert rt.secrets.get(ibkr_password(account.id)) == request(env).password
-    assert account.custom_data["ssh_host_key"].startswith("ssh-ed25519 ")
+    assert (account.host_key_pin or "").startswith("ssh-ed25519 ")
+    assert account.ssh_host_key_droplet_id == account.do_droplet_id
     # the demo default is the smaller size, with swap added by cloud-init
     assert account.do_size == ("s-1vcpu-512mb-10gb" if env == "demo" else "s-1vcpu-1gb")
 
@@ -162,8 +163,7 @@ async def test_wrong_password_stops_ibeam_without_retrying(sandbox: Sandbox,
         await provisioner(rt).connect(request("paper", password="not-it"))
     (account,) = rt.repository.list_accounts()
     assert account.do_server_status is ServerStatus.ERROR
-    assert "sometimes does this spuriously" in account.custom_data.get("status_reason", "") or \
-        "spuriously" in rt.repository.history(account.id)[-1].reason
+    assert "spuriously" in rt.repository.history(account.id)[-1].reason
     ibeam = sandbox.host(account.do_droplet_id or 0).ibeam
     assert ibeam.state == "exited" and ibeam.login_attempts == 1
     assert sandbox.ibkr.passwords_refused == 1

@@ -111,7 +111,7 @@ async def test_a_changed_host_key_is_refused(sandbox: Sandbox, rt: Runtime) -> N
     await host.start()
     report = await StatusService(rt).check(account.id)
     assert report.health is not None and "identity changed" in (report.health.error or "")
-    assert report.account.custom_data["ssh_host_key"] == account.custom_data["ssh_host_key"]
+    assert report.account.host_key_pin == account.host_key_pin is not None
 
 
 async def test_tunnel_reaches_the_gateway(sandbox: Sandbox, rt: Runtime) -> None:

@@ -130,10 +130,9 @@ async def test_clock_skew_and_host_key_change(sandbox: Sandbox, rt: Runtime,
     clock = (await diagnose(rt, account.id))["clock"]
     assert clock.state is CheckState.FAILED and "behind" in clock.evidence
     host.clock_skew = 0
-    data = dict(rt.repository.require_account(account.id).custom_data)
-    data["ssh_host_key"] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO8Zqwpi6r3jHVGbLQxmtMBTvX8Q0x" \
-                           "yzQFjzF5g7Ye5o"
-    rt.repository.update_account(account.id, custom_data=data)
+    rt.repository.update_account(
+        account.id, ssh_host_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO8Zqwpi6r3jHVGbLQxmtMBT"
+                                 "vX8Q0xyzQFjzF5g7Ye5o")
     results = await diagnose(rt, account.id)
     assert results["ssh"].state is CheckState.FAILED and "identity changed" in \
         results["ssh"].evidence

@@ -21,7 +21,7 @@ from ibdesk.services import Runtime
 from ibdesk.services.credentials import change_password
 from ibdesk.services.doctor import Doctor
 from ibdesk.services.lifecycle import Lifecycle
-from ibdesk.services.status import LOGIN_REFUSED, StatusService
+from ibdesk.services.status import StatusService
 from tests.e2e.conftest import provisioner, request
 from tests.sandbox.conftest import advance
 
@@ -42,7 +42,7 @@ async def _refused(sandbox: Sandbox, rt: Runtime) -> Account:
 
 async def test_doctor_never_offers_or_applies_a_restart(sandbox: Sandbox, rt: Runtime) -> None:
     account = await _refused(sandbox, rt)
-    assert not account.custom_data.get(LOGIN_REFUSED)  # nobody's monitor saw it
+    assert account.login_refused is None  # nobody's monitor saw it
     results = [r async for r in Doctor(rt).run(account.id)]
     assert FixAction.RESTART_IBEAM not in {r.action for r in results}
     assert FixAction.NEW_PASSWORD in {r.action for r in results}
@@ -61,7 +61,7 @@ async def test_restart_stop_and_start_keep_ibeam_down(sandbox: Sandbox, rt: Runt
         await advance(sandbox, 1.2)
     assert not host.systemd.enabled("ibeam")  # …so it was disabled first
     assert host.ibeam is None or host.ibeam.state != "running"
-    assert rt.repository.require_account(account.id).custom_data[LOGIN_REFUSED] == \
+    assert rt.repository.require_account(account.id).login_refused == \
         "password_refused"
     await Lifecycle(rt, poll=0.05).stop(account.id)
     await advance(sandbox, 1)
@@ -80,7 +80,7 @@ async def test_a_status_check_guards_for_those_who_use_the_cli(sandbox: Sandbox,
     assert report.account.do_server_status is ServerStatus.ERROR
     assert "refused the username or password" in report.decision.detail.reason
     host = sandbox.host(account.do_droplet_id or 0)
-    assert report.account.custom_data[LOGIN_REFUSED] == "password_refused"
+    assert report.account.login_refused == "password_refused"
     assert not host.systemd.enabled("ibeam")  # the guard disabled the unit
     assert host.ibeam.state == "exited"  # and stopped IBeam
 
@@ -94,5 +94,5 @@ async def test_a_new_password_is_the_only_way_on(sandbox: Sandbox, rt: Runtime) 
     await advance(sandbox, 1)
     report = await StatusService(rt).check(account.id)
     assert report.account.do_server_status is ServerStatus.RUNNING
-    assert not report.account.custom_data.get(LOGIN_REFUSED)
+    assert report.account.login_refused is None
     assert sandbox.ibkr.passwords_refused == 2

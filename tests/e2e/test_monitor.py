@@ -9,7 +9,6 @@ from ibdesk.sandbox import IBKRUser, Sandbox
 from ibdesk.services import Runtime
 from ibdesk.services.credentials import change_password
 from ibdesk.services.monitor import Monitor, MonitorConfig, StatusChange
-from ibdesk.services.status import LOGIN_REFUSED, UNHEALTHY_SINCE
 from tests.e2e.conftest import options, provisioner, request, runtime_for
 
 
@@ -61,7 +60,7 @@ async def test_changes_reach_listeners_and_history_only_on_change(sandbox: Sandb
         assert [c.event.status for c in seen] == [ServerStatus.INITIALIZING]
         assert "logging in again" in seen[0].event.reason  # re-authenticating, not an error
         current = rt.repository.require_account(account_id)
-        assert current.do_last_status_check is not None and UNHEALTHY_SINCE in current.custom_data
+        assert current.do_last_status_check is not None and current.unhealthy_since is not None
     finally:
         await monitor.close()
 
@@ -76,10 +75,8 @@ async def test_down_past_grace_is_an_error_and_vanished_droplet_says_so(
         sandbox.host(down.do_droplet_id or 0).ibeam.set_faults(down=True)
         await monitor.cycle(force=True)
         assert rt.repository.require_account(ids[0]).do_server_status is ServerStatus.INITIALIZING
-        long_ago = (datetime.now(UTC) - timedelta(minutes=30)).isoformat()
-        current = rt.repository.require_account(ids[0])
-        rt.repository.update_account(ids[0], custom_data={**current.custom_data,
-                                                          UNHEALTHY_SINCE: long_ago})
+        long_ago = datetime.now(UTC) - timedelta(minutes=30)
+        rt.repository.update_account(ids[0], unhealthy_since=long_ago)
         sandbox.world.vanish(rt.repository.require_account(ids[1]).do_droplet_id or 0)
         await sandbox.sync_hosts()
         await monitor.cycle(force=True)
@@ -108,7 +105,7 @@ async def test_failed_login_guard(home) -> None:  # type: ignore[no-untyped-def]
         try:
             for _ in range(200):
                 await monitor.cycle(force=True)
-                if rt.repository.require_account(account.id).custom_data.get(LOGIN_REFUSED):
+                if rt.repository.require_account(account.id).login_refused:
                     break
             current = rt.repository.require_account(account.id)
             assert current.do_server_status is ServerStatus.ERROR
@@ -148,10 +145,10 @@ async def test_refused_2fa_codes_are_stopped_by_the_monitor(home) -> None:  # ty
         try:
             for _ in range(300):
                 await monitor.cycle(force=True)
-                if rt.repository.require_account(account.id).custom_data.get(LOGIN_REFUSED):
+                if rt.repository.require_account(account.id).login_refused:
                     break
             current = rt.repository.require_account(account.id)
-            assert current.custom_data[LOGIN_REFUSED] == "codes_refused"
+            assert current.login_refused == "codes_refused"
             assert current.do_server_status is ServerStatus.ERROR
             assert "2FA codes" in rt.repository.history(account.id)[-1].reason
             assert sandbox.ibkr.codes_refused == ib.MAX_REFUSED_CODES

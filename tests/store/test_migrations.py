@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from ibdesk.domain.errors import DatabaseCorrupt, DatabaseTooNew, StoreError
+from ibdesk.domain.models import IBeamVerdict
 from ibdesk.store import Repository, create_store_engine, current_revision, head_revision, migrate
 from ibdesk.store.database import WRITE, _alembic_config
 from ibdesk.store.schema import Base
@@ -166,5 +168,45 @@ def test_0003_carries_operation_owners_over(db_url: str, tmp_path: Path) -> None
         assert a.payload == {"region": "nyc1"} and a.owner is not None
         assert (a.owner.pid, a.owner.host, a.owner.run) == (4242, "h", "before-0003")
         assert b.payload == {"region": "ams3"} and b.owner is None
+    finally:
+        repo.close()
+
+
+def test_0004_moves_account_facts_into_columns_and_keeps_history(db_url: str,
+                                                                 tmp_path: Path) -> None:
+    """The six facts leave custom_data for columns; the seed's own keys and every history row
+    stay (a table rebuild under ON DELETE CASCADE would have emptied status_history)."""
+    _upgrade_to(db_url, "0003")
+    raw = sqlite3.connect(tmp_path / "ibdesk.sqlite3")
+    facts = ('{"note": "seed", "price_monthly": 24, "ibeam_started": true,'
+             ' "login_refused": "codes_refused", "active_since": "2026-01-02T03:04:05+00:00",'
+             ' "unhealthy_since": "not a time", "ssh_host_key": "ssh-ed25519 AAAAC3Nz"}')
+    for account_id, droplet, data in [("ib-demo-a1b2c3d4", 123, facts),
+                                      ("ib-demo-e5f6a7b8", None, '{"login_refused": true}')]:
+        raw.execute(
+            "INSERT INTO accounts (id, username, environment, do_droplet_id, do_droplet_name,"
+            " do_server_status, do_ip_address, do_region, custom_data, created_at, updated_at)"
+            " VALUES (?, 'jdoe', 'demo', ?, 'n', 'running', NULL, 'nyc1', ?,"
+            " '2026-01-01 00:00:00', '2026-01-01 00:00:00')", (account_id, droplet, data))
+        raw.execute("INSERT INTO status_history (account_id, at, status, previous, reason) VALUES"
+                    " (?, '2026-01-01 00:00:00', 'running', NULL, 'seed')", (account_id,))
+    raw.commit()
+    raw.close()
+    repo = Repository.open(db_url)
+    try:
+        a, b = repo.get_account("ib-demo-a1b2c3d4"), repo.get_account("ib-demo-e5f6a7b8")
+        assert a is not None and b is not None
+        assert a.custom_data == {"note": "seed"}
+        assert a.price_monthly == 24.0 and a.ibeam_started is True
+        assert a.login_refused is IBeamVerdict.CODES_REFUSED
+        assert a.active_since == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+        assert a.unhealthy_since is None  # an unreadable time is dropped, not guessed
+        assert (a.ssh_host_key, a.ssh_host_key_droplet_id) == ("ssh-ed25519 AAAAC3Nz", 123)
+        assert a.host_key_pin == "ssh-ed25519 AAAAC3Nz"
+        # an old `true` mark is a refused password: the guard keeps holding it
+        assert b.login_refused is IBeamVerdict.PASSWORD_REFUSED and b.custom_data == {}
+        assert b.ssh_host_key is None and b.ibeam_started is False
+        assert len(repo.history("ib-demo-a1b2c3d4")) == 1
+        assert len(repo.history("ib-demo-e5f6a7b8")) == 1
     finally:
         repo.close()

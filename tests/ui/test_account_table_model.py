@@ -22,7 +22,7 @@ from ibdesk.ui.account_table_model import (
 def account(i: int, status: ServerStatus = ServerStatus.RUNNING, **kw: object) -> Account:
     return Account(id=f"ib-paper-{i:08x}", username=f"user{i}", environment="paper",
                    do_server_status=status, do_droplet_id=1000 + i,
-                   do_droplet_name=f"user{i}-ib-paper-1", custom_data={"price_monthly": 6.0},
+                   do_droplet_name=f"user{i}-ib-paper-1", price_monthly=6.0,
                    **kw)
 
 
