@@ -5,6 +5,7 @@ The README's Quick start is exactly two commands, and both go through here:
 
     python3 .ci/dev.py run     # system libraries, .venv, then the app on the sandbox
     python3 .ci/dev.py test    # the same plus test tools, then the whole suite
+    python3 .ci/dev.py lock    # constraints.txt afresh (maintainers, when updating pins)
 
 Only the standard library is used, because this runs before anything is installed.
 System packages come from briefcase.toml and are installed with apt-get on Debian and
@@ -24,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".ibdesk-installed"
+CONSTRAINTS = ROOT / "constraints.txt"
+"""The exact versions installs and builds use (`python3 .ci/dev.py lock` refreshes it)."""
 
 
 def _say(message: str) -> None:
@@ -90,7 +93,9 @@ def ensure_venv(extras: str) -> Path:
     if not python.exists():
         _say(f"creating {VENV}")
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()
+                            + (CONSTRAINTS.read_bytes() if CONSTRAINTS.exists() else b"")
+                            ).hexdigest()
     stamp = f"{digest} {extras}"
     done = STAMP.read_text().split("\n") if STAMP.exists() else []
     if stamp not in done:
@@ -98,7 +103,7 @@ def ensure_venv(extras: str) -> Path:
         _say(f"installing ibdesk{'[' + extras + ']' if extras else ''} into .venv")
         subprocess.run(
             [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-             "-e", target],
+             *(["-c", str(CONSTRAINTS)] if CONSTRAINTS.exists() else []), "-e", target],
             check=True,
             cwd=ROOT,
         )
@@ -138,12 +143,36 @@ def test(args: list[str]) -> int:
     return code
 
 
+def lock(args: list[str]) -> int:
+    """constraints.txt afresh: the newest versions pyproject.toml allows, installed into a
+    new virtual environment (with the dev extras), frozen."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        venv = Path(tmp) / "venv"
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+        subprocess.run([str(python), "-m", "pip", "install", "-q",
+                        "--disable-pip-version-check", f"{ROOT}[dev]"], check=True)
+        frozen = subprocess.run([str(python), "-m", "pip", "freeze", "--exclude", "ibdesk"],
+                                check=True, capture_output=True, text=True).stdout
+    pins = sorted((line for line in frozen.splitlines()
+                   if line and not line.startswith(("#", "-e"))), key=str.lower)
+    CONSTRAINTS.write_text(
+        "# Exact versions for installs and builds (pip -c, PIP_CONSTRAINT for Briefcase).\n"
+        f"# Made by `python3 .ci/dev.py lock` with Python {sys.version_info.major}."
+        f"{sys.version_info.minor} on {sys.platform}; packages other platforms need\n"
+        "# (pywin32-ctypes, pyobjc) are not pinned here.\n" + "\n".join(pins) + "\n")
+    _say(f"wrote {CONSTRAINTS} ({len(pins)} pins)")
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test"}:
+    if not argv or argv[0] not in {"run", "test", "lock"}:
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
-    return run(rest) if command == "run" else test(rest)
+    return {"run": run, "test": test, "lock": lock}[command](rest)
 
 
 if __name__ == "__main__":

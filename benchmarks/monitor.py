@@ -12,10 +12,13 @@ p95; the first cycle, which opens the SSH connections, separately), **the monito
 process's own CPU time per probe** (user + system, steady cycles), its peak RSS, and the
 429s it met.
 
-Each N is measured twice in the same run, side by side: `before` probes as ibdesk did
-before this round (health requests through a local port forward with an httpx client,
-the gateway connection dropped after httpx's default 5-second keep-alive), `current` as
-it does now (each health request on a direct SSH channel, the gateway connection kept).
+Each N is measured three times in the same run, side by side: `before` probes as ibdesk
+did before the ground-truth round (health requests through a local port forward with an
+httpx client, the gateway connection dropped after httpx's default 5-second keep-alive),
+`forward` as it did until the gateway left its local forward (each health request on a
+direct SSH channel, the gateway's HTTPS through a forward listening on 127.0.0.1, kept
+alive), `current` as it does now (the gateway's HTTPS too on an SSH channel, TLS in
+memory, no listening socket).
 Cycles start `--pause` seconds (default 6) after the last one ended: in normal use an
 account is probed once a minute, longer than any keep-alive that expires.
 
@@ -114,6 +117,7 @@ async def build(folder: Path, n: int) -> None:
     repo.close()
 
 
+MODES = ("before", "forward", "current")
 _FORWARDS: dict[int, tuple[object, object]] = {}
 
 
@@ -140,6 +144,26 @@ async def _forwarded_health(remote, path: str, *, timeout: float = 20.0):  # typ
     return response.status_code, response.text
 
 
+async def _forwarded_gateway(self):  # type: ignore[no-untyped-def]
+    """GatewayProbe.gateway as it was until the channels: httpx through a local forward
+    listening on 127.0.0.1 (which any local user could use)."""
+    import httpx
+
+    from ibdesk.domain import ibeam as ib
+    from ibdesk.gateway import probe
+    from ibdesk.gateway.tls import INSIDE_SSH
+
+    if self._gateway is None:
+        forward = await self._remote.forward(ib.GATEWAY_PORT)
+        self._benchmark_forward = forward
+        self._gateway = httpx.AsyncClient(
+            base_url=f"https://127.0.0.1:{forward.get_port()}", timeout=self._timeout,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1,
+                                keepalive_expiry=probe.GATEWAY_KEEPALIVE_EXPIRY),
+            verify=INSIDE_SSH)
+    return self._gateway
+
+
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -157,6 +181,8 @@ async def measure(folder: Path, info: dict[str, str], mode: str) -> dict[str, ob
     if mode == "before":
         probe.GATEWAY_KEEPALIVE_EXPIRY = 5.0  # httpx's default
         probe.health_request = _forwarded_health  # type: ignore[assignment]
+    if mode in ("before", "forward"):
+        probe.GatewayProbe.gateway = _forwarded_gateway  # type: ignore[method-assign]
     rt = open_runtime(folder / "home", do_api_url=info["api_url"],
                       sandbox_ssh_map_url=info["ssh_map_url"],
                       public_ip_url=info["public_ip_url"])
@@ -235,7 +261,7 @@ def main(argv: list[str]) -> int:
             folder = Path(tmp)
             subprocess.run([sys.executable, __file__, "--child", "build", str(folder), str(n),
                             str(PAUSE)], check=True, stdout=subprocess.DEVNULL)
-            for mode in ("before", "current"):
+            for mode in MODES:
                 with served(folder) as info:
                     out = subprocess.run([sys.executable, __file__, "--child", mode,
                                           str(folder), json.dumps(info), str(PAUSE)],

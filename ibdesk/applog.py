@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from ibdesk.domain.redaction import redact
+from ibdesk.private_files import create_private
 from ibdesk.secrets import known_values
 
 LOG_DIR = "logs"
@@ -38,6 +39,25 @@ def log_path(home: Path) -> Path:
     return home / LOG_DIR / LOG_FILE
 
 
+class _PrivateFileHandler(logging.handlers.RotatingFileHandler):
+    """Each log file (a rotation makes a new one) is created 0600."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        create_private(Path(self.baseFilename))
+        return super()._open()
+
+
+CHATTY = ("asyncssh", "httpx", "httpcore")
+"""Libraries that log every connection, channel and request at INFO: with a thousand
+accounts they filled the app log (and rotated ibdesk's own lines out of it) within
+minutes. Their warnings and errors still come through."""
+
+
+def quiet_libraries() -> None:
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def install(home: Path, *, level: int = logging.INFO, console_level: int | None = None) -> Path:
     """Send ibdesk's log records to `<home>/logs/ibdesk.log` (rotated at 1 MB, 4 old files
     kept) and, when `console_level` is set, to stderr; both redacted. A second call for
@@ -48,7 +68,8 @@ def install(home: Path, *, level: int = logging.INFO, console_level: int | None 
         return path
     uninstall()
     path.parent.mkdir(parents=True, exist_ok=True)
-    file_handler = logging.handlers.RotatingFileHandler(
+    quiet_libraries()
+    file_handler = _PrivateFileHandler(
         path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True)
     file_handler.setFormatter(RedactingFormatter(FORMAT))
     file_handler.setLevel(level)
@@ -91,4 +112,4 @@ def uninstall() -> None:
     _installed = None
 
 
-__all__ = ["RedactingFormatter", "install", "log_path", "uninstall"]
+__all__ = ["RedactingFormatter", "install", "log_path", "quiet_libraries", "uninstall"]

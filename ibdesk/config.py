@@ -26,6 +26,7 @@ from pydantic_settings import (
 
 from ibdesk.domain.errors import ConfigError
 from ibdesk.paths import default_home, resolve_home
+from ibdesk.private_files import create_private
 
 SETTINGS_FILE = "settings.toml"
 DEFAULT_API_URL = "https://api.digitalocean.com"
@@ -248,6 +249,7 @@ def save_settings(settings: Settings, changes: dict[str, Any]) -> Settings:
     lines += [f"{key} = {_toml_value(value)}" for key, value in merged.items()]
     toml_file.parent.mkdir(parents=True, exist_ok=True)
     temp = toml_file.with_name(toml_file.name + ".new")
+    create_private(temp)
     temp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     temp.replace(toml_file)
     return updated

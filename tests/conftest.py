@@ -52,3 +52,13 @@ def _app_log_detached() -> Iterator[None]:
     from ibdesk import applog
 
     applog.uninstall()
+
+
+@pytest.fixture(autouse=True)
+def _umask_kept() -> Iterator[None]:
+    """`ibdesk`'s main sets the process's umask to 077; a command run in-process must not
+    change the modes later tests (the sandbox's simulated droplets) create files with."""
+    previous = os.umask(0o022)
+    os.umask(previous)
+    yield
+    os.umask(previous)

@@ -42,3 +42,44 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     assert "python3 .ci/dev.py test" in readme
     assert "python3 .ci/dev.py run" in readme
     assert ci.strip().splitlines()[-1] == "exec python3 .ci/dev.py test"
+
+
+def _pins() -> dict[str, str]:
+    from packaging.utils import canonicalize_name
+
+    lines = (ROOT / "constraints.txt").read_text().splitlines()
+    pins = [line.split("==") for line in lines if line and not line.startswith("#")]
+    assert all(len(p) == 2 for p in pins), "constraints.txt holds only exact pins"
+    return {canonicalize_name(name): version for name, version in pins}
+
+
+def test_no_asyncssh_with_known_holes_can_be_installed() -> None:
+    """CVE-2023-46445/46446 were fixed in 2.14.1, Terrapin (CVE-2023-48795) in 2.14.2."""
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    py = _toml("pyproject.toml")
+    for requirements in (py["project"]["dependencies"],
+                         py["tool"]["briefcase"]["app"]["ibdesk"]["requires"]):
+        (spec,) = [Requirement(r).specifier for r in requirements
+                   if Requirement(r).name == "asyncssh"]
+        assert not spec.contains(Version("2.14.1")) and spec.contains(Version("2.14.2"))
+    assert Version(_pins()["asyncssh"]) >= Version("2.14.2")
+
+
+def test_the_constraints_satisfy_every_requirement() -> None:
+    """constraints.txt is what installs and builds use: each of ibdesk's requirements (on
+    this platform) is pinned there, to a version the requirement allows."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins = _pins()
+    py = _toml("pyproject.toml")
+    for text in py["project"]["dependencies"] + py["project"]["optional-dependencies"]["dev"]:
+        requirement = Requirement(text)
+        if requirement.marker is not None and not requirement.marker.evaluate():
+            continue
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is not pinned in constraints.txt"
+        assert requirement.specifier.contains(pins[name], prereleases=True), \
+            f"{name}=={pins[name]} does not satisfy {requirement}"

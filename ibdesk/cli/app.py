@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ibdesk import __version__
+from ibdesk.private_files import restrict_umask
 
 if TYPE_CHECKING:
     from ibdesk.cli.output import Output
@@ -177,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ibdesk.app import can_show_window
 
         if can_show_window():  # the quick path: no command modules loaded at all
+            if not wanted[1]:
+                restrict_umask()
             return _open_window(*wanted)
     from ibdesk import launch
     from ibdesk.cli import basic
@@ -188,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = Output(getattr(args, "json", False))
     command = args.command
+    if command != "sandbox" and not getattr(args, "sandbox", False):
+        restrict_umask()  # sandbox mode's simulated droplets need the usual umask
     if command is None:
         from ibdesk.app import can_show_window
 

@@ -18,6 +18,7 @@ Protocol (JSON, one object per line; the window starts it, nobody else should):
     stdout:             {"type": "ready"}
                         {"type": "change", "event": {...}, "account": {...}}
                         {"type": "cycle", "updates": [{...}, ...]}  (≤ 100 per line)
+                        {"type": "monitoring", "degraded": null | "why"}  (on change)
                         {"type": "done", "id": N, "error": null | "sentence"}
 Log records go to stderr (the window writes them into its own log).
 """
@@ -27,11 +28,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import sys
 import threading
 from typing import Any
 
-from ibdesk.domain.errors import IbdeskError, SecretsError
+from ibdesk.domain.errors import IbdeskError, InvalidInput, SecretsError
+from ibdesk.applog import quiet_libraries
 from ibdesk.secrets import DO_TOKEN, SSH_PRIVATE_KEY, MemoryKeyring, SecretStore, remember
 from ibdesk.services.monitor import Monitor, MonitorConfig, StatusChange
 from ibdesk.services.runtime import Runtime
@@ -39,6 +42,24 @@ from ibdesk.store import StatusUpdate
 
 log = logging.getLogger("ibdesk.monitor_worker")
 CYCLE_CHUNK = 100
+
+
+MIN_INTERVAL, MAX_INTERVAL = 0.01, 86_400.0
+
+
+def interval(value: object) -> float:
+    """Seconds between checks, refused unless a finite number in [10 ms, 1 day]: NaN or
+    infinity would make the monitor's schedule never (or always) due."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidInput(f"An interval must be a number of seconds, not {value!r}.")
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise InvalidInput(f"An interval must be a number of seconds, not {value!r}.") from None
+    if not math.isfinite(seconds) or not MIN_INTERVAL <= seconds <= MAX_INTERVAL:
+        raise InvalidInput(f"An interval must be between {MIN_INTERVAL:g} and "
+                           f"{MAX_INTERVAL:g} seconds, not {value!r}.")
+    return seconds
 
 
 def update_json(update: StatusUpdate) -> dict[str, Any]:
@@ -100,8 +121,9 @@ class _Worker:
                 await self.monitor.cycle(force=bool(message.get("force")))
             elif cmd == "intervals":
                 config = self.monitor.config
-                config.slow_interval = float(message.get("steady", config.slow_interval))
-                config.error_interval = float(message.get("error", config.error_interval))
+                steady = interval(message.get("steady", config.slow_interval))
+                error_every = interval(message.get("error", config.error_interval))
+                config.slow_interval, config.error_interval = steady, error_every
             elif cmd == "secrets":
                 self.keep_secrets(message)
                 self.monitor.retry_now()
@@ -124,6 +146,8 @@ class _Worker:
         self.monitor = Monitor(self.rt, config)
         self.monitor.subscribe(lambda change: self.send(change_json(change)))
         self.monitor.subscribe_cycles(self.send_cycle)
+        self.monitor.subscribe_degraded(
+            lambda why: self.send({"type": "monitoring", "degraded": why}))
         stop = asyncio.Event()
         watching = asyncio.ensure_future(self.monitor.run(stop))
         self.send({"type": "ready"})
@@ -165,7 +189,9 @@ def _stdin_lines() -> asyncio.Queue[str]:
 def run_worker(rt: Runtime, *, steady: float, error: float, fast: float = 5.0) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
-    config = MonitorConfig(fast_interval=fast, slow_interval=steady, error_interval=error)
+    quiet_libraries()
+    config = MonitorConfig(fast_interval=interval(fast), slow_interval=interval(steady),
+                           error_interval=interval(error))
     asyncio.run(_Worker(rt).run(config))
     return 0
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from ibdesk.cli.output import EXIT_OK, Output, confirm
@@ -68,6 +69,14 @@ def cmd_watch(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
                                slow_interval=max(args.interval, 60.0))
         monitor = Monitor(rt, config)
         monitor.subscribe(show)
+
+        def degraded(why: str | None) -> None:
+            text = f"monitoring degraded: {why}" if why else "monitoring whole again"
+            out.result({"monitoring": "degraded" if why else "ok", "why": why},
+                       [f"{datetime.now(UTC):%H:%M:%S} {text}"])
+            out.out.flush()
+
+        monitor.subscribe_degraded(degraded)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -17,13 +17,19 @@ MIN_SECRET_LENGTH = 4
 """Shorter values are not masked by value (they would blank out ordinary words); the
 shape rules still apply."""
 
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)[^\s/@]+(@)")
+"""The password in `scheme://user:password@host` (a database URL, a proxy)."""
+
 _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(-----END [A-Z0-9 ]*PRIVATE KEY-----"
                 r"|\Z)", re.DOTALL), MASK),
     (re.compile(r"\bdo[opr]_v1_[A-Za-z0-9]{16,}"), MASK),
-    (re.compile(r"(?i)\b(bearer|token)(\s+|[=:]\s*)[A-Za-z0-9._~+/=-]{12,}"), rf"\1\2{MASK}"),
-    (re.compile(r"(?i)\b([A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PYOTP)[A-Z0-9_]*)"
+    (re.compile(r"(?i)(?<![.\w])(bearer|token)(\s+|[=:]\s*)[A-Za-z0-9._~+/=-]{12,}"), rf"\1\2{MASK}"),
+    # not after a dot: `ibdesk.secrets: stored …` is a logger's name, not an assignment
+    (re.compile(r"(?i)(?<![.\w])([A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PYOTP)"
+                r"[A-Z0-9_]*)"
                 r"(\s*[=:]\s*)(?!/)(\S+)"), rf"\1\2{MASK}"),
+    (_URL_PASSWORD, rf"\1{MASK}\2"),
     (re.compile(r"\b[0-9a-fA-F]{32,}\b"), MASK),
     (re.compile(r"\b(?=[A-Z2-7]*[2-7])(?=[A-Z2-7]*[A-Z])[A-Z2-7]{16,}={0,6}(?![A-Za-z0-9])"),
      MASK),
@@ -45,4 +51,9 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
-__all__ = ["MASK", "redact"]
+def redact_url(url: str) -> str:
+    """`url` with the password of its user part masked."""
+    return _URL_PASSWORD.sub(rf"\1{MASK}\2", url)
+
+
+__all__ = ["MASK", "redact", "redact_url"]

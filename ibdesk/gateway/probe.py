@@ -30,8 +30,8 @@ from ibdesk.domain import ibeam as ib
 from ibdesk.domain.diagnosis import verdict
 from ibdesk.domain.errors import GatewayError
 from ibdesk.domain.models import GatewayHealth
+from ibdesk.gateway.channels import gateway_client
 from ibdesk.gateway.ssh import Remote
-from ibdesk.gateway.tls import INSIDE_SSH
 
 HEALTH_TIMEOUT = 20.0
 """Above IBeam's own 15 s tickle timeout, so a slow /readyz is an answer, not a failure."""
@@ -69,26 +69,19 @@ class GatewayProbe:
     def __init__(self, remote: Remote, *, timeout: float = HEALTH_TIMEOUT) -> None:
         self._remote = remote
         self._timeout = timeout
-        self._forward: object | None = None
         self._gateway: httpx.AsyncClient | None = None
 
     async def gateway(self) -> httpx.AsyncClient:
+        """The gateway's HTTPS, over SSH channels (no port listens on this computer)."""
         if self._gateway is None:
-            forward = await self._remote.forward(ib.GATEWAY_PORT)
-            self._forward = forward
-            limits = httpx.Limits(max_connections=1, max_keepalive_connections=1,
-                                  keepalive_expiry=GATEWAY_KEEPALIVE_EXPIRY)
-            self._gateway = httpx.AsyncClient(
-                base_url=f"https://127.0.0.1:{forward.get_port()}", timeout=self._timeout,
-                limits=limits, verify=INSIDE_SSH)
+            self._gateway = gateway_client(self._remote, timeout=self._timeout,
+                                           keepalive_expiry=GATEWAY_KEEPALIVE_EXPIRY)
         return self._gateway
 
     async def aclose(self) -> None:
         if self._gateway is not None:
             await self._gateway.aclose()
-        if self._forward is not None:
-            self._forward.close()  # type: ignore[attr-defined]
-        self._gateway = self._forward = None
+        self._gateway = None
 
     async def __aenter__(self) -> GatewayProbe:
         return self

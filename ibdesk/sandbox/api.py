@@ -145,7 +145,9 @@ def build_app(sandbox: Sandbox) -> web.Application:
         token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
         is_api = request.path.startswith("/v2/")
         headers: dict[str, str] = {}
-        open_path = request.path == f"{ADMIN}/ip"  # like a public IP echo service
+        # like a public IP echo service; and the SSH port map: SSH to a real droplet does
+        # not go through DigitalOcean, so a revoked token must not cut it here either
+        open_path = request.path == f"{ADMIN}/ip" or request.path.startswith(f"{ADMIN}/ssh/")
         if token not in world.config.tokens and not open_path:
             return _error(401, "unauthorized", "Unable to authenticate you.")
         if is_api and token in world.config.read_only_tokens and request.method != "GET":

@@ -25,7 +25,8 @@ from ibdesk import __version__
 from ibdesk.domain.diagnosis import CheckResult, CheckState, recognise
 from ibdesk.domain.errors import IbdeskError, InvalidInput
 from ibdesk.domain.naming import username_slug
-from ibdesk.domain.redaction import redact
+from ibdesk.domain.redaction import redact, redact_url
+from ibdesk.private_files import create_private
 from ibdesk.secrets import DO_TOKEN, SSH_PRIVATE_KEY, ibkr_password, known_values, totp_secret
 from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.runtime import Runtime
@@ -95,6 +96,22 @@ class BundleBuilder:
             text = text.replace(name, USERNAME_MASK)
         return text
 
+    def scrub(self, data: Any) -> Any:
+        """`data` with `clean` applied to every string in it, keys included, before it is
+        encoded: after encoding, JSON's escapes (`\\u00f6`, `\\"`) hide a value from a
+        text search, so `Jörg.Müller` or a password with a quote would survive it."""
+        if isinstance(data, str):
+            return self.clean(data)
+        if isinstance(data, dict):
+            return {self.scrub(k) if isinstance(k, str) else k: self.scrub(v)
+                    for k, v in data.items()}
+        if isinstance(data, list | tuple):
+            return [self.scrub(v) for v in data]
+        return data
+
+    def _json(self, data: object) -> str:
+        return _json(self.scrub(data))
+
     async def build(self, account_id: str | None, output: Path) -> BundleReport:
         from ibdesk.services.doctor import Doctor
 
@@ -106,19 +123,19 @@ class BundleBuilder:
             self._usernames = {account.username, username_slug(account.username)}
         parts: dict[str, str] = {}
         parts["README.txt"] = README
-        parts["summary.json"] = _json(self._summary(account_id))
-        parts["settings.json"] = _json(self._settings())
+        parts["summary.json"] = self._json(self._summary(account_id))
+        parts["settings.json"] = self._json(self._settings())
         if account is not None:
-            parts["account.json"] = _json(account.model_dump(mode="json"))
+            parts["account.json"] = self._json(account.model_dump(mode="json"))
             history = await in_thread(repo.history, account.id)
-            parts["history.json"] = _json([e.model_dump(mode="json") for e in history])
+            parts["history.json"] = self._json([e.model_dump(mode="json") for e in history])
         results: list[CheckResult] = []
         try:
             async for result in Doctor(self._rt).run(account_id):
                 results.append(result)
         except IbdeskError as exc:
             report.problems.append(f"doctor stopped: {exc.user_message}")
-        parts["doctor.json"] = _json([r.model_dump(mode="json") for r in results])
+        parts["doctor.json"] = self._json([r.model_dump(mode="json") for r in results])
         parts["doctor.txt"] = format_checks(results)
         parts["app.log"] = await in_thread(self._app_log)
         if account is not None:
@@ -129,6 +146,7 @@ class BundleBuilder:
         temp = output.with_name(output.name + ".part")
 
         def write() -> None:
+            create_private(temp)  # it holds the customer's account and history
             with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
                 for name, text in parts.items():
                     zf.writestr(name, self.clean(text))
@@ -156,6 +174,8 @@ class BundleBuilder:
 
     def _settings(self) -> dict[str, Any]:
         data = self._rt.settings.model_dump(mode="json", exclude={"api_key"})
+        if data.get("database_url"):  # a server database's URL may carry its password
+            data["database_url"] = redact_url(data["database_url"])
         data["keyring_backend"] = self._rt.secrets.backend_name
         return data
 
@@ -192,7 +212,9 @@ class BundleBuilder:
 
 
 def _json(data: object) -> str:
-    return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+    # ensure_ascii=False: what a support person reads is what was there (and what the
+    # text pass over every file sees)
+    return json.dumps(data, indent=2, sort_keys=True, default=str, ensure_ascii=False) + "\n"
 
 
 SYMBOLS = {CheckState.OK: "ok  ", CheckState.WARNING: "WARN", CheckState.FAILED: "FAIL",

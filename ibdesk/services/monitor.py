@@ -29,7 +29,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ibdesk.cloud import DigitalOceanClient, Droplet
-from ibdesk.domain.errors import GatewayError, IbdeskError, RateLimited, SecretsError
+from ibdesk.domain.errors import (
+    CloudAuthError,
+    CloudError,
+    GatewayError,
+    IbdeskError,
+    RateLimited,
+    SecretsError,
+)
 from ibdesk.domain.models import (
     Account,
     GatewayHealth,
@@ -51,6 +58,8 @@ from ibdesk.store import StatusUpdate
 log = logging.getLogger(__name__)
 
 TRANSITIONAL = (ServerStatus.PROVISIONING, ServerStatus.INITIALIZING)
+_STILL = ("Gateways are still checked and the failed-login guard still works; servers' "
+          "states are as last seen.")
 
 
 @dataclass
@@ -123,6 +132,11 @@ class Monitor:
         self.config = config or MonitorConfig()
         self._listeners: list[Callable[[StatusChange], None]] = []
         self._cycle_listeners: list[Callable[[list[StatusUpdate]], None]] = []
+        self._degraded_listeners: list[Callable[[str | None], None]] = []
+        self.degraded: str | None = None
+        """Why DigitalOcean cannot be asked now (token revoked or missing, an outage, a
+        429), or None. Meanwhile gateways are still probed, from the last droplet list."""
+        self._listed = False
         self._sessions: dict[str, _Session] = {}
         self._schedule = _Schedule(list_interval=self.config.fast_interval)
         self._droplets: dict[int, Droplet] = {}
@@ -142,6 +156,25 @@ class Monitor:
     def subscribe_cycles(self, listener: Callable[[list[StatusUpdate]], None]) -> None:
         """Every account looked at in a cycle, changed or not (latency charts, ages)."""
         self._cycle_listeners.append(listener)
+
+    def subscribe_degraded(self, listener: Callable[[str | None], None]) -> None:
+        """Called when monitoring becomes degraded (with why) and when it is whole again
+        (None)."""
+        self._degraded_listeners.append(listener)
+
+    def _set_degraded(self, why: str | None) -> None:
+        if why == self.degraded:
+            return
+        self.degraded = why
+        if why:
+            log.warning("monitoring degraded: %s", why)
+        else:
+            log.info("monitoring whole again: DigitalOcean answers")
+        for listener in list(self._degraded_listeners):
+            try:
+                listener(why)
+            except Exception:
+                log.exception("degraded listener failed")
 
     def _emit(self, change: StatusChange) -> None:
         for listener in list(self._listeners):
@@ -212,26 +245,11 @@ class Monitor:
         if not due:
             self.last_cycle = stats
             return stats, []
-        client = await self._cloud()
-        if force or now >= self._schedule.next_list or any(
-                a.do_droplet_id not in self._droplets for a in due):
-            before = client.requests_sent
-            try:
-                droplets = await client.list_droplets(tag_name=APP_TAG)
-            except RateLimited:
-                stats.rate_limited += 1
-                self._schedule.next_list = now + self._schedule.list_interval * 2
-                raise
-            finally:
-                stats.do_requests = client.requests_sent - before
-                stats.rate_limited += client.rate_limited_seen
-                client.rate_limited_seen = 0
-            self._droplets = {d.id: d for d in droplets}
-            stats.listed = True
-            self._stretch(len(droplets), stats.do_requests)
-            self._schedule.next_list = now + self._schedule.list_interval
+        degraded = await self._list(due, now, stats, force=force)
+        self._set_degraded(degraded)
 
-        updates = list(await asyncio.gather(*(self._look(a, stats) for a in due)))
+        looked = await asyncio.gather(*(self._look(a, stats) for a in due))
+        updates = [u for u in looked if u is not None]
         stale: list[str] = []
         events = await in_thread(self._rt.repository.record_statuses, updates, stale)
         if stale:  # not written, so not shown either
@@ -257,10 +275,54 @@ class Monitor:
             self._schedule.next_look[update.account_id] = now + interval
         for account_id in stale:  # changed while looked at: look again in the next cycle
             self._schedule.next_look[account_id] = now
+        written = {u.account_id for u in looked if u is not None}
+        for account in due:  # guard-only looks (no droplet list yet): as often as errors
+            if account.id not in written and account.id not in stale:
+                self._schedule.next_look[account.id] = now + self.config.error_interval
         stats.changes = len(changes)
         stats.seconds = time.perf_counter() - started
         self.last_cycle = stats
         return stats, changes
+
+    async def _list(self, due: list[Account], now: float, stats: CycleStats, *,
+                    force: bool) -> str | None:
+        """Refresh the droplet list when due; returns why it could not be (the cycle then
+        goes on from the last list: a revoked token or an outage must not stop the probes,
+        and with them the failed-login guard)."""
+        try:
+            client = await self._cloud()
+        except CloudError:  # no token at all
+            return ("no DigitalOcean token is stored. " + _STILL
+                    + " Give ibdesk a token: ibdesk token set.")
+        if not (force or now >= self._schedule.next_list or any(
+                a.do_droplet_id not in self._droplets for a in due)):
+            return self.degraded
+        before = client.requests_sent
+        try:
+            droplets = await client.list_droplets(tag_name=APP_TAG)
+        except RateLimited:
+            stats.rate_limited += 1
+            self._schedule.next_list = now + self._schedule.list_interval * 2
+            return "DigitalOcean asks ibdesk to slow down (429). " + _STILL
+        except CloudAuthError as exc:
+            self._schedule.next_list = now + self._schedule.list_interval
+            log.info("the token was refused: %s", exc.user_message)
+            return ("DigitalOcean refused the API token (revoked or expired). " + _STILL
+                    + " Create a new token (DigitalOcean → API → Tokens) and give it to "
+                    "ibdesk: ibdesk token set.")
+        except CloudError as exc:
+            self._schedule.next_list = now + self._schedule.list_interval
+            return f"DigitalOcean does not answer ({exc.user_message.rstrip('.')}). " + _STILL
+        finally:
+            stats.do_requests = client.requests_sent - before
+            stats.rate_limited += client.rate_limited_seen
+            client.rate_limited_seen = 0
+        self._droplets = {d.id: d for d in droplets}
+        self._listed = True
+        stats.listed = True
+        self._stretch(len(droplets), stats.do_requests)
+        self._schedule.next_list = now + self._schedule.list_interval
+        return None
 
     async def _busy_accounts(self) -> set[str]:
         """Accounts a connect or delete is working on: theirs to report, not ours."""
@@ -281,8 +343,16 @@ class Monitor:
         self._schedule.list_interval = min(interval, 600.0)
 
     # ------------------------------------------------------------------ one account
-    async def _look(self, account: Account, stats: CycleStats) -> StatusUpdate:
+    async def _look(self, account: Account, stats: CycleStats) -> StatusUpdate | None:
         now = datetime.now(UTC)
+        if not self._listed:  # DigitalOcean never answered yet: the guard only
+            if account.ibeam_started and account.login_refused is None and \
+                    account.do_server_status in (ServerStatus.RUNNING, ServerStatus.INITIALIZING):
+                health = await self._probe(account)
+                stats.probes += 1
+                if health.verdict is not None and health.verdict.guarded:
+                    await self._guard(account, health.verdict)
+            return None
         droplet = self._droplets.get(account.do_droplet_id or -1)
         missing = droplet is None
         health: GatewayHealth | None = None

@@ -42,7 +42,9 @@ class RemoteAccess:
         the server is still coming up (refused, closed, timed out)."""
         if not account.do_ip_address:
             raise GatewayUnreachable("This server has no address yet.", account_id=account.id)
-        token = await in_thread(TokenService(self._rt).require)
+        # SSH needs no DigitalOcean token (the sandbox's port map is told it when there is
+        # one): a revoked token must not stop the monitor's probes
+        token = await in_thread(TokenService(self._rt).stored)
         private_key = await in_thread(AppKey(self._rt.secrets).private_key)
         settings = self._rt.settings
         loop = asyncio.get_running_loop()

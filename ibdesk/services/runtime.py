@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from keyring.backend import KeyringBackend
 
 from ibdesk.config import Settings, load_settings
+from ibdesk.private_files import tighten
 from ibdesk.secrets import SecretStore
 
 if TYPE_CHECKING:  # loaded when first used: the window paints before HTTP is needed
@@ -77,7 +78,7 @@ def open_runtime(
     **overrides: object,
 ) -> Runtime:
     settings = load_settings(home, **overrides)
-    settings.home.mkdir(parents=True, exist_ok=True)
+    tighten(settings.home)  # 0700, its files 0600 (ibdesk/private_files.py)
     secrets = SecretStore(settings.keyring_service, backend=keyring_backend)
     return Runtime(settings=settings, secrets=secrets, transport=transport)
 

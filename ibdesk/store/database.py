@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from ibdesk.domain.errors import DatabaseCorrupt, DatabaseTooNew, StoreError
+from ibdesk.private_files import create_private
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -68,6 +69,7 @@ def create_store_engine(url: str) -> Engine:
     path = _sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(path)  # SQLite gives its -wal and -shm files this file's mode
     is_sqlite = url.startswith("sqlite")
     kwargs: dict[str, Any] = {}
     if is_sqlite:

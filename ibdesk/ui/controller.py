@@ -13,6 +13,7 @@ Signals:
     action_finished(str, str, str): account id, action name, error text ('' when it worked)
     tunnel_changed(str, int): account id, local port (0 when closed)
     message_posted(str, str): level ('info' | 'warning' | 'error'), text
+    monitoring_changed(str): why monitoring is degraded ('' when it is whole again)
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class Controller(QObject):
     action_finished = Signal(str, str, str)
     tunnel_changed = Signal(str, int)
     message_posted = Signal(str, str)
+    monitoring_changed = Signal(str)
 
     def __init__(self, rt: Runtime, monitor_config: MonitorConfig | None = None) -> None:
         super().__init__()
@@ -68,6 +70,8 @@ class Controller(QObject):
         self._closed = False
         self._tunnels: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
         self._tunnel_ports: dict[str, int] = {}
+        self.degraded: str | None = None
+        """Why monitoring is degraded now (the monitor cannot ask DigitalOcean), or None."""
 
     @property
     def monitor(self) -> MonitorProcess:
@@ -85,6 +89,7 @@ class Controller(QObject):
                 fast=config.fast_interval if config else 5.0)
             self._monitor.subscribe(self._on_change)
             self._monitor.subscribe_cycles(self._on_cycle)
+            self._monitor.subscribe_degraded(self._on_degraded)
         return self._monitor
 
     @property
@@ -155,6 +160,11 @@ class Controller(QObject):
     def _on_change(self, change: Any) -> None:
         if not self._closed:
             self.status_changed.emit(change)
+
+    def _on_degraded(self, why: str | None) -> None:
+        self.degraded = why
+        if not self._closed:
+            self.monitoring_changed.emit(why or "")
 
     def _on_cycle(self, updates: list[Any]) -> None:
         if self._closed:

@@ -5,6 +5,7 @@ banner. It adapts the Controller's signals into views and its buttons into reque
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 from typing import Any
 
@@ -145,6 +146,14 @@ class MainWindow(QMainWindow):
                 + (f" · {sandbox.note}" if sandbox.note else ""))
         self.banner.setVisible(sandbox is not None)
         layout.addWidget(self.banner)
+        self.degraded_banner = QLabel()
+        self.degraded_banner.setWordWrap(True)
+        self.degraded_banner.setAccessibleName("Monitoring degraded")
+        self.degraded_banner.setStyleSheet(
+            "background: #fed7d7; color: #742a2a; padding: 8px 12px; "
+            "border-bottom: 1px solid #fc8181;")
+        self.degraded_banner.setVisible(False)
+        layout.addWidget(self.degraded_banner)
 
         self.stack = QStackedWidget()
         layout.addWidget(self.stack, 1)
@@ -204,6 +213,7 @@ class MainWindow(QMainWindow):
         c.action_finished.connect(self._on_action_finished)
         c.tunnel_changed.connect(self._on_tunnel_changed)
         c.message_posted.connect(self._on_message_posted)
+        c.monitoring_changed.connect(self._on_monitoring_changed)
         self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
         self.panel.action_requested.connect(self._on_action_requested)
 
@@ -358,6 +368,15 @@ class MainWindow(QMainWindow):
                 f"Gateway of {account_id} at https://localhost:{port} for your programs.")
         if account_id == self.selected_account_id():
             asyncio.ensure_future(self._show_selected())
+
+    def _on_monitoring_changed(self, why: str) -> None:
+        """A standing banner while the monitor cannot ask DigitalOcean: statuses of the
+        servers themselves are then as last seen, which the trader must know."""
+        self.degraded_banner.setText(f"<b>Monitoring degraded:</b> {html.escape(why)}"
+                                     if why else "")
+        self.degraded_banner.setVisible(bool(why))
+        if self.tray is not None:
+            self.tray.set_degraded(why or None)
 
     def _on_message_posted(self, level: str, text: str) -> None:
         self.statusBar().showMessage(text, 0 if level != "info" else 10000)

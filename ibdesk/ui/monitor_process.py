@@ -79,6 +79,7 @@ class MonitorProcess(QObject):
         self._error = error
         self._on_change: list[Callable[[Any], None]] = []
         self._on_cycle: list[Callable[[list[Any]], None]] = []
+        self._on_degraded: list[Callable[[str | None], None]] = []
         self._process: QProcess | None = None
         self._buffer = b""
         self._errors = b""
@@ -95,6 +96,10 @@ class MonitorProcess(QObject):
 
     def subscribe_cycles(self, listener: Callable[[list[Any]], None]) -> None:
         self._on_cycle.append(listener)
+
+    def subscribe_degraded(self, listener: Callable[[str | None], None]) -> None:
+        """Why the monitor cannot ask DigitalOcean now (None: it can again)."""
+        self._on_degraded.append(listener)
 
     # ------------------------------------------------------------------ process
     async def _secrets(self) -> tuple[str | None, str | None]:
@@ -196,6 +201,10 @@ class MonitorProcess(QObject):
                             Account.model_validate(message["account"]))
             for listener in list(self._on_change):
                 listener(change)
+        elif kind == "monitoring" and not self._closed:
+            why = message.get("degraded")
+            for degraded_listener in list(self._on_degraded):
+                degraded_listener(str(why) if why else None)
         elif kind == "cycle" and not self._closed:
             updates = [Update(u) for u in message["updates"]]
             for cycle_listener in list(self._on_cycle):

@@ -21,6 +21,8 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtWidgets import QHeaderView, QLabel, QMainWindow, QTableView, QVBoxLayout, QWidget
 
+from ibdesk.private_files import create_private
+
 HEADERS = ["Account", "Env", "Server", "Region", "Address", "Status", "Gateway",
            "Checked", "$/month"]
 FILE_NAME = "window-snapshot.json"
@@ -43,6 +45,7 @@ def write(home: Path, rows: list[list[str]], *, title: str,
             "widths": [int(w) for w in (widths or [])][:len(HEADERS)],
             "rows": [[str(cell) for cell in row[:len(HEADERS)]] for row in rows[:MAX_ROWS]]}
     temp = target.with_name(target.name + ".new")
+    create_private(temp)  # ids and usernames: this user's only
     temp.write_text(json.dumps(data), encoding="utf-8")
     os.replace(temp, target)
 

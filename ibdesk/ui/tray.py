@@ -37,6 +37,8 @@ class Tray(QSystemTrayIcon):
         self.activated.connect(lambda reason: self._show_window()
                                if reason == QSystemTrayIcon.ActivationReason.Trigger else None)
         self.notifications: list[tuple[str, str]] = []
+        self._summary = summary([])
+        self._degraded: str | None = None
 
     def _show_window(self) -> None:
         self._window.showNormal()
@@ -44,7 +46,23 @@ class Tray(QSystemTrayIcon):
         self._window.activateWindow()
 
     def update_summary(self, accounts: list[Account]) -> None:
-        self.setToolTip(summary(accounts))
+        self._summary = summary(accounts)
+        self._show_tip()
+
+    def set_degraded(self, why: str | None) -> None:
+        """Monitoring degraded (why) or whole again (None): in the tooltip for as long as
+        it lasts, and a notification when it starts."""
+        if why and why != self._degraded:
+            self.notifications.append(("ibdesk: monitoring degraded", why))
+            if self.isVisible() and self.supportsMessages():
+                self.showMessage("ibdesk: monitoring degraded", why,
+                                 QSystemTrayIcon.MessageIcon.Warning, 15000)
+        self._degraded = why
+        self._show_tip()
+
+    def _show_tip(self) -> None:
+        self.setToolTip(self._summary + (f"\nMonitoring degraded: {self._degraded}"
+                                         if self._degraded else ""))
 
     def notify_error(self, account: Account, reason: str) -> None:
         title = f"{account.username} ({account.environment.value}): needs attention"

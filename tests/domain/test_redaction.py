@@ -46,3 +46,19 @@ def test_short_values_are_not_masked_by_value() -> None:
        .filter(lambda s: any(c.isdigit() for c in s) and any(c.isalpha() for c in s)))
 def test_base32_secrets_are_masked(secret: str) -> None:
     assert secret not in redact(f"totp {secret} end")
+
+
+def test_a_logger_named_for_secrets_keeps_its_first_word() -> None:
+    """`ibdesk.secrets: stored …` is a logger's name and a message, not an assignment: the
+    first word of every such line was masked (issue 13, point 11)."""
+    for line in ("2026-12-01 10:00:00 INFO ibdesk.secrets: stored ib-demo-1a2b3c4d's password",
+                 "2026-12-01 10:00:00 INFO ibdesk.services.token: moved_the_token_to_keyring"):
+        assert redact(line) == line
+    assert redact("password: hunter22") == f"password: {MASK}"
+    assert redact("IBEAM_PASSWORD=hunter22") == f"IBEAM_PASSWORD={MASK}"
+
+
+def test_a_urls_password_is_masked() -> None:
+    assert redact("postgresql://ibdesk:s3cr%40t@db.example:5432/ibdesk") == \
+        f"postgresql://ibdesk:{MASK}@db.example:5432/ibdesk"
+    assert redact("https://example.com/a:b@c") == "https://example.com/a:b@c"

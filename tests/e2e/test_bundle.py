@@ -4,6 +4,8 @@ never reach the zip or the log file; the bundle reads back for the support perso
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import zipfile
 from pathlib import Path
 
@@ -105,3 +107,70 @@ def test_inspect_refuses_a_file_that_is_not_a_bundle(tmp_path: Path) -> None:
     bad.write_text("not a zip")
     with pytest.raises(InvalidInput, match="not a readable support bundle"):
         inspect_bundle(bad)
+
+
+def _strings(data: object) -> list[str]:
+    """Every string in decoded JSON, keys included."""
+    if isinstance(data, str):
+        return [data]
+    if isinstance(data, dict):
+        return [s for k, v in data.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(data, list):
+        return [s for v in data for s in _strings(v)]
+    return []
+
+
+async def test_values_json_would_escape_are_hidden_too(home: Path, tmp_path: Path) -> None:
+    """Redaction runs on the values before they are encoded: after encoding, `Jörg.Müller`
+    is `J\\u00f6rg.M\\u00fcller` and a password with a quote is `…\\"…`, and a text search
+    for the value finds neither (issue 13, point 8). Checked in the decoded JSON as well
+    as in the raw bytes."""
+    import json
+
+    name = "Jörg.Müller"
+    async with Sandbox(options(users=[IBKRUser(name, CANARY_PASSWORD)])) as sandbox:
+        rt = runtime_for(sandbox, home)
+        try:
+            account = await provisioner(rt).connect(ConnectRequest(
+                username=name, password=CANARY_PASSWORD, environment=Environment.PAPER))
+            rt.repository.record_status(account.id, ServerStatus.ERROR,
+                                        f"{name} typed {CANARY_PASSWORD} into a form")
+            rt.repository.update_account(account.id, custom_data={
+                "note": f"from {name}", f"key {CANARY_PASSWORD}": "as a key"})
+            out = tmp_path / "support.zip"
+            os.umask(0o022)  # the umask the window may run with
+            await BundleBuilder(rt).build(account.id, out)
+            if os.name == "posix":  # the customer's account and history: theirs only
+                assert stat.S_IMODE(out.stat().st_mode) == 0o600
+            with zipfile.ZipFile(out) as zf:
+                raw = {n: zf.read(n) for n in zf.namelist()}
+            for file, data in raw.items():
+                for value in (name, CANARY_PASSWORD):
+                    assert value.encode() not in data, f"{value!r} in {file}"
+                    assert json.dumps(value)[1:-1].encode() not in data, f"escaped in {file}"
+                if file.endswith(".json"):
+                    for text in _strings(json.loads(data)):
+                        assert name not in text and CANARY_PASSWORD not in text, \
+                            f"{file} decodes to {text!r}"
+            account_json = json.loads(raw["account.json"])
+            assert account_json["username"] == USERNAME_MASK
+            assert "[REDACTED]" in raw["history.json"].decode()
+            assert "Jörg" not in raw["account.json"].decode()
+        finally:
+            rt.close()
+
+
+async def test_a_database_urls_password_stays_out(home: Path, tmp_path: Path) -> None:
+    async with Sandbox(options()) as sandbox:
+        rt = runtime_for(sandbox, home)
+        try:
+            assert rt.repository is not None  # opened on the SQLite file first
+            rt.settings = rt.settings.model_copy(update={
+                "database_url": "postgresql://ibdesk:db-Pa55word@db.example/ibdesk"})
+            out = tmp_path / "support.zip"
+            await BundleBuilder(rt).build(None, out)
+            texts = _zip_texts(out)
+            assert "db-Pa55word" not in str(texts)
+            assert "postgresql://ibdesk:[REDACTED]@db.example/ibdesk" in texts["settings.json"]
+        finally:
+            rt.close()

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
 
 from ibdesk.domain import ServerStatus
+from ibdesk.domain.diagnosis import CheckState
 from ibdesk.sandbox import IBKRUser, Sandbox
 from ibdesk.services import Runtime
 from ibdesk.services.credentials import change_password
+from ibdesk.services.doctor import Doctor
 from ibdesk.services.monitor import Monitor, MonitorConfig, StatusChange
 from tests.e2e.conftest import options, provisioner, request, runtime_for
 
@@ -200,3 +205,35 @@ async def test_accounts_being_connected_are_left_to_their_owner(sandbox: Sandbox
     finally:
         await monitor.close()
     assert stats.accounts == 0 and changes == []
+
+
+def _listening() -> set[tuple[str, str]]:
+    """Every TCP socket listening on this machine's network namespace (Linux)."""
+    found: set[tuple[str, str]] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table, encoding="ascii") as rows:
+            next(rows)
+            for row in rows:
+                fields = row.split()
+                if fields[3] == "0A":  # TCP_LISTEN
+                    found.add((table, fields[1]))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's socket table")
+async def test_probes_open_no_port_any_local_user_could_use(sandbox: Sandbox,
+                                                           rt: Runtime) -> None:
+    """The gateway's HTTPS goes over SSH direct channels: a forward listening on 127.0.0.1
+    let every local user reach a logged-in gateway while the monitor ran (issue 13, 7)."""
+    (account_id,) = await _accounts(rt, 1)
+    before = _listening()
+    monitor = Monitor(rt)
+    try:
+        await monitor.cycle(force=True)
+        detail = rt.repository.status_detail(account_id)
+        assert detail is not None and detail.authenticated  # the gateway itself answered
+        results = [r async for r in Doctor(rt).run(account_id)]
+        assert all(r.state is not CheckState.FAILED for r in results)
+        assert _listening() - before == set()  # …and nothing listened meanwhile
+    finally:
+        await monitor.close()

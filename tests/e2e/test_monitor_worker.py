@@ -74,6 +74,27 @@ async def test_worker_protocol(sandbox: Sandbox, rt: Runtime, home: Path) -> Non
         if done["id"] == 2:
             done = await _until(proc.stdout, "done")
         assert "unknown command" in done["error"]
+        # an interval that is not a number of seconds is refused with a sentence
+        for bad in ("NaN", "Infinity", '"soon"', "-5"):
+            proc.stdin.write(b'{"id": 4, "cmd": "intervals", "steady": %s}\n' % bad.encode())
+            await proc.stdin.drain()
+            done = await _until(proc.stdout, "done")
+            assert done["id"] == 4 and "An interval must be" in done["error"], bad
+        # monitoring degraded: the token revoked, the worker says so (and probes on)
+        tokens = list(sandbox.world.config.tokens)
+        sandbox.world.config.tokens.clear()
+        try:
+            proc.stdin.write(b'{"id": 5, "cmd": "cycle", "force": true}\n')
+            await proc.stdin.drain()
+            said = await _until(proc.stdout, "monitoring")
+            assert "refused the API token" in said["degraded"]
+            cycle = await _until(proc.stdout, "cycle")
+            assert [u["account_id"] for u in cycle["updates"]] == [account.id]
+        finally:
+            sandbox.world.config.tokens[:] = tokens
+        proc.stdin.write(b'{"id": 6, "cmd": "cycle", "force": true}\n')
+        await proc.stdin.drain()
+        assert (await _until(proc.stdout, "monitoring"))["degraded"] is None
         proc.stdin.close()
         assert await asyncio.wait_for(proc.wait(), 30) == 0
         errors = (await proc.stderr.read()).decode()

@@ -225,6 +225,45 @@ def test_a_refused_login_reaches_the_tray(window: MainWindow, loop: qasync.QEven
     run_scenario(loop, scenario(), win.controller)
 
 
+def test_monitoring_degraded_is_shown_until_it_is_whole(window: MainWindow,
+                                                        loop: qasync.QEventLoop,
+                                                        sandboxed: Runtime) -> None:
+    """The token revoked at DigitalOcean: a standing banner and the tray say monitoring is
+    degraded and why, while the gateway is still probed; both go when it is whole."""
+    win = window
+    win.tray = Tray(QIcon(), win)
+    sandbox = sandboxed.runner.sandbox  # type: ignore[attr-defined]
+    tokens = list(sandbox.world.config.tokens)
+
+    async def scenario() -> None:
+        await win.start()
+        account = await win.controller.connect(request("paper"), lambda _: None)
+        await until(lambda: win.model.row_of(account.id) is not None
+                    and _status(win, account.id) is ServerStatus.RUNNING)
+        first = win.model.account_at(win.model.row_of(account.id) or 0).do_last_status_check
+        await until(lambda: win.model.account_at(win.model.row_of(account.id) or 0)
+                    .do_last_status_check != first)  # the monitor has its droplet list
+        assert not win.degraded_banner.isVisible()
+        sandbox.world.config.tokens.clear()
+        await until(win.degraded_banner.isVisible, timeout=60)
+        text = win.degraded_banner.text()
+        assert "Monitoring degraded" in text and "refused the API token" in text
+        assert win.tray is not None and "Monitoring degraded" in win.tray.toolTip()
+        assert win.tray.notifications[-1][0] == "ibdesk: monitoring degraded"
+        checked = win.model.account_at(win.model.row_of(account.id) or 0).do_last_status_check
+        await until(lambda: win.model.account_at(win.model.row_of(account.id) or 0)
+                    .do_last_status_check != checked, timeout=60)  # still probed
+        assert sandbox.token not in text + win.tray.toolTip()
+        sandbox.world.config.tokens[:] = tokens
+        await until(lambda: not win.degraded_banner.isVisible(), timeout=60)
+        assert "degraded" not in win.tray.toolTip()
+
+    try:
+        run_scenario(loop, scenario(), win.controller)
+    finally:
+        sandbox.world.config.tokens[:] = tokens
+
+
 def test_closing_hides_at_once_then_shuts_everything_down(window: MainWindow,
                                                           loop: qasync.QEventLoop,
                                                           sandboxed: Runtime) -> None:
