@@ -149,10 +149,12 @@ async def _forwarded_gateway(self):  # type: ignore[no-untyped-def]
     listening on 127.0.0.1 (which any local user could use)."""
     import httpx
 
+    import importlib
+
     from ibdesk.domain import ibeam as ib
-    from ibdesk.gateway import probe
     from ibdesk.gateway.tls import INSIDE_SSH
 
+    probe = importlib.import_module("ibdesk.gateway.probe")  # the module, not the function
     if self._gateway is None:
         forward = await self._remote.forward(ib.GATEWAY_PORT)
         self._benchmark_forward = forward
@@ -263,9 +265,12 @@ def main(argv: list[str]) -> int:
                             str(PAUSE)], check=True, stdout=subprocess.DEVNULL)
             for mode in MODES:
                 with served(folder) as info:
-                    out = subprocess.run([sys.executable, __file__, "--child", mode,
-                                          str(folder), json.dumps(info), str(PAUSE)],
-                                         check=True, capture_output=True, text=True).stdout
+                    done = subprocess.run([sys.executable, __file__, "--child", mode,
+                                           str(folder), json.dumps(info), str(PAUSE)],
+                                          check=False, capture_output=True, text=True)
+                    if done.returncode:
+                        sys.exit(f"the {mode} run failed:\n{done.stderr[-3000:]}")
+                    out = done.stdout
                 r = json.loads(out.strip().splitlines()[-1])
                 print(f"{n:>6} {mode:>9} {r['do_requests']:>13.1f} {r['probes']:>13.1f} "
                       f"{r['first_s']:>8.2f} {r['median_s']:>9.2f} {r['p95_s']:>7.2f} "

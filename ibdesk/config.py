@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 
 from ibdesk.domain.errors import ConfigError
+from ibdesk.domain.redaction import redact
 from ibdesk.paths import default_home, resolve_home
 from ibdesk.private_files import create_private
 
@@ -265,7 +266,14 @@ def _config_error(exc: ValidationError, toml_file: Path) -> ConfigError:
             field = key
     reason = first["msg"].removeprefix("Value error, ")
     value = first.get("input")
-    shown = "" if field == "api_key" or isinstance(value, dict) else f" (got {value!r})"
+    if first.get("type") == "extra_forbidden":
+        # never echo the value: a key ibdesk does not know may well hold a token
+        return ConfigError(
+            f"{toml_file} has a line `{field} = …` that is not an ibdesk setting. Remove it "
+            "(its value is not shown here: it may be a secret; a DigitalOcean token belongs "
+            "in the keyring, `ibdesk token set`).", setting=field, path=str(toml_file))
+    shown = "" if field == "api_key" or isinstance(value, dict) else \
+        f" (got {redact(repr(value))})"  # a token pasted into the wrong field stays hidden
     return ConfigError(
         f"Setting {name} is invalid{shown}: {reason}. Set it in the environment or as "
         f"`{field}` in {toml_file}.",

@@ -94,3 +94,21 @@ def test_token_is_read_from_environment_only(home: Path,
         load_settings()
     assert "keyring" in info.value.user_message
     assert CANARY_TOKEN not in info.value.user_message
+
+
+@pytest.mark.parametrize("line", ['my_token = "{v}"', 'do_key = "{v}"', 'region = "{v}"'])
+def test_a_token_under_a_key_ibdesk_does_not_expect_is_never_echoed(home: Path,
+                                                                    line: str) -> None:
+    """Under an unknown key, or pasted into a setting's place, a token was printed in full
+    in the error (issue 13, point 11); now the error names the line, never the value."""
+    value = "canary-not-token-shaped-Zq81x"
+    home.mkdir(parents=True, exist_ok=True)
+    for secret in (value, CANARY_TOKEN):
+        (home / "settings.toml").write_text(line.format(v=secret) + "\n")
+        with pytest.raises(ConfigError) as info:
+            load_settings()
+        message = info.value.user_message
+        assert line.split(" =")[0] in message
+        if not line.startswith("region"):  # unknown key: the value is never shown
+            assert secret not in message and "not an ibdesk setting" in message
+        assert CANARY_TOKEN not in message

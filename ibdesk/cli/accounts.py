@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from typing import Any
 
-from ibdesk.cli.output import EXIT_FAILED, EXIT_OK, Output, confirm
+from ibdesk.cli.output import EXIT_FAILED, EXIT_OK, Output, confirm, read_stdin
 from ibdesk.domain.errors import IbdeskError
 from ibdesk.domain.models import Account, Environment, ServerStatus, TwoFactorHandler
 from ibdesk.services.lifecycle import Lifecycle
@@ -28,6 +27,10 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser, parser_class: ty
     connect.add_argument("--username", help="the IBKR username")
     connect.add_argument("--environment", choices=[e.value for e in Environment],
                          help="demo (IBKR's free demo login), paper or live")
+    connect.add_argument("--allow-ssh-from-anywhere", action="store_true",
+                         help="if this computer's public address cannot be found, let the "
+                              "server's SSH admit every address (key-only logins) instead of "
+                              "stopping")
     connect.add_argument("--password-stdin", action="store_true",
                          help="read the IBKR password from standard input (all of it, one "
                               "trailing newline removed); with --two-fa PYOTP the first line "
@@ -80,7 +83,7 @@ def _read_connect_secrets(args: argparse.Namespace) -> tuple[str, str | None]:
     if not args.password_stdin:
         raise IbdeskError("Pass --password-stdin and pipe the password in: ibdesk never "
                           "takes a password on the command line.")
-    data = sys.stdin.read()
+    data = read_stdin()
     totp = None
     if args.two_fa == TwoFactorHandler.PYOTP.value:
         totp, _, data = data.partition("\n")
@@ -103,7 +106,8 @@ def _run_connect(provisioner: Provisioner, args: argparse.Namespace) -> Account:
         username=args.username, password=password,
         environment=Environment(args.environment), region=args.region, size=args.size,
         image=args.image, two_fa_handler=TwoFactorHandler(args.two_fa) if args.two_fa
-        else None, totp_secret=totp)
+        else None, totp_secret=totp,
+        allow_ssh_from_anywhere=bool(getattr(args, "allow_ssh_from_anywhere", False)))
     return asyncio.run(provisioner.connect(request, wait=args.wait))
 
 

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from ibdesk.domain.errors import IbdeskError
+from ibdesk.domain.errors import IbdeskError, InvalidInput
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -40,9 +40,27 @@ class Output:
         print(message, file=self.err, flush=True)
 
 
+def read_stdin(*, line: bool = False) -> str:
+    """Standard input as text, decoded as UTF-8 here rather than by the locale: bytes that
+    are not UTF-8 (a password saved in Latin-1, a binary file piped in by mistake) are a
+    sentence, never a traceback, and nothing has been recorded yet when it is said."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # already text (a test's StringIO)
+        return sys.stdin.readline() if line else sys.stdin.read()
+    raw = stream.readline() if line else stream.read()
+    try:
+        return bytes(raw).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"What was piped in is not UTF-8 text (byte {exc.start + 1} is "
+            f"0x{raw[exc.start]:02x}). ibdesk reads passwords, secrets and tokens as UTF-8: "
+            "save the file as UTF-8, or type the value in a UTF-8 terminal. Nothing was "
+            "changed.") from None
+
+
 def read_secret(from_stdin: bool, prompt: str) -> str:
     if from_stdin:
-        return sys.stdin.readline().strip()
+        return read_stdin(line=True).strip()
     if not sys.stdin.isatty():
         raise IbdeskError("No terminal to ask on: pass --stdin and pipe the token in.")
     return getpass.getpass(prompt).strip()

@@ -6,11 +6,10 @@ import argparse
 import asyncio
 import contextlib
 import signal
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from ibdesk.cli.output import EXIT_OK, Output, confirm
+from ibdesk.cli.output import EXIT_OK, Output, confirm, read_stdin
 from ibdesk.domain.errors import IbdeskError
 from ibdesk.services.credentials import change_password
 from ibdesk.services.monitor import Monitor, MonitorConfig, StatusChange
@@ -174,7 +173,7 @@ def cmd_orphans(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_password(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
-    data = sys.stdin.read()
+    data = read_stdin()
     password = data[:-2] if data.endswith("\r\n") else data[:-1] if data.endswith("\n") else data
     if not password:
         raise IbdeskError("No password was given on standard input.")

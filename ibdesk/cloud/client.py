@@ -40,6 +40,7 @@ from ibdesk.cloud.models import (
     DropletCreate,
     Firewall,
     FirewallSpec,
+    InboundRule,
     Image,
     Region,
     Size,
@@ -478,6 +479,24 @@ class DigitalOceanClient:
                                 json=spec.model_dump(exclude_none=True),
                                 what=f"firewall {firewall_id}")
         return self._parse(Firewall, data, "firewall")
+
+    async def add_firewall_rules(self, firewall_id: str, inbound: list[InboundRule]) -> None:
+        """Add inbound rules, leaving every other rule, tag and droplet as it is (a PUT
+        replaces the whole firewall, and with it whatever someone else added)."""
+        await self._request("POST", f"/v2/firewalls/{firewall_id}/rules",
+                            json={"inbound_rules": [r.model_dump(exclude_none=True)
+                                                    for r in inbound]},
+                            what=f"firewall {firewall_id}")
+
+    async def remove_firewall_rules(self, firewall_id: str, inbound: list[InboundRule]) -> None:
+        await self._request("DELETE", f"/v2/firewalls/{firewall_id}/rules",
+                            json={"inbound_rules": [r.model_dump(exclude_none=True)
+                                                    for r in inbound]},
+                            what=f"firewall {firewall_id}")
+
+    async def add_firewall_tags(self, firewall_id: str, tags: list[str]) -> None:
+        await self._request("POST", f"/v2/firewalls/{firewall_id}/tags", json={"tags": tags},
+                            what=f"firewall {firewall_id}")
 
     async def add_firewall_droplets(self, firewall_id: str, droplet_ids: list[int]) -> None:
         await self._request("POST", f"/v2/firewalls/{firewall_id}/droplets",

@@ -64,6 +64,11 @@ class InvalidInput(IbdeskError):
     default_message = "That input cannot be used."
 
 
+class AddressUnknown(InvalidInput):
+    """This computer's public address could not be found, and opening SSH to everyone was
+    not allowed: the window asks the person, the CLI names --allow-ssh-from-anywhere."""
+
+
 class CloudError(IbdeskError):
     """DigitalOcean answered with an error, or could not be reached.
 
@@ -181,6 +186,7 @@ class DatabaseCorrupt(StoreError):
 
 
 __all__ = [
+    "AddressUnknown",
     "CloudAuthError",
     "CloudError",
     "CloudUnavailable",

@@ -341,6 +341,11 @@ def build_app(sandbox: Sandbox) -> web.Application:
             rec.droplet_ids = [i for i in rec.droplet_ids if i not in ids]
         return web.Response(status=204)
 
+    async def firewall_rules(request: web.Request) -> web.Response:
+        world.change_firewall_rules(request.match_info["id"], await _body(request),
+                                    add=request.method == "POST")
+        return web.Response(status=204)
+
     async def firewall_tags(request: web.Request) -> web.Response:
         rec = world.firewall(request.match_info["id"])
         tags = list((await _body(request)).get("tags") or [])
@@ -379,6 +384,8 @@ def build_app(sandbox: Sandbox) -> web.Application:
     r.add_delete("/v2/firewalls/{id}", delete_firewall)
     r.add_post("/v2/firewalls/{id}/droplets", firewall_droplets)
     r.add_delete("/v2/firewalls/{id}/droplets", firewall_droplets)
+    r.add_post("/v2/firewalls/{id}/rules", firewall_rules)
+    r.add_delete("/v2/firewalls/{id}/rules", firewall_rules)
     r.add_post("/v2/firewalls/{id}/tags", firewall_tags)
     r.add_delete("/v2/firewalls/{id}/tags", firewall_tags)
     _add_admin_routes(app, sandbox)

@@ -399,7 +399,7 @@ class Doctor:
                                    "the firewall was left as it is.")
             token = await in_thread(TokenService(self._rt).require)
             async with self._rt.cloud(token) as do:
-                result = await ensure_firewall(do, address)
+                result = await ensure_firewall(do, address, home=self._rt.settings.home)
             return f"The firewall now admits SSH from {', '.join(result.sources)}."
         if account_id is None:
             raise InvalidInput("This fix needs an account.")

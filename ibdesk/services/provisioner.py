@@ -28,6 +28,7 @@ from ibdesk.cloud.userdata import render_cloud_init
 from ibdesk.domain import ibeam as ib
 from ibdesk.domain.cloudinit import CloudInitStatus, parse_status
 from ibdesk.domain.errors import (
+    AddressUnknown,
     CloudError,
     CloudUnavailable,
     GatewayError,
@@ -58,11 +59,12 @@ from ibdesk.domain.naming import (
     request_tag,
 )
 from ibdesk.domain.status import Observation, derive_status
+from ibdesk.domain.totp import normalise_totp_secret
 from ibdesk.gateway import Remote, probe
 from ibdesk.secrets import ibkr_password, totp_secret
 from ibdesk.services import ibeam_control, ownership
 from ibdesk.services.catalogue import ServerPlan, plan_server
-from ibdesk.services.firewall import ensure_firewall
+from ibdesk.services.firewall import NO_ADDRESS, ensure_firewall
 from ibdesk.services.keys import AppKey
 from ibdesk.services.network import public_address
 from ibdesk.services.installation import installation_id
@@ -120,6 +122,9 @@ class ConnectRequest:
     image: str | None = None
     two_fa_handler: TwoFactorHandler | None = None
     totp_secret: str | None = field(default=None, repr=False)
+    allow_ssh_from_anywhere: bool = False
+    """When this computer's public address cannot be found, open the server's SSH to every
+    address (key-only logins) instead of stopping: only when the person said so."""
 
 
 @dataclass
@@ -134,7 +139,8 @@ class Timing:
 
 
 def validate(request: ConnectRequest) -> None:
-    """Refuse what cannot work before anything is recorded or created."""
+    """Refuse what cannot work before anything is recorded or created (and write the TOTP
+    secret the way IBeam needs it)."""
     username = request.username
     if not username or username != username.strip() or any(ord(c) < 32 for c in username):
         raise InvalidInput("Enter the IBKR username without spaces around it.")
@@ -159,6 +165,13 @@ def validate(request: ConnectRequest) -> None:
         raise InvalidInput("The PYOTP 2FA handler needs the authenticator (TOTP) secret.")
     if request.totp_secret and any(c in request.totp_secret for c in "\r\n"):
         raise InvalidInput("The TOTP secret must be one line.")
+    if request.totp_secret:
+        try:  # as IBeam's pyotp needs it: no spaces, upper case (stored so)
+            request.totp_secret = normalise_totp_secret(request.totp_secret)
+        except ValueError as exc:
+            raise InvalidInput(
+                f"This authenticator (TOTP) secret cannot work: {exc}. Copy it again from "
+                "IBKR's authenticator setup (the text under the QR code).") from None
 
 
 class Provisioner:
@@ -204,6 +217,9 @@ class Provisioner:
         region = request.region or settings.region
         size = request.size or (settings.demo_size if env is Environment.DEMO else settings.size)
         plan = await self._preflight(token, region, size, request.image or settings.image_id)
+        if not request.allow_ssh_from_anywhere and \
+                await public_address(settings.public_ip_url) is None:
+            raise AddressUnknown(NO_ADDRESS)  # asked before anything is recorded or made
         self._plan_warnings = list(plan.warnings)  # said when the server is created
         image = plan.image
         account = Account(id=new_account_id(env), username=request.username, environment=env,
@@ -218,7 +234,9 @@ class Provisioner:
                     repo.add_account, account,
                     f"Connect started for {request.username} ({env.value}).",
                     operation=(tag, "connect", {"region": region, "size": size,
-                                                "image": str(image), "seed_image": plan.seed}),
+                                                "image": str(image), "seed_image": plan.seed,
+                                                "allow_anywhere":
+                                                    request.allow_ssh_from_anywhere}),
                     owner=self._owner)
                 self.account_id = account.id
                 self._report(Step.RECORD, "done", f"Recorded account {account.id}")
@@ -340,7 +358,10 @@ class Provisioner:
 
                 self._report(Step.FIREWALL, "started")
                 address = await public_address(self._rt.settings.public_ip_url)
-                fw = await ensure_firewall(do, address)
+                current = await in_thread(self._rt.repository.get_operation, tag)
+                fw = await ensure_firewall(
+                    do, address, home=self._rt.settings.home,
+                    allow_anywhere=bool(current and current.payload.get("allow_anywhere")))
                 op = await self._step(tag, Step.FIREWALL, firewall_id=fw.firewall.id)
                 if fw.warning:
                     self._report(Step.FIREWALL, "warning", fw.warning)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ibdesk.domain.errors import OperationBusy, OperationLost, StoreError
@@ -101,6 +101,12 @@ def _lost(row: PendingOperationRow) -> OperationLost:
                          request_tag=row.request_tag)
 
 
+def _disk_full(exc: OperationalError) -> bool:
+    """SQLite's SQLITE_FULL (13): the disk, or the file's own size limit, is full."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code == 13 or "database or disk is full" in str(exc.orig)
+
+
 def _busy(row: PendingOperationRow, owner: OperationOwner) -> OperationBusy:
     doing = _KIND_DOING.get(row.kind, row.kind)
     if owner.pid == os.getpid() and owner.host == socket.gethostname():
@@ -136,8 +142,19 @@ class Repository:
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
-        with self._writer() as session, session.begin():
-            yield session
+        """One write transaction; a full disk is a sentence (the transaction is rolled back,
+        so nothing is half-written)."""
+        try:
+            with self._writer() as session, session.begin():
+                yield session
+        except OperationalError as exc:
+            if not _disk_full(exc):
+                raise
+            where = self.engine.url.database or "the database"
+            raise StoreError(
+                f"The disk holding ibdesk's database ({where}) is full, so ibdesk could not "
+                "save this change and changed nothing. Free some space on it, then try "
+                "again.", path=where) from None
 
     # ------------------------------------------------------------------ accounts
     def add_account(self, account: Account, reason: str = "Account added.", *,

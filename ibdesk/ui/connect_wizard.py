@@ -22,13 +22,14 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QVBoxLayout,
     QWizard,
     QWizardPage,
 )
 from qasync import asyncSlot
 
-from ibdesk.domain.errors import IbdeskError
+from ibdesk.domain.errors import AddressUnknown, IbdeskError
 from ibdesk.domain.ibeam import UNWORKABLE_TWO_FA
 from ibdesk.domain.models import Environment, TwoFactorHandler
 from ibdesk.domain.naming import droplet_name
@@ -391,6 +392,18 @@ class ProgressPage(QWizardPage):
         item.setText(f"{mark}  {event.message}")
         self.steps.scrollToItem(item)
 
+    def allow_anywhere(self, why: str) -> bool:
+        """Ask whether SSH may be opened to every address (this computer's could not be
+        found); No is the default."""
+        answer = QMessageBox.question(
+            self, "Allow SSH from anywhere?",
+            f"{why}\n\nAllow SSH to the new server from any address? Logins still need "
+            "ibdesk's key, and the gateway's ports stay closed. Diagnose narrows it to this "
+            "computer later.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
     async def run(self) -> None:
         w = self._wizard
         request = w.login.request()
@@ -399,7 +412,14 @@ class ProgressPage(QWizardPage):
         request.image = (str(w.server.plan.image) if w.server.plan is not None
                          else w.server.image.text().strip() or None)
         try:
-            account = await w.controller.connect(request, self.on_progress)
+            try:
+                account = await w.controller.connect(request, self.on_progress)
+            except AddressUnknown as exc:  # asked, never assumed
+                if not self.allow_anywhere(exc.user_message):
+                    self.error.setText(exc.user_message)
+                    return
+                request.allow_ssh_from_anywhere = True
+                account = await w.controller.connect(request, self.on_progress)
         except IbdeskError as exc:
             self.error.setText(exc.user_message + " The account is kept with its error: "
                                "retry or delete it from the main window.")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from ibdesk.domain import Environment, OperationOwner, TwoFactorHandler
+from ibdesk.domain import Account, Environment, OperationOwner, TwoFactorHandler
 from ibdesk.sandbox import IBKRUser, Sandbox, SandboxOptions
 from ibdesk.secrets import DO_TOKEN
 from ibdesk.services import Runtime, open_runtime
@@ -70,3 +71,15 @@ def set_owner(rt: Runtime, tag: str, *, pid: int, host: str | None = None,
 def provisioner(rt: Runtime, events: list[Progress] | None = None) -> Provisioner:
     return Provisioner(rt, on_progress=events.append if events is not None else None,
                        timing=Timing(**vars(FAST)))
+
+
+async def cycle_until(monitor: Any, rt: Runtime, account_id: str,
+                      reached: Callable[[Account], object], *, tries: int = 200) -> Account:
+    """Run forced monitor cycles until `reached(account)`, at most `tries`; the account
+    as it is then (the caller asserts)."""
+    for _ in range(tries):
+        await monitor.cycle(force=True)
+        account = rt.repository.require_account(account_id)
+        if reached(account):
+            return account
+    return rt.repository.require_account(account_id)

@@ -22,7 +22,7 @@ from ibdesk.services.credentials import change_password
 from ibdesk.services.monitor import Monitor, MonitorConfig
 from ibdesk.services.remote import RemoteAccess
 from ibdesk.services.status import StatusService
-from tests.e2e.conftest import provisioner, request
+from tests.e2e.conftest import cycle_until, provisioner, request
 
 
 async def test_a_new_password_during_a_monitor_cycle_is_not_undone(sandbox: Sandbox,
@@ -52,13 +52,10 @@ async def test_a_new_password_during_a_monitor_cycle_is_not_undone(sandbox: Sand
         assert now.do_server_status is ServerStatus.INITIALIZING  # the new password's line
         assert "refused" not in rt.repository.history(account.id)[-1].reason
         monitor._look = look  # type: ignore[method-assign]
-        for _ in range(100):  # and the next cycle, which reads the row afresh, carries on
-            await monitor.cycle(force=True)
-            if rt.repository.require_account(account.id).do_server_status is \
-                    ServerStatus.RUNNING:
-                break
-        assert rt.repository.require_account(account.id).do_server_status is \
-            ServerStatus.RUNNING
+        # and the next cycles, which read the row afresh, carry on
+        later = await cycle_until(monitor, rt, account.id,
+                                  lambda a: a.do_server_status is ServerStatus.RUNNING)
+        assert later.do_server_status is ServerStatus.RUNNING
     finally:
         await monitor.close()
 

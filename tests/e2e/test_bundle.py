@@ -70,6 +70,8 @@ async def test_bundle_and_log_hold_no_secret(home: Path, tmp_path: Path) -> None
                     assert canary not in text, f"a secret leaked into {name}"
                 assert USERNAME not in text, f"the username leaked into {name}"
             assert "leak:" in texts["app.log"] and "[REDACTED]" in texts["app.log"]
+            # a logger named for secrets is not an assignment: its message stays readable
+            assert "ibdesk.secrets: stored secret" in texts["app.log"]
             assert "echoed [REDACTED]" in texts["ibeam.log"]
             assert USERNAME_MASK in texts["account.json"]
             assert "Traceback" in texts["app.log"]

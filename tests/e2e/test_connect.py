@@ -11,6 +11,7 @@ from ibdesk.cloud import DigitalOceanClient
 from ibdesk.domain import Environment, ServerStatus
 from ibdesk.domain import ibeam as ib
 from ibdesk.domain.errors import (
+    AddressUnknown,
     CloudAuthError,
     GatewayUnreachable,
     InvalidInput,
@@ -82,10 +83,17 @@ async def test_firewall_and_key_are_made_once(sandbox: Sandbox, rt: Runtime) -> 
         assert rule["ports"] not in ("5000", "5001", "0")
 
 
-async def test_unknown_address_opens_ssh_with_a_warning(sandbox: Sandbox, rt: Runtime) -> None:
+async def test_unknown_address_opens_ssh_only_when_allowed(sandbox: Sandbox,
+                                                            rt: Runtime) -> None:
+    """Anyone able to block the address lookup used to open every new server's SSH to the
+    world (issue 13, point 9): now that is asked, and refused unasked before anything."""
     rt.settings = rt.settings.model_copy(update={"public_ip_url": "http://127.0.0.1:9/"})
+    with pytest.raises(AddressUnknown, match="--allow-ssh-from-anywhere"):
+        await provisioner(rt).connect(request("demo"))
+    assert rt.repository.list_accounts() == [] and sandbox.world.droplets == {}
+    assert sandbox.world.firewalls == {}
     prov = provisioner(rt)
-    await prov.connect(request("demo"))
+    await prov.connect(request("demo", allow_ssh_from_anywhere=True))
     (firewall,) = sandbox.world.firewalls.values()
     assert firewall.inbound_rules[0]["sources"]["addresses"] == ["0.0.0.0/0", "::/0"]
     assert any("from anywhere" in w for w in prov.warnings)
@@ -179,8 +187,8 @@ async def test_ssh_blocked_by_the_firewall(sandbox: Sandbox, rt: Runtime) -> Non
     rt.settings = rt.settings.model_copy(update={"public_ip_url": "http://127.0.0.1:9/"})
     prov = provisioner(rt)
     prov.timing.ssh_timeout = 1.0
-    with pytest.raises(GatewayUnreachable, match="firewall"):
-        await prov.connect(request("demo"))
+    with pytest.raises(GatewayUnreachable, match="firewall"):  # allowed, but the firewall
+        await prov.connect(request("demo", allow_ssh_from_anywhere=True))  # admits others
     (account,) = rt.repository.list_accounts()
     assert account.do_server_status is ServerStatus.ERROR
     assert "firewall" in rt.repository.history(account.id)[-1].reason

@@ -13,7 +13,7 @@ from ibdesk.domain.models import IBeamVerdict
 from ibdesk.sandbox import IBKRUser, Sandbox
 from ibdesk.services import Runtime
 from ibdesk.services.monitor import Monitor, MonitorConfig
-from tests.e2e.conftest import provisioner, request
+from tests.e2e.conftest import cycle_until, provisioner, request
 
 
 def _change_password_at_ibkr(sandbox: Sandbox, droplet_id: int) -> None:
@@ -38,11 +38,7 @@ async def test_a_revoked_token_keeps_probes_and_the_guard_going(sandbox: Sandbox
         checked = rt.repository.require_account(account.id).do_last_status_check
         sandbox.world.config.tokens.clear()  # revoked in DigitalOcean's control panel
         _change_password_at_ibkr(sandbox, droplet_id)
-        for _ in range(200):
-            stats, _ = await monitor.cycle(force=True)
-            if rt.repository.require_account(account.id).login_refused:
-                break
-        now = rt.repository.require_account(account.id)
+        now = await cycle_until(monitor, rt, account.id, lambda a: a.login_refused)
         assert said and said[0] and "refused the API token" in said[0]
         assert "Gateways are still checked" in said[0]
         assert now.login_refused is IBeamVerdict.PASSWORD_REFUSED  # the guard still fired
@@ -94,10 +90,7 @@ async def test_a_monitor_started_without_a_working_token_still_guards(sandbox: S
     monitor = Monitor(rt, MonitorConfig(fast_interval=0.1, slow_interval=0.1,
                                         error_interval=0.1))
     try:
-        for _ in range(200):
-            await monitor.cycle(force=True)
-            if rt.repository.require_account(account.id).login_refused:
-                break
+        await cycle_until(monitor, rt, account.id, lambda a: a.login_refused)
         assert monitor.degraded and "refused the API token" in monitor.degraded
         assert rt.repository.require_account(account.id).login_refused is \
             IBeamVerdict.PASSWORD_REFUSED

@@ -14,7 +14,7 @@ from ibdesk.services import Runtime
 from ibdesk.services.credentials import change_password
 from ibdesk.services.doctor import Doctor
 from ibdesk.services.monitor import Monitor, MonitorConfig, StatusChange
-from tests.e2e.conftest import options, provisioner, request, runtime_for
+from tests.e2e.conftest import cycle_until, options, provisioner, request, runtime_for
 
 
 async def _accounts(rt: Runtime, n: int) -> list[str]:
@@ -108,11 +108,7 @@ async def test_failed_login_guard(home) -> None:  # type: ignore[no-untyped-def]
         ibeam.set_faults(session_reset=True)
         monitor = Monitor(rt)
         try:
-            for _ in range(200):
-                await monitor.cycle(force=True)
-                if rt.repository.require_account(account.id).login_refused:
-                    break
-            current = rt.repository.require_account(account.id)
+            current = await cycle_until(monitor, rt, account.id, lambda a: a.login_refused)
             assert current.do_server_status is ServerStatus.ERROR
             assert "refused the username or password" in \
                 rt.repository.history(account.id)[-1].reason
@@ -121,13 +117,9 @@ async def test_failed_login_guard(home) -> None:  # type: ignore[no-untyped-def]
             await monitor.cycle(force=True)
             assert ibeam.login_attempts == attempts  # no retries in a loop
             await change_password(rt, account.id, "changed-at-ibkr")
-            for _ in range(200):
-                await monitor.cycle(force=True)
-                if rt.repository.require_account(account.id).do_server_status is \
-                        ServerStatus.RUNNING:
-                    break
-            assert rt.repository.require_account(account.id).do_server_status is \
-                ServerStatus.RUNNING
+            current = await cycle_until(monitor, rt, account.id,
+                                        lambda a: a.do_server_status is ServerStatus.RUNNING)
+            assert current.do_server_status is ServerStatus.RUNNING
         finally:
             await monitor.close()
             rt.close()
@@ -148,11 +140,8 @@ async def test_refused_2fa_codes_are_stopped_by_the_monitor(home) -> None:  # ty
         await host.systemd.restart("ibeam")  # e.g. a reboot: a full login, with a code
         monitor = Monitor(rt)
         try:
-            for _ in range(300):
-                await monitor.cycle(force=True)
-                if rt.repository.require_account(account.id).login_refused:
-                    break
-            current = rt.repository.require_account(account.id)
+            current = await cycle_until(monitor, rt, account.id, lambda a: a.login_refused,
+                                        tries=300)
             assert current.login_refused == "codes_refused"
             assert current.do_server_status is ServerStatus.ERROR
             assert "2FA codes" in rt.repository.history(account.id)[-1].reason

@@ -99,6 +99,7 @@ async def test_worker_protocol(sandbox: Sandbox, rt: Runtime, home: Path) -> Non
         assert await asyncio.wait_for(proc.wait(), 30) == 0
         errors = (await proc.stderr.read()).decode()
         assert token not in errors and "Traceback" not in errors
+        assert "INFO asyncssh" not in errors and "INFO httpx" not in errors  # no flood
     finally:
         if proc.returncode is None:
             proc.kill()

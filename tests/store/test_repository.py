@@ -140,3 +140,26 @@ def test_a_delete_supersedes_dead_operations_and_refuses_live_ones(repo: Reposit
     assert connect.owner is None and "del-2" in (connect.error or "")
     with pytest.raises(OperationLost, match="cancelled"):
         repo.update_operation("req-c", step="droplet", as_owner=_owner("c"))
+
+
+def test_a_full_disk_is_a_sentence_and_changes_nothing(repo: Repository) -> None:
+    """SQLite's "database or disk is full" (SQLITE_FULL), made real by capping the file's
+    size (`max_page_count`): the same error a full disk gives."""
+    from sqlalchemy import event
+
+    kept = repo.add_account(Account(id=new_account_id("demo"), username="kept",
+                                    environment="demo"))
+    with repo.engine.connect() as conn:
+        pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
+
+    @event.listens_for(repo.engine, "connect")
+    def _cap(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        dbapi_connection.execute(f"PRAGMA max_page_count = {int(pages or 1) + 1}")
+
+    repo.engine.dispose()  # new connections get the cap
+    with pytest.raises(StoreError, match="is full, so ibdesk could not save") as caught:
+        for i in range(500):
+            repo.add_account(Account(id=new_account_id("paper"), username=f"user{i}",
+                                     environment="paper"), "x" * 2000)
+    assert "Traceback" not in str(caught.value) and caught.value.__cause__ is None
+    assert repo.require_account(kept.id).username == "kept"  # nothing lost

@@ -194,6 +194,39 @@ def test_token_page_refuses_a_bad_token(loop: qasync.QEventLoop, sandboxed: Runt
     loop.run_until_complete(controller.monitor.close())
 
 
+def test_the_window_asks_before_opening_ssh_to_everyone(window: MainWindow,
+                                                         loop: qasync.QEventLoop,
+                                                         sandboxed: Runtime,
+                                                         answers: dict[str, list[str]]) -> None:
+    """This computer's address cannot be found: the wizard asks (the test answers Yes),
+    and only then is the new server's SSH open to all (issue 13, point 9)."""
+    win = window
+    sandboxed.settings = sandboxed.settings.model_copy(
+        update={"public_ip_url": "http://127.0.0.1:9/"})
+    sandbox = sandboxed.runner.sandbox  # type: ignore[attr-defined]
+
+    async def scenario() -> None:
+        await win.start()
+        await win._open_wizard()
+        wizard = win.wizard
+        assert wizard is not None
+        wizard.login.username.setText("paperjane")
+        wizard.login.password.setText("p@per'pa$$")
+        wizard.next()
+        await until(wizard.server.isComplete)
+        wizard.next()
+        await until(lambda: wizard.currentId() == PAGE_REVIEW)
+        wizard.next()
+        await until(lambda: wizard.progress.done or wizard.progress.error.text())
+        assert wizard.progress.done, wizard.progress.error.text()
+        (asked,) = [q for q in answers["question"] if "from any address" in q]
+        assert "could not find this computer's public IPv4 address" in asked
+        (firewall,) = sandbox.world.firewalls.values()
+        assert firewall.inbound_rules[0]["sources"]["addresses"] == ["0.0.0.0/0", "::/0"]
+
+    run_scenario(loop, scenario(), win.controller)
+
+
 def test_a_refused_login_reaches_the_tray(window: MainWindow, loop: qasync.QEventLoop,
                                           sandboxed: Runtime) -> None:
     """The trader changed the password at IBKR: the monitor process sees IBeam's login
