@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from datetime import datetime
 from typing import Any
 
 from ibdesk.cli.output import EXIT_FAILED, EXIT_OK, Output, confirm, read_stdin
@@ -18,7 +19,7 @@ from ibdesk.services.lifecycle import Lifecycle
 from ibdesk.services.provisioner import ConnectRequest, Progress, Provisioner
 from ibdesk.services.runtime import Runtime
 from ibdesk.services.status import StatusReport, StatusService
-from ibdesk.services.tunnel import open_tunnel
+from ibdesk.services.tunnel import KeptTunnel, TunnelEvent, TunnelState
 
 
 def add_parsers(commands: Any, common: argparse.ArgumentParser, parser_class: type) -> None:
@@ -213,11 +214,27 @@ def cmd_delete(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
 
 def cmd_tunnel(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
     async def hold() -> None:
-        async with open_tunnel(rt, args.account_id, args.local_port) as port:
-            out.result({"account_id": args.account_id, "url": f"https://localhost:{port}"},
-                       [f"The gateway of {args.account_id} is at https://localhost:{port} "
-                        "(IBKR's self-signed certificate). Ctrl+C to close."])
-            await asyncio.Event().wait()
+        first = True
+
+        def said(event: TunnelEvent) -> None:
+            nonlocal first
+            if event.state is TunnelState.UP and first:
+                first = False
+                return
+            out.progress(f"{datetime.now():%H:%M:%S} "
+                         + ("tunnel back: " if event.state is TunnelState.UP else "")
+                         + event.message)
+
+        tunnel = KeptTunnel(rt, args.account_id, args.local_port, on_event=said)
+        port = await tunnel.start()
+        out.result({"account_id": args.account_id, "url": f"https://localhost:{port}"},
+                   [f"The gateway of {args.account_id} is at https://localhost:{port} "
+                    "(IBKR's self-signed certificate). It is kept open, and opened again "
+                    "on this port when the server restarts. Ctrl+C to close."])
+        try:
+            await tunnel.wait()
+        finally:
+            await tunnel.close()
 
     try:
         asyncio.run(hold())

@@ -96,6 +96,10 @@ class GatewayProbe:
         try:
             ready, _ = await health_request(self._remote, "/readyz", timeout=self._timeout)
         except GatewayError:
+            if self._remote.closed:  # not IBeam: the connection itself (a reboot, say)
+                fields["error"] = ("The SSH connection to the server was lost; ibdesk "
+                                   "connects again.")
+                return GatewayHealth(**fields)  # type: ignore[arg-type]
             fields["error"] = "IBeam's health server does not answer (IBeam is not running)."
             return await _with_log(self._remote, fields, read_logs)
         fields["reachable"] = True

@@ -168,8 +168,16 @@ class Remote:
             raise GatewayError(f"Could not listen on {listen_host}:{local_port} here "
                                f"({exc.strerror or type(exc).__name__}).") from None
 
+    @property
+    def closed(self) -> bool:
+        """The SSH connection is gone (the server rebooted, the network changed): nothing
+        more can be done on it; open a new one."""
+        return self._conn.is_closed()
+
     async def open_channel(self, remote_port: int) -> tuple[asyncssh.SSHReader[bytes],
                                                             asyncssh.SSHWriter[bytes]]:
+        if self.closed:
+            raise GatewayUnreachable("The SSH connection to the server was lost.")
         try:
             return await self._conn.open_connection("127.0.0.1", remote_port, encoding=None)
         except asyncssh.ChannelOpenError as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from datetime import UTC, datetime
 from collections.abc import Callable
 
 from ibdesk.cloud import Action, DigitalOceanClient
@@ -28,6 +29,10 @@ from ibdesk.services.status import StatusReport, StatusService
 from ibdesk.services.token import TokenService
 
 log = logging.getLogger(__name__)
+
+
+BOOTS = frozenset({"reboot", "power_on", "power_cycle"})
+"""Droplet actions after which the server has just booted."""
 
 
 class Lifecycle:
@@ -59,6 +64,11 @@ class Lifecycle:
                 raise
             droplet = await self._droplet_or_none(do, account)
         self._say(f"{doing}: {done.status}")
+        if action in BOOTS and droplet is not None:
+            # the server has just booted: IBeam's grace period starts now, not at the
+            # droplet's first activation (which made a restart look like a long outage)
+            account = await in_thread(self._rt.repository.update_account, account.id,
+                                      active_since=datetime.now(UTC), unhealthy_since=None)
         return await status.record(account, droplet, None, missing=droplet is None)
 
     async def _follow(self, do: DigitalOceanClient, account: Account, action: str,

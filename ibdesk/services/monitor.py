@@ -414,8 +414,12 @@ class Monitor:
                 return GatewayHealth(checked_at=datetime.now(UTC), reachable=False,
                                      error="Waiting before reconnecting to the server.")
             health = await session.prober.probe()
-            if not health.reachable and health.error and "not running" not in health.error:
-                await session.close()  # the connection itself may be gone: reopen next time
+            if session.remote is not None and session.remote.closed or (
+                    not health.reachable and health.error and "not running" not in health.error):
+                # the connection itself is gone (a reboot kills it): reopen at once, next
+                # look (kept, it never came back: the account stayed "Starting" for ever)
+                await session.close()
+                session.retry_at = 0.0
             return health
 
     async def _guard(self, account: Account, verdict: IBeamVerdict) -> Account:

@@ -110,6 +110,8 @@ class Progress:
     message: str
     index: int = 0
     total: int = len(Step)
+    account_id: str | None = None
+    """Once the account is recorded (what a "stop and delete" must delete)."""
 
 
 @dataclass
@@ -195,7 +197,8 @@ class Provisioner:
     # ------------------------------------------------------------------ reporting
     def _report(self, step: Step, state: str, message: str | None = None) -> None:
         index = list(Step).index(step) + 1
-        event = Progress(step, state, message or STEP_TITLES[step], index)
+        event = Progress(step, state, message or STEP_TITLES[step], index,
+                         account_id=getattr(self, "account_id", None))
         if state == "warning":
             self.warnings.append(event.message)
         log.info("connect step %d/%d %s: %s", index, len(Step), state, event.message)

@@ -1,21 +1,43 @@
 """The trader's own door to the gateway: https://localhost:PORT on the workstation,
 forwarded over SSH to IBeam's 127.0.0.1:5000 on the droplet (what ibind / ib_async style
-clients and the trader's scripts connect to)."""
+clients and the trader's scripts connect to).
+
+A tunnel is kept, not just opened: the SSH connection under it dies whenever the server
+stops, starts or reboots, the network changes or the workstation sleeps, and a tunnel
+that only waited for its stop event kept saying "https://localhost:5000" while nothing
+answered there. `KeptTunnel` notices the connection is gone, says so, and opens it again
+on the same local port (a program configured for it must find the same account there,
+never another), with back-off, until it is closed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from enum import StrEnum
 
 from ibdesk.domain import ibeam as ib
+from ibdesk.domain.errors import IbdeskError
 from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+RETRY_FIRST, RETRY_MAX = 1.0, 30.0
+"""Seconds before reopening a lost tunnel, doubling up to the most."""
+WATCH_EVERY = 1.0
+"""How often an open tunnel checks that its SSH connection still lives."""
 
 
 @asynccontextmanager
 async def open_tunnel(rt: Runtime, account_id: str, local_port: int = ib.GATEWAY_PORT
                       ) -> AsyncIterator[int]:
-    """Yields the local port; the tunnel closes when the block ends."""
+    """Yields the local port; the tunnel closes when the block ends (one connection: see
+    KeptTunnel for one that comes back)."""
     account = await in_thread(rt.repository.require_account, account_id)
     async with RemoteAccess(rt).open(account) as remote:
         listener = await remote.forward(ib.GATEWAY_PORT, local_port)
@@ -25,4 +47,98 @@ async def open_tunnel(rt: Runtime, account_id: str, local_port: int = ib.GATEWAY
             listener.close()
 
 
-__all__ = ["open_tunnel"]
+class TunnelState(StrEnum):
+    UP = "up"
+    """Listening on the local port, the SSH connection alive."""
+    DOWN = "down"
+    """Not answering now; being reopened."""
+
+
+@dataclass(frozen=True)
+class TunnelEvent:
+    state: TunnelState
+    port: int
+    """The local port (the same for every UP of one tunnel)."""
+    message: str
+
+
+class KeptTunnel:
+    """One account's tunnel, reopened whenever its connection is lost.
+
+    `await start()` opens it the first time and returns the port (or raises what went
+    wrong: the caller's sentence to show); `run()` then keeps it until `close()`."""
+
+    def __init__(self, rt: Runtime, account_id: str, local_port: int = ib.GATEWAY_PORT, *,
+                 on_event: Callable[[TunnelEvent], None] | None = None,
+                 retry_first: float = RETRY_FIRST, retry_max: float = RETRY_MAX) -> None:
+        self._rt = rt
+        self.account_id = account_id
+        self.port = local_port
+        self._on_event = on_event or (lambda event: None)
+        self._retry = (retry_first, retry_max)
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.state = TunnelState.DOWN
+
+    def _say(self, state: TunnelState, message: str) -> None:
+        self.state = state
+        try:
+            self._on_event(TunnelEvent(state, self.port, message))
+        except Exception:  # a listener's fault must not end the tunnel
+            log.exception("tunnel listener failed")
+
+    async def start(self) -> int:
+        ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._task = asyncio.ensure_future(self._keep(ready))
+        return await ready
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await self._task
+
+    async def wait(self) -> None:
+        """Until the tunnel is closed (or its first opening failed)."""
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await self._task
+
+    async def _keep(self, ready: asyncio.Future[int]) -> None:
+        delay = self._retry[0]
+        while not self._stop.is_set():
+            try:
+                await self._hold(ready)
+                delay = self._retry[0]
+                if self._stop.is_set():
+                    break
+                why = "The connection to the server was lost (it may be restarting)."
+            except IbdeskError as exc:
+                if not ready.done():  # the first opening: the caller says why
+                    ready.set_exception(exc)
+                    return
+                why = exc.user_message
+            self._say(TunnelState.DOWN, f"{why} Reconnecting on port {self.port}…")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+            delay = min(self._retry[1], delay * 2)
+        if self.state is TunnelState.UP:
+            self._say(TunnelState.DOWN, "Tunnel closed.")
+
+    async def _hold(self, ready: asyncio.Future[int]) -> None:
+        account = await in_thread(self._rt.repository.require_account, self.account_id)
+        async with RemoteAccess(self._rt).open(account) as remote:
+            listener = await remote.forward(ib.GATEWAY_PORT, self.port)
+            try:
+                self.port = listener.get_port()  # kept: every reopening binds this one
+                if not ready.done():
+                    ready.set_result(self.port)
+                self._say(TunnelState.UP, f"https://localhost:{self.port}")
+                while not self._stop.is_set() and not remote.closed:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), WATCH_EVERY)
+            finally:
+                listener.close()
+
+
+__all__ = ["KeptTunnel", "TunnelEvent", "TunnelState", "open_tunnel"]

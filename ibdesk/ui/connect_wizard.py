@@ -2,8 +2,8 @@
 
 Every page checks its own input and shows its own errors; network work (token check,
 catalogue, provisioning) runs as coroutines on the qasync loop, so the window never
-freezes. Closing the wizard mid-provisioning cancels nothing on the cloud side that
-cannot be resumed: the operation stays recorded and the next start resumes it.
+freezes. Closing the wizard mid-provisioning asks: keep setting up in the background
+(the default), or stop and delete what was created.
 
 Signals:
     account_connected(object): the Account, once it is running
@@ -12,6 +12,8 @@ Signals:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from enum import StrEnum
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -364,6 +366,8 @@ class ProgressPage(QWizardPage):
         self.warnings: list[QListWidgetItem] = []
         self.done = False
         self.task: asyncio.Task[Any] | None = None
+        self.account_id: str | None = None
+        """The account the run recorded, once it did."""
 
     def initializePage(self) -> None:  # noqa: N802
         self.steps.clear()
@@ -378,6 +382,8 @@ class ProgressPage(QWizardPage):
         self.task = asyncio.ensure_future(self.run())
 
     def on_progress(self, event: Progress) -> None:
+        if event.account_id is not None:
+            self.account_id = event.account_id
         item = self.items.get(event.step)
         if item is None:
             return
@@ -436,6 +442,14 @@ class ProgressPage(QWizardPage):
         return self.done
 
 
+class LeaveChoice(StrEnum):
+    """What closing the wizard mid-setup does (asked)."""
+
+    BACKGROUND = "background"
+    DELETE = "delete"
+    STAY = "stay"
+
+
 class ConnectWizard(QWizard):
     account_connected = Signal(object)
 
@@ -459,13 +473,48 @@ class ConnectWizard(QWizard):
         self.setPage(PAGE_REVIEW, self.review)
         self.setPage(PAGE_PROGRESS, self.progress)
         self.setStartId(PAGE_LOGIN if token_known else PAGE_TOKEN)
+        self.stopping: asyncio.Future[None] | None = None
+        """A "stop and delete" under way."""
 
     def reject(self) -> None:
+        """Closing (Esc, the window's close button, Cancel) while a server is being set up
+        asks what to do with it: going on in the background is the default; stopping
+        deletes what was created, so nothing is left half-made and billed."""
         task = self.progress.task
-        if task is not None and not task.done():
+        if task is None or task.done():
+            super().reject()
+            return
+        choice = self.ask_leave()
+        if choice is LeaveChoice.STAY:
+            return
+        if choice is LeaveChoice.DELETE:
             task.cancel()
+            account_id = self.progress.account_id
+            if account_id is not None:
+                self.stopping = asyncio.ensure_future(self._delete_after(task, account_id))
         super().reject()
 
+    def ask_leave(self) -> LeaveChoice:
+        box = QMessageBox(QMessageBox.Icon.Question, "Stop setting up?",
+                          "The server is still being set up. ibdesk can go on in the "
+                          "background (the account appears in the list when it is ready), "
+                          "or stop and delete what was created so far (nothing is left "
+                          "billed).", parent=self)
+        keep = box.addButton("Keep setting up in the background",
+                             QMessageBox.ButtonRole.AcceptRole)
+        delete = box.addButton("Stop and delete", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("Don't close", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.exec()
+        clicked = box.clickedButton()
+        return (LeaveChoice.BACKGROUND if clicked is keep else
+                LeaveChoice.DELETE if clicked is delete else LeaveChoice.STAY)
 
-__all__ = ["ConnectWizard", "PAGE_LOGIN", "PAGE_PROGRESS", "PAGE_REVIEW", "PAGE_SERVER",
+    async def _delete_after(self, task: asyncio.Task[Any], account_id: str) -> None:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task  # the connect releases its operation as it ends
+        await self.controller.run_action(account_id, "delete")
+
+
+__all__ = ["ConnectWizard", "LeaveChoice", "PAGE_LOGIN", "PAGE_PROGRESS", "PAGE_REVIEW", "PAGE_SERVER",
            "PAGE_TOKEN"]

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from ibdesk.ui.monitor_process import MonitorProcess
     from ibdesk.services.provisioner import ConnectRequest, Progress
     from ibdesk.services.reconciler import ReconcileReport
+    from ibdesk.services.tunnel import KeptTunnel
 
 # The services below are imported where first used: the window paints its accounts
 # before SSH, HTTP and the provisioning code are loaded (start-up time).
@@ -68,7 +69,7 @@ class Controller(QObject):
         """Account id → the action running on it."""
         self._monitor_task: asyncio.Task[None] | None = None
         self._closed = False
-        self._tunnels: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self._tunnels: dict[str, KeptTunnel] = {}
         self._tunnel_ports: dict[str, int] = {}
         self.degraded: str | None = None
         """Why monitoring is degraded now (the monitor cannot ask DigitalOcean), or None."""
@@ -143,8 +144,9 @@ class Controller(QObject):
         if self._closed:
             return
         self._closed = True
-        for _, stop in self._tunnels.values():
-            stop.set()
+        tunnels = list(self._tunnels.values())
+        self._tunnels.clear()
+        closing = [asyncio.ensure_future(t.close()) for t in tunnels]
         if self._monitor_task is not None:
             if not self._monitor_task.done():
                 self._monitor_task.cancel()
@@ -152,7 +154,7 @@ class Controller(QObject):
                 await self._monitor_task
         if self._monitor is not None:
             await self._monitor.close()
-        for task, _ in list(self._tunnels.values()):
+        for task in closing:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, timeout=10)
         self.rt.close()
@@ -272,47 +274,47 @@ class Controller(QObject):
         await self.monitor.refresh(account_id)
 
     async def open_tunnel(self, account_id: str, port: int = 5000) -> int:
+        """Open the account's tunnel and keep it: when its connection is lost (a restart, a
+        network change) `tunnel_changed` says port 0 and it comes back on the same port."""
         if account_id in self._tunnels:
             return 0
-        from ibdesk.services.tunnel import open_tunnel
+        from ibdesk.services.tunnel import KeptTunnel, TunnelEvent, TunnelState
 
-        ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        stop = asyncio.Event()
-
-        async def hold() -> None:
-            try:
-                try:
-                    async with open_tunnel(self.rt, account_id, port) as bound:
-                        ready.set_result(bound)
-                        await stop.wait()
-                except IbdeskError:
-                    if port != 0:  # 5000 taken here: any free port will do
-                        async with open_tunnel(self.rt, account_id, 0) as bound:
-                            ready.set_result(bound)
-                            await stop.wait()
-                    else:
-                        raise
-            except IbdeskError as exc:
-                if not ready.done():
-                    ready.set_exception(exc)
-            finally:
-                self._tunnels.pop(account_id, None)
+        def on_event(event: TunnelEvent) -> None:
+            if self._closed or account_id not in self._tunnels:
+                return
+            up = event.state is TunnelState.UP
+            if up:
+                self._tunnel_ports[account_id] = event.port
+            else:
                 self._tunnel_ports.pop(account_id, None)
-                self.tunnel_changed.emit(account_id, 0)
+                self.message_posted.emit("warning", f"{account_id}: {event.message}")
+            self.tunnel_changed.emit(account_id, event.port if up else 0)
 
-        self._tunnels[account_id] = (asyncio.ensure_future(hold()), stop)
-        bound = await ready
+        tunnel = KeptTunnel(self.rt, account_id, port, on_event=on_event)
+        self._tunnels[account_id] = tunnel
+        try:
+            try:
+                bound = await tunnel.start()
+            except IbdeskError:
+                if port == 0:
+                    raise
+                tunnel = KeptTunnel(self.rt, account_id, 0, on_event=on_event)  # port taken
+                self._tunnels[account_id] = tunnel
+                bound = await tunnel.start()
+        except BaseException:
+            self._tunnels.pop(account_id, None)
+            raise
         self._tunnel_ports[account_id] = bound
         self.tunnel_changed.emit(account_id, bound)
         return bound
 
     async def close_tunnel(self, account_id: str) -> None:
-        entry = self._tunnels.get(account_id)
-        if entry is not None:
-            task, stop = entry
-            stop.set()
-            with contextlib.suppress(Exception):
-                await task
+        tunnel = self._tunnels.pop(account_id, None)
+        if tunnel is not None:
+            await tunnel.close()
+            self._tunnel_ports.pop(account_id, None)
+            self.tunnel_changed.emit(account_id, 0)
 
     # ------------------------------------------------------------------ support
     async def diagnose(self, account_id: str | None,
@@ -356,6 +358,18 @@ class Controller(QObject):
             self._monitor.set_intervals(steady=self.rt.settings.check_interval,
                                         error=self.rt.settings.check_interval_error)
         self.message_posted.emit("info", "Settings saved.")
+
+    def open_tunnels(self) -> dict[str, int]:
+        """Every kept tunnel: account id → its local port (up or being reopened)."""
+        return {account_id: tunnel.port for account_id, tunnel in self._tunnels.items()}
+
+    def tunnel_waiting(self, account_id: str) -> int:
+        """The local port of the account's tunnel while it is down and being reopened, 0
+        when it is up or there is none."""
+        tunnel = self._tunnels.get(account_id)
+        if tunnel is None or account_id in self._tunnel_ports:
+            return 0
+        return tunnel.port
 
     def tunnel_port(self, account_id: str) -> int:
         """The local port of the account's open tunnel, 0 when none is open."""

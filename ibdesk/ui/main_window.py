@@ -5,6 +5,7 @@ banner. It adapts the Controller's signals into views and its buttons into reque
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import logging
 from typing import Any
@@ -35,6 +36,7 @@ from qasync import asyncSlot
 from ibdesk import __version__
 from ibdesk.domain.errors import IbdeskError
 from ibdesk.domain.models import Account, Environment, StatusDetail
+from ibdesk.private_files import create_private
 from ibdesk.ui.account_table_model import COL_ACCOUNT, AccountRole, AccountTableModel
 from ibdesk.ui.controller import Controller
 from ibdesk.ui.status_panel import StatusPanel
@@ -66,6 +68,8 @@ class MainWindow(QMainWindow):
         self.diagnose_dialogs: dict[str | None, Any] = {}
         self._shutdown_task: asyncio.Future[None] | None = None
         self._shut_down = False
+        self._quitting = False
+        """Quit was chosen: closing ends the app even with a tray (a close hides it)."""
 
         self._build()
         self._connect_signals()
@@ -127,6 +131,12 @@ class MainWindow(QMainWindow):
         find.setShortcut(QKeySequence.StandardKey.Find)
         find.triggered.connect(self.filter.setFocus)
         self.addAction(find)
+        self.quit_action = QAction("&Quit ibdesk", self)
+        # the platform's Quit (Ctrl+Q, ⌘Q); Windows has none, so Ctrl+Q there too
+        self.quit_action.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)
+                                      or [QKeySequence("Ctrl+Q")])
+        self.quit_action.triggered.connect(self.request_quit)
+        self.addAction(self.quit_action)
 
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -288,7 +298,8 @@ class MainWindow(QMainWindow):
         detail: StatusDetail | None = self.model.data(index, AccountRole.DETAIL)
         self.panel.show_account(account, detail,
                                 busy_action=self.controller.busy.get(account_id),
-                                tunnel_port=self.controller.tunnel_port(account_id))
+                                tunnel_port=self.controller.tunnel_port(account_id),
+                                tunnel_waiting=self.controller.tunnel_waiting(account_id))
         self.panel.show_latency(list(self.controller.latency.get(account_id, [])))
         self.panel.show_history(await self.controller.history(account_id))
 
@@ -410,7 +421,8 @@ class MainWindow(QMainWindow):
             return True
         if action == "tunnel":
             try:
-                if self.controller.tunnel_port(account_id):
+                if self.controller.tunnel_port(account_id) or \
+                        self.controller.tunnel_waiting(account_id):
                     await self.controller.close_tunnel(account_id)
                 else:
                     await self.controller.open_tunnel(account_id)
@@ -512,8 +524,42 @@ class MainWindow(QMainWindow):
             return
         event.ignore()
         self.hide()
+        if not self._quitting and self.tray is not None and self.tray.isVisible():
+            # with a tray, closing the window is not quitting: tunnels, monitoring and
+            # notifications go on (said once per installation)
+            self._hint_tray_once()
+            return
         if self._shutdown_task is None:
             self._shutdown_task = asyncio.ensure_future(self._shutdown())
+
+    TRAY_HINT = "tray-hint-shown"
+
+    def _hint_tray_once(self) -> None:
+        marker = self.controller.rt.settings.home / self.TRAY_HINT
+        if marker.exists() or self.tray is None:
+            return
+        self.tray.hint("ibdesk keeps running in the tray",
+                       "Tunnels stay open and your accounts are still watched. Quit from "
+                       "the tray's menu, or with Ctrl+Q in the window.")
+        with contextlib.suppress(OSError):
+            create_private(marker)
+
+    def request_quit(self) -> bool:
+        """Quit, after asking when tunnels are open (programs would lose their gateway)."""
+        tunnels = self.controller.open_tunnels()
+        if tunnels:
+            urls = ", ".join(f"https://localhost:{port}" for port in tunnels.values())
+            answer = QMessageBox.question(
+                self, "Quit ibdesk?",
+                f"{len(tunnels)} tunnel(s) close ({urls}) and the programs using them lose "
+                "their gateway. Your servers keep running on DigitalOcean (and billing).",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
+        self._quitting = True
+        self.close()
+        return True
 
     async def _shutdown(self) -> None:
         try:

@@ -217,7 +217,8 @@ class StatusPanel(QWidget):
 
     # ------------------------------------------------------------------ filling
     def show_account(self, account: Account | None, detail: StatusDetail | None, *,
-                     busy_action: str | None = None, tunnel_port: int = 0) -> None:
+                     busy_action: str | None = None, tunnel_port: int = 0,
+                     tunnel_waiting: int = 0) -> None:
         self._account = account
         if account is None:
             self.title.setText("<b>No account selected</b>")
@@ -248,16 +249,20 @@ class StatusPanel(QWidget):
         for action, button in self.buttons.items():
             button.setEnabled(action in allowed)
         self.buttons["password"].setVisible("password" in allowed)
-        self.buttons["tunnel"].setText("Close &tunnel" if tunnel_port else "Open &tunnel")
-        if tunnel_port:
+        kept = tunnel_port or tunnel_waiting
+        self.buttons["tunnel"].setText("Close &tunnel" if kept else "Open &tunnel")
+        if kept:
             self.buttons["tunnel"].setEnabled(True)
         self.progress.setVisible(busy_action is not None)
         if busy_action:
             self.progress.setFormat(f"{busy_action.capitalize()}ing…".replace("Stoping",
                                                                               "Stopping"))
-        self.tunnel.setVisible(bool(tunnel_port))
-        self.tunnel.setText(f"Gateway for your programs: <b>https://localhost:{tunnel_port}</b>"
-                            if tunnel_port else "")
+        self.tunnel.setVisible(bool(kept))
+        # never a URL that does not answer: while the tunnel is being reopened, it says so
+        self.tunnel.setText(
+            f"Gateway for your programs: <b>https://localhost:{tunnel_port}</b>" if tunnel_port
+            else f"<span style='color:#975a16'>Tunnel down — reconnecting on "
+                 f"localhost:{tunnel_waiting}…</span>" if tunnel_waiting else "")
         price = account.price_monthly
         facts = {
             "Gateway": gateway_text(detail),

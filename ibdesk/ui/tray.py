@@ -28,11 +28,15 @@ class Tray(QSystemTrayIcon):
         menu = QMenu(window)
         show = QAction("Show ibdesk", menu)
         show.triggered.connect(self._show_window)
-        quit_action = QAction("Quit", menu)
-        quit_action.triggered.connect(window.close)
+        quit_action = QAction("Quit ibdesk", menu)
+        # the window's Quit: it asks when tunnels are open (a close only hides it)
+        quit_action.triggered.connect(getattr(window, "request_quit", window.close))
         menu.addAction(show)
         menu.addSeparator()
+        self._accounts_separator = menu.addSeparator()  # the accounts go above this one
+        self._account_actions: list[QAction] = []
         menu.addAction(quit_action)
+        self._menu = menu
         self.setContextMenu(menu)
         self.activated.connect(lambda reason: self._show_window()
                                if reason == QSystemTrayIcon.ActivationReason.Trigger else None)
@@ -48,6 +52,29 @@ class Tray(QSystemTrayIcon):
     def update_summary(self, accounts: list[Account]) -> None:
         self._summary = summary(accounts)
         self._show_tip()
+        self._list_accounts(accounts)
+
+    def _list_accounts(self, accounts: list[Account]) -> None:
+        """Each account's status in the menu (the first 15; the rest are counted)."""
+        lines = [f"{a.username} ({a.environment.value}) — "
+                 f"{status_style.LABELS[a.do_server_status]}" for a in accounts[:15]]
+        if len(accounts) > 15:
+            lines.append(f"… and {len(accounts) - 15} more")
+        if lines == [a.text() for a in self._account_actions]:
+            return
+        for action in self._account_actions:
+            self._menu.removeAction(action)
+        self._account_actions = []
+        for line in lines:
+            action = QAction(line, self._menu)
+            action.setEnabled(False)
+            self._menu.insertAction(self._accounts_separator, action)
+            self._account_actions.append(action)
+
+    def hint(self, title: str, text: str) -> None:
+        self.notifications.append((title, text))
+        if self.isVisible() and self.supportsMessages():
+            self.showMessage(title, text, QSystemTrayIcon.MessageIcon.Information, 10000)
 
     def set_degraded(self, why: str | None) -> None:
         """Monitoring degraded (why) or whole again (None): in the tooltip for as long as

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncssh
 import httpx
 import pytest
@@ -123,3 +125,43 @@ async def test_tunnel_reaches_the_gateway(sandbox: Sandbox, rt: Runtime) -> None
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient(verify=False) as client:
             await client.get(f"https://localhost:{port}/v1/api/tickle")
+
+
+async def test_a_kept_tunnel_comes_back_on_the_same_port_after_a_restart(
+        sandbox: Sandbox, rt: Runtime) -> None:
+    """Issue 14, point 2: the tunnel died silently on Stop, Start or Restart while ibdesk
+    still showed its URL. Kept, it says it is down and comes back on the same port."""
+    from ibdesk.services.lifecycle import Lifecycle
+    from ibdesk.services.tunnel import KeptTunnel, TunnelEvent, TunnelState
+
+    account = await provisioner(rt).connect(request("paper"))
+    events: list[TunnelEvent] = []
+    tunnel = KeptTunnel(rt, account.id, 0, on_event=events.append, retry_first=0.2,
+                        retry_max=0.5)
+    port = await tunnel.start()
+
+    async def authenticated() -> bool:
+        try:
+            async with httpx.AsyncClient(verify=False, timeout=5) as client:
+                answer = await client.post(
+                    f"https://localhost:{port}/v1/api/iserver/auth/status")
+            return answer.status_code == 200 and bool(answer.json().get("authenticated"))
+        except httpx.HTTPError:
+            return False
+
+    try:
+        assert await authenticated()
+        await Lifecycle(rt, poll=0.05).restart(account.id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while loop.time() < deadline and not (
+                any(e.state is TunnelState.DOWN for e in events)
+                and tunnel.state is TunnelState.UP and await authenticated()):
+            await asyncio.sleep(0.2)
+        assert any(e.state is TunnelState.DOWN and "Reconnecting on port" in e.message
+                   for e in events)  # said, not silent
+        assert tunnel.state is TunnelState.UP and tunnel.port == port  # the same port
+        assert await authenticated()
+    finally:
+        await tunnel.close()
+    assert tunnel.state is TunnelState.DOWN and not await authenticated()

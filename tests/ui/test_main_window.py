@@ -10,7 +10,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 import qasync
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QIcon, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
@@ -223,6 +223,121 @@ def test_the_window_asks_before_opening_ssh_to_everyone(window: MainWindow,
         assert "could not find this computer's public IPv4 address" in asked
         (firewall,) = sandbox.world.firewalls.values()
         assert firewall.inbound_rules[0]["sources"]["addresses"] == ["0.0.0.0/0", "::/0"]
+
+    run_scenario(loop, scenario(), win.controller)
+
+
+def test_the_tunnel_is_shown_down_then_back_on_its_port_after_a_restart(
+        window: MainWindow, loop: qasync.QEventLoop, sandboxed: Runtime,
+        answers: dict[str, list[str]]) -> None:
+    """Issue 14, point 2, in the window: while the server restarts, the panel does not
+    show a tunnel that does not answer; then the same URL is back by itself."""
+    win = window
+
+    async def scenario() -> None:
+        await win.start()
+        account = await win.controller.connect(request("paper"), lambda _: None)
+        await until(lambda: win.model.row_of(account.id) is not None
+                    and _status(win, account.id) is ServerStatus.RUNNING)
+        win.select(account.id)
+        ports: list[int] = []
+        win.controller.tunnel_changed.connect(lambda _id, port: ports.append(port))
+        assert await win.perform(account.id, "tunnel")
+        port = win.controller.tunnel_port(account.id)
+        assert port > 0
+        assert await win.perform(account.id, "restart")
+        await until(lambda: 0 in ports, timeout=30)  # said down…
+        if win.controller.tunnel_waiting(account.id):
+            await win._show_selected()
+            assert "Tunnel down — reconnecting on localhost:" in win.panel.tunnel.text()
+            assert win.panel.buttons["tunnel"].text() == "Close &tunnel"
+        await until(lambda: win.controller.tunnel_port(account.id) == port, timeout=30)
+        await win._show_selected()
+        assert f"https://localhost:{port}" in win.panel.tunnel.text()  # …and back
+        assert ports[-1] == port
+
+    run_scenario(loop, scenario(), win.controller)
+
+
+def test_with_a_tray_closing_hides_and_quit_asks_about_tunnels(
+        window: MainWindow, loop: qasync.QEventLoop, sandboxed: Runtime,
+        answers: dict[str, list[str]]) -> None:
+    """Issue 14, point 4: closing the window quit everything, tunnels and monitoring
+    included, with no word; Ctrl+Q did nothing."""
+    win = window
+    win.tray = Tray(QIcon(), win)
+    # offscreen has no system tray to show it in: as on a desktop where it is shown
+    win.tray.isVisible = lambda: True  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        await win.start()
+        account = await win.controller.connect(request("paper"), lambda _: None)
+        await until(lambda: win.model.row_of(account.id) is not None)
+        assert await win.perform(account.id, "tunnel")
+        port = win.controller.tunnel_port(account.id)
+        win.close()  # the window's close button
+        await asyncio.sleep(0.3)
+        assert not win.isVisible() and win._shutdown_task is None  # hidden, not quitting
+        assert win.controller.tunnel_port(account.id) == port  # the tunnel goes on
+        assert win.tray is not None
+        assert win.tray.notifications[-1][0] == "ibdesk keeps running in the tray"
+        win.close()  # said once per installation
+        await asyncio.sleep(0.1)
+        assert sum(t == "ibdesk keeps running in the tray"
+                   for t, _ in win.tray.notifications) == 1
+        assert QKeySequence("Ctrl+Q") in win.quit_action.shortcuts()
+        win.quit_action.trigger()  # Ctrl+Q
+        (asked,) = [q for q in answers["question"] if "tunnel(s) close" in q]
+        assert f"https://localhost:{port}" in asked and "keep running" in asked
+        assert win._shutdown_task is not None
+        await win._shutdown_task  # the answer was Yes: everything shuts down
+
+    run_scenario(loop, scenario(), win.controller)
+
+
+@pytest.mark.parametrize("choice", ["delete", "background"])
+def test_closing_the_wizard_mid_setup_asks_and_leaves_nothing_half_made(
+        window: MainWindow, loop: qasync.QEventLoop, sandboxed: Runtime,
+        monkeypatch: pytest.MonkeyPatch, choice: str) -> None:
+    """Issue 14, point 5: Esc while the server booted closed the wizard unasked and left
+    the account "Setting up", billed, with no way on."""
+    from ibdesk.ui.connect_wizard import ConnectWizard, LeaveChoice
+
+    asked: list[str] = []
+
+    def ask(self: ConnectWizard) -> LeaveChoice:
+        asked.append("asked")
+        return LeaveChoice(choice)
+
+    monkeypatch.setattr(ConnectWizard, "ask_leave", ask)
+    win = window
+    sandbox = sandboxed.runner.sandbox  # type: ignore[attr-defined]
+
+    async def scenario() -> None:
+        await win.start()
+        await win._open_wizard()
+        wizard = win.wizard
+        assert wizard is not None
+        wizard.login.username.setText("paperjane")
+        wizard.login.password.setText("p@per'pa$$")
+        wizard.next()
+        await until(wizard.server.isComplete)
+        wizard.next()
+        await until(lambda: wizard.currentId() == PAGE_REVIEW)
+        wizard.next()
+        await until(lambda: wizard.progress.account_id is not None)
+        account_id = wizard.progress.account_id
+        wizard.reject()  # Esc
+        assert asked == ["asked"] and not wizard.isVisible()
+        if choice == "delete":
+            assert wizard.stopping is not None
+            await wizard.stopping
+            assert sandboxed.repository.get_account(account_id) is None
+            assert not [d for d in sandbox.world.droplets.values()
+                        if f"ibdesk:{account_id}" in d.tags]
+        else:  # it goes on, and the account gets to running by itself
+            await until(lambda: win.model.row_of(account_id) is not None
+                        and _status(win, account_id) is ServerStatus.RUNNING, timeout=60)
 
     run_scenario(loop, scenario(), win.controller)
 

@@ -31,3 +31,16 @@ def test_error_notification(qtbot: QtBot) -> None:
     tray.notify_error(_account(1, ServerStatus.ERROR), "IBKR refused the password.")
     title, reason = tray.notifications[-1]
     assert "user1" in title and reason == "IBKR refused the password."
+
+
+def test_the_menu_lists_each_accounts_status(qtbot: QtBot) -> None:
+    window = QWidget()
+    qtbot.addWidget(window)
+    tray = Tray(QIcon(), window)
+    tray.update_summary([_account(1, ServerStatus.RUNNING), _account(2, ServerStatus.ERROR)])
+    texts = [a.text() for a in tray.contextMenu().actions() if not a.isSeparator()]
+    assert texts == ["Show ibdesk", "user1 (paper) — Running", "user2 (paper) — Error",
+                     "Quit ibdesk"]
+    tray.update_summary([_account(i, ServerStatus.RUNNING) for i in range(20)])
+    texts = [a.text() for a in tray.contextMenu().actions() if not a.isSeparator()]
+    assert len(texts) == 2 + 15 + 1 and texts[-2] == "… and 5 more"
