@@ -88,6 +88,11 @@ class _Context:
     """Droplets carrying the ibdesk tag."""
 
 
+_UNFINISHED = ("Finish setting it up (`ibdesk connect --resume {id}`), or delete the account "
+               "and connect it again.")
+"""What to do about a server whose connect stopped before IBeam's settings were delivered."""
+
+
 class Doctor:
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
@@ -360,6 +365,12 @@ class Doctor:
             return _result("container", title, CheckState.FAILED, f"{who}: {reason}", fix,
                            FixAction.NEW_PASSWORD
                            if refusal is IBeamVerdict.PASSWORD_REFUSED else None)
+        if not account.ibeam_started:
+            # the connect never delivered IBeam's settings: a restart has nothing to start
+            # (it failed with a raw "/etc/ibeam/env.list: No such file or directory")
+            return _result("container", title, CheckState.FAILED,
+                           "ibdesk has not delivered IBeam's settings to this server yet: "
+                           "its setup did not finish.", _UNFINISHED.format(id=account.id))
         if code == 0:
             return _result("container", title, CheckState.FAILED,
                            f"The `ibeam` container is {state or 'in an unknown state'}; IBeam "
@@ -405,6 +416,9 @@ class Doctor:
             raise InvalidInput("This fix needs an account.")
         if action is FixAction.RESTART_IBEAM:
             account = await in_thread(self._rt.repository.require_account, account_id)
+            if not account.ibeam_started:
+                raise InvalidInput("IBeam cannot be restarted on this server: its setup did "
+                                   "not finish. " + _UNFINISHED.format(id=account_id))
             async with RemoteAccess(self._rt).open(account) as remote:
                 await ibeam_control.start(remote, account)
             return "IBeam restarted; it logs in within a minute or two."

@@ -215,3 +215,33 @@ async def test_ibkr_daily_reset_is_named(sandbox: Sandbox, rt: Runtime, running:
     assert finding.state is CheckState.WARNING and "daily" in finding.evidence
     assert "IBeam logs in again by itself" in finding.evidence
     assert results["clock"].state is CheckState.FAILED  # the sandbox's clock jumped ahead
+
+
+async def test_no_restart_is_offered_where_setup_never_delivered_ibeam(sandbox: Sandbox,
+                                                                      rt: Runtime) -> None:
+    """Issue 14, point 5: a connect that stopped before IBeam's settings were delivered
+    (here: the password went missing from the keyring) left Diagnose offering Restart
+    IBeam, which failed with a raw `/etc/ibeam/env.list: No such file or directory`."""
+    from ibdesk.domain.errors import InvalidInput
+    from ibdesk.secrets import ibkr_password
+
+    prov = provisioner(rt)
+    original = prov._deliver
+
+    async def without_password(account: Account, tag: str) -> None:
+        rt.secrets.delete(ibkr_password(account.id))
+        await original(account, tag)
+
+    prov._deliver = without_password  # type: ignore[method-assign]
+    with pytest.raises(InvalidInput, match="no longer in the keyring"):
+        await prov.connect(request("paper"))
+    (account,) = rt.repository.list_accounts()
+    assert account.do_ip_address and not account.ibeam_started
+    results = {r.key: r for r in [r async for r in Doctor(rt).run(account.id)]}
+    container = results["container"]
+    assert container.state is CheckState.FAILED and container.action is None
+    assert "setup did not finish" in container.evidence
+    assert f"ibdesk connect --resume {account.id}" in (container.fix or "")
+    assert FixAction.RESTART_IBEAM not in {r.action for r in results.values()}
+    with pytest.raises(InvalidInput, match="its setup did not finish"):
+        await Doctor(rt).apply(FixAction.RESTART_IBEAM, account.id)
