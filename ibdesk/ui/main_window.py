@@ -96,7 +96,7 @@ class MainWindow(QMainWindow):
         self.connect_action = QAction(QIcon.fromTheme("list-add"), "&Connect account…", self)
         self.connect_action.setShortcut(QKeySequence.StandardKey.New)
         self.connect_action.triggered.connect(self.open_wizard)
-        self.refresh_action = QAction(QIcon.fromTheme("view-refresh"), "&Refresh", self)
+        self.refresh_action = QAction(QIcon.fromTheme("view-refresh"), "Re&fresh", self)
         self.refresh_action.setShortcut(QKeySequence.StandardKey.Refresh)
         self.refresh_action.triggered.connect(self._on_refresh_triggered)
         toolbar.addAction(self.connect_action)
@@ -105,10 +105,13 @@ class MainWindow(QMainWindow):
         self.about_action.triggered.connect(self.show_about)
         self.settings_action = QAction(QIcon.fromTheme("preferences-system"), "&Settings…",
                                        self)
-        self.settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
+        # the platform's Preferences key (⌘, on macOS); Linux and Windows have none: Ctrl+,
+        self.settings_action.setShortcuts(
+            QKeySequence.keyBindings(QKeySequence.StandardKey.Preferences)
+            or [QKeySequence("Ctrl+,")])
         self.settings_action.triggered.connect(self.open_settings)
         self.diagnose_action = QAction(QIcon.fromTheme("dialog-information"),
-                                       "&Diagnose this computer…", self)
+                                       "D&iagnose this computer…", self)
         self.diagnose_action.setToolTip("Check the keyring, the DigitalOcean token, the droplet "
                                         "limit and the firewall")
         self.diagnose_action.triggered.connect(
@@ -193,6 +196,7 @@ class MainWindow(QMainWindow):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setAlternatingRowColors(True)
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table (arrows move in it)
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(26)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
@@ -443,8 +447,14 @@ class MainWindow(QMainWindow):
             if account.environment is Environment.LIVE:
                 typed, ok = QInputDialog.getText(
                     self, "Delete live account", text + f"\n\nType {account.id} to confirm:")
+                if ok and typed.strip() != account.id:  # said, not a silent close
+                    QMessageBox.warning(self, "Delete live account",
+                                        f"That was not {account.id}; nothing was deleted.")
                 return ok and typed.strip() == account.id
-            return QMessageBox.question(self, "Delete account", text) == \
+            return QMessageBox.question(  # No is the default: Enter must not destroy it
+                self, "Delete account", text,
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No) == \
                 QMessageBox.StandardButton.Yes
         verb = {"stop": "Stop", "restart": "Restart"}[action]
         return QMessageBox.question(

@@ -86,9 +86,25 @@ class LatencyChart(QWidget):
                    f"max {max(self._points):.0f} ms")
 
 
-ACTIONS = [("start", "&Start"), ("stop", "S&top"), ("restart", "&Restart"),
+# Mnemonics unique across the window (Alt+T was both Stop and Open tunnel; Alt+D both
+# Delete and Diagnose this computer): the toolbar has C, F, I, S, A and Q.
+ACTIONS = [("start", "Sta&rt"), ("stop", "St&op"), ("restart", "R&estart"),
            ("tunnel", "Open &tunnel"), ("diagnose", "Dia&gnose…"), ("delete", "&Delete…"),
            ("password", "New &password…")]
+
+WHEN = {
+    "start": "Starts the server. Only for a stopped server.",
+    "stop": "Shuts the server down (DigitalOcean still bills a stopped server). Not while "
+            "it is being set up or is already stopped.",
+    "restart": "Reboots the server; IBeam logs in again. Not while it is being set up or is "
+               "stopped.",
+    "tunnel": "Opens the gateway on this computer for your programs. Only while the gateway "
+              "is running.",
+    "diagnose": "Runs every check on this server and offers the fixes ibdesk can make.",
+    "delete": "Destroys the server for good; billing stops.",
+    "password": "Delivers a new IBKR password. Only after IBKR refused the stored one.",
+}
+"""Each button's tooltip: what it does and when it applies (a disabled button says why)."""
 
 
 def actions_allowed(account: Account, busy: bool) -> set[str]:
@@ -248,6 +264,8 @@ class StatusPanel(QWidget):
         allowed = actions_allowed(account, busy_action is not None)
         for action, button in self.buttons.items():
             button.setEnabled(action in allowed)
+            button.setToolTip(WHEN[action] if busy_action is None else
+                              f"Wait: {busy_action} is under way.")
         self.buttons["password"].setVisible("password" in allowed)
         kept = tunnel_port or tunnel_waiting
         self.buttons["tunnel"].setText("Close &tunnel" if kept else "Open &tunnel")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -197,14 +199,22 @@ async def test_accounts_being_connected_are_left_to_their_owner(sandbox: Sandbox
 
 
 def _listening() -> set[tuple[str, str]]:
-    """Every TCP socket listening on this machine's network namespace (Linux)."""
+    """The TCP sockets this process listens on (Linux): the machine's LISTEN sockets whose
+    inode is one of this process's open files (another process, a parallel test run, may
+    open listeners of its own meanwhile)."""
+    mine = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                mine.add(target[len("socket:["):-1])
     found: set[tuple[str, str]] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with open(table, encoding="ascii") as rows:
             next(rows)
             for row in rows:
                 fields = row.split()
-                if fields[3] == "0A":  # TCP_LISTEN
+                if fields[3] == "0A" and fields[9] in mine:  # TCP_LISTEN, ours
                     found.add((table, fields[1]))
     return found
 

@@ -342,6 +342,46 @@ def test_closing_the_wizard_mid_setup_asks_and_leaves_nothing_half_made(
     run_scenario(loop, scenario(), win.controller)
 
 
+def test_keys_tooltips_and_confirmations_a_keyboard_user_meets(
+        window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From issue 14's walk-through: Alt+T was Stop and Open tunnel, Alt+D Delete and
+    Diagnose; Tab was trapped in the table; disabled buttons said nothing; Delete
+    defaulted to Yes; a wrong live-delete confirmation closed silently."""
+    from PySide6.QtWidgets import QInputDialog
+
+    from ibdesk.domain import Account
+
+    win = window
+    texts = [a.text() for a in (win.connect_action, win.refresh_action, win.diagnose_action,
+                                win.settings_action, win.about_action, win.quit_action)]
+    texts += [b.text() for b in win.panel.buttons.values()]
+    keys = [t[t.index("&") + 1].lower() for t in texts if "&" in t]
+    assert len(keys) == len(texts) and len(set(keys)) == len(keys), texts
+    assert not win.table.tabKeyNavigation()
+    assert win.settings_action.shortcuts()  # the README's Ctrl+, did nothing on Linux
+    stopped = Account(id="ib-paper-0a0b0c0d", username="u", environment="paper",
+                      do_droplet_id=1, do_server_status=ServerStatus.STOPPED)
+    win.panel.show_account(stopped, None)
+    stop = win.panel.buttons["stop"]
+    assert not stop.isEnabled() and "Not while" in stop.toolTip()
+    asked: list[tuple[object, ...]] = []
+
+    def question(*args: object) -> object:
+        asked.append(args)
+        return QMessageBox.StandardButton.No
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    assert not win.confirm(stopped, "delete")
+    assert asked[-1][-1] == QMessageBox.StandardButton.No  # the default button
+    warned: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a: warned.append(str(a[2])))
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("ib-live-wrong", True))
+    live = Account(id="ib-live-0a0b0c0d", username="u", environment="live", do_droplet_id=1,
+                   do_server_status=ServerStatus.STOPPED)
+    assert not win.confirm(live, "delete")
+    assert warned and "nothing was deleted" in warned[-1]
+
+
 def test_a_refused_login_reaches_the_tray(window: MainWindow, loop: qasync.QEventLoop,
                                           sandboxed: Runtime) -> None:
     """The trader changed the password at IBKR: the monitor process sees IBeam's login
