@@ -84,8 +84,12 @@ class MainWindow(QMainWindow):
         # Ages are computed when cells are painted: repainting the visible rows is enough,
         # and unlike dataChanged over every row it does not make the sort proxy re-read a
         # thousand rows (each a call into Python, slow while the monitor's thread is busy).
-        self._ages.timeout.connect(lambda: self.table.viewport().update())
+        self._ages.timeout.connect(self._tick_ages)
         self._ages.start()
+
+    def _tick_ages(self) -> None:
+        self.table.viewport().update()
+        self.panel.refresh_age()
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:

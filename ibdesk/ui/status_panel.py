@@ -307,7 +307,18 @@ class StatusPanel(QWidget):
             self.history.addItem(item)
 
     def show_latency(self, points: Sequence[float]) -> None:
+        """The gateway's latency over the last probes; none while the server is stopped or
+        has no server (an old value would read as a gateway that answers)."""
+        account = self._account
+        if account is None or account.do_server_status in (ServerStatus.STOPPED,
+                                                           ServerStatus.PROVISIONING):
+            points = []
         self.chart.set_points(points)
+
+    def refresh_age(self) -> None:
+        """The "Checked" fact again (the table's ages count on; the panel's stood still)."""
+        if self._account is not None:
+            self.fact_labels["Checked"].setText(age(self._account.do_last_status_check))
 
     @property
     def account(self) -> Account | None:

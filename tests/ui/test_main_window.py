@@ -382,6 +382,33 @@ def test_keys_tooltips_and_confirmations_a_keyboard_user_meets(
     assert warned and "nothing was deleted" in warned[-1]
 
 
+def test_the_panels_age_counts_and_a_stopped_server_shows_no_latency(
+        window: MainWindow) -> None:
+    """From issue 14's walk-through: "Checked 0 s ago" stood still in the panel while the
+    table counted on, and the latency chart showed the last value of a stopped server."""
+    from datetime import UTC, datetime, timedelta
+
+    from ibdesk.domain import Account
+
+    win = window
+    running = Account(id="ib-paper-0a0b0c0d", username="u", environment="paper",
+                      do_droplet_id=1, do_server_status=ServerStatus.RUNNING,
+                      do_last_status_check=datetime.now(UTC) - timedelta(seconds=3))
+    win.panel.show_account(running, None)
+    win.panel.show_latency([12.0, 14.0])
+    assert win.panel.chart._points == [12.0, 14.0]
+    checked = win.panel.fact_labels["Checked"]
+    assert checked.text() == "3 s ago"
+    win.panel._account = running.model_copy(update={
+        "do_last_status_check": datetime.now(UTC) - timedelta(seconds=75)})
+    win._tick_ages()  # what the window's 5-second timer runs
+    assert checked.text() == "1 min ago"
+    stopped = running.model_copy(update={"do_server_status": ServerStatus.STOPPED})
+    win.panel.show_account(stopped, None)
+    win.panel.show_latency([12.0, 14.0])
+    assert list(win.panel.chart._points) == []
+
+
 def test_a_refused_login_reaches_the_tray(window: MainWindow, loop: qasync.QEventLoop,
                                           sandboxed: Runtime) -> None:
     """The trader changed the password at IBKR: the monitor process sees IBeam's login
