@@ -67,6 +67,23 @@ def answers(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
     return said
 
 
+async def _wizard_to_progress(win: MainWindow):  # type: ignore[no-untyped-def]
+    """Start the window and take the wizard, as a trader would, to its progress page with
+    paperjane's login and the suggested server."""
+    await win.start()
+    await win._open_wizard()
+    wizard = win.wizard
+    assert wizard is not None
+    wizard.login.username.setText("paperjane")
+    wizard.login.password.setText("p@per'pa$$")
+    wizard.next()
+    await until(wizard.server.isComplete)
+    wizard.next()
+    await until(lambda: wizard.currentId() == PAGE_REVIEW)
+    wizard.next()
+    return wizard
+
+
 def _status(win: MainWindow, account_id: str) -> ServerStatus:
     row = win.model.row_of(account_id)
     assert row is not None
@@ -206,17 +223,7 @@ def test_the_window_asks_before_opening_ssh_to_everyone(window: MainWindow,
     sandbox = sandboxed.runner.sandbox  # type: ignore[attr-defined]
 
     async def scenario() -> None:
-        await win.start()
-        await win._open_wizard()
-        wizard = win.wizard
-        assert wizard is not None
-        wizard.login.username.setText("paperjane")
-        wizard.login.password.setText("p@per'pa$$")
-        wizard.next()
-        await until(wizard.server.isComplete)
-        wizard.next()
-        await until(lambda: wizard.currentId() == PAGE_REVIEW)
-        wizard.next()
+        wizard = await _wizard_to_progress(win)
         await until(lambda: wizard.progress.done or wizard.progress.error.text())
         assert wizard.progress.done, wizard.progress.error.text()
         (asked,) = [q for q in answers["question"] if "from any address" in q]
@@ -314,17 +321,7 @@ def test_closing_the_wizard_mid_setup_asks_and_leaves_nothing_half_made(
     sandbox = sandboxed.runner.sandbox  # type: ignore[attr-defined]
 
     async def scenario() -> None:
-        await win.start()
-        await win._open_wizard()
-        wizard = win.wizard
-        assert wizard is not None
-        wizard.login.username.setText("paperjane")
-        wizard.login.password.setText("p@per'pa$$")
-        wizard.next()
-        await until(wizard.server.isComplete)
-        wizard.next()
-        await until(lambda: wizard.currentId() == PAGE_REVIEW)
-        wizard.next()
+        wizard = await _wizard_to_progress(win)
         await until(lambda: wizard.progress.account_id is not None)
         account_id = wizard.progress.account_id
         wizard.reject()  # Esc
