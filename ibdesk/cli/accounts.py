@@ -1,4 +1,4 @@
-"""`ibdesk connect | accounts | status | start | stop | restart | delete | tunnel`.
+"""`ibdesk connect | accounts | status | start | stop | restart | delete | tunnel | port`.
 
 JSON keeps the seed service's names so that scripts written for its HTTP API read it
 unchanged: `connect` prints {account_id, service_id (the droplet id), status, message,
@@ -15,6 +15,7 @@ from typing import Any
 from ibdesk.cli.output import EXIT_FAILED, EXIT_OK, Output, confirm, read_stdin
 from ibdesk.domain.errors import IbdeskError
 from ibdesk.domain.models import Account, Environment, ServerStatus, TwoFactorHandler
+from ibdesk.services import local_port
 from ibdesk.services.lifecycle import Lifecycle
 from ibdesk.services.provisioner import ConnectRequest, Progress, Provisioner
 from ibdesk.services.runtime import Runtime
@@ -44,6 +45,9 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser, parser_class: ty
     connect.add_argument("--wait", action="store_true",
                          help="wait until IBeam is logged in (else return once the server "
                               "is requested)")
+    connect.add_argument("--local-port", type=int, metavar="PORT",
+                         help="the account's port on this computer (default: the first "
+                              "free from 5000 up)")
     connect.add_argument("--resume", metavar="ID",
                          help="carry an unfinished connect of account ID on")
 
@@ -65,7 +69,14 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser, parser_class: ty
         "tunnel", parents=[common],
         help="forward the account's gateway to https://localhost:PORT until Ctrl+C")
     tunnel.add_argument("account_id", metavar="ID")
-    tunnel.add_argument("--local-port", type=int, default=5000, metavar="PORT")
+    port = commands.add_parser(
+        "port", parents=[common],
+        help="show the account's local port, or give it another (https://localhost:PORT)")
+    port.add_argument("account_id", metavar="ID")
+    port.add_argument("port", type=int, nargs="?", metavar="PORT")
+    tunnel.add_argument("--local-port", type=int, default=None, metavar="PORT",
+                        help="listen here instead of the account's own port (shown by "
+                             "`ibdesk accounts`), for this tunnel only")
 
 
 def _account_json(account: Account) -> dict[str, Any]:
@@ -77,6 +88,7 @@ def _account_json(account: Account) -> dict[str, Any]:
         "do_ip_address": account.do_ip_address, "do_region": account.do_region,
         "do_last_status_check": account.do_last_status_check.isoformat()
         if account.do_last_status_check else None,
+        "local_port": account.local_port,
     }
 
 
@@ -108,7 +120,8 @@ def _run_connect(provisioner: Provisioner, args: argparse.Namespace) -> Account:
         environment=Environment(args.environment), region=args.region, size=args.size,
         image=args.image, two_fa_handler=TwoFactorHandler(args.two_fa) if args.two_fa
         else None, totp_secret=totp,
-        allow_ssh_from_anywhere=bool(getattr(args, "allow_ssh_from_anywhere", False)))
+        allow_ssh_from_anywhere=bool(getattr(args, "allow_ssh_from_anywhere", False)),
+        local_port=getattr(args, "local_port", None))
     return asyncio.run(provisioner.connect(request, wait=args.wait))
 
 
@@ -141,9 +154,12 @@ def cmd_connect(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
 
 def cmd_accounts(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
     accounts = rt.repository.list_accounts()
-    lines = [f"{'ACCOUNT':<18} {'ENV':<6} {'STATUS':<13} {'SERVER':<28} {'IP':<15} REGION"]
+    lines = [f"{'ACCOUNT':<18} {'ENV':<6} {'STATUS':<13} {'SERVER':<28} {'IP':<15} "
+             f"{'REGION':<7} LOCAL URL"]
     lines += [f"{a.id:<18} {a.environment.value:<6} {a.do_server_status.value:<13} "
-              f"{a.do_droplet_name or '-':<28} {a.do_ip_address or '-':<15} {a.do_region or '-'}"
+              f"{a.do_droplet_name or '-':<28} {a.do_ip_address or '-':<15} "
+              f"{a.do_region or '-':<7} "
+              + (f"https://localhost:{a.local_port}" if a.local_port else "-")
               for a in accounts]
     if not accounts:
         lines = ["No accounts yet. Connect one with `ibdesk connect --username U "
@@ -212,6 +228,19 @@ def cmd_delete(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+def cmd_port(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    if args.port is None:
+        account = local_port.port_for(rt, args.account_id)
+    else:
+        account = asyncio.run(local_port.change(rt, args.account_id, args.port))
+    url = f"https://localhost:{account.local_port}"
+    out.result({"account_id": account.id, "local_port": account.local_port, "url": url},
+               [f"{account.id}: {url}"
+                + (" (a tunnel open now keeps its port until it is closed and opened again)"
+                   if args.port is not None else "")])
+    return EXIT_OK
+
+
 def cmd_tunnel(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
     async def hold() -> None:
         first = True
@@ -252,6 +281,7 @@ COMMANDS = {
     "restart": _power,
     "delete": cmd_delete,
     "tunnel": cmd_tunnel,
+    "port": cmd_port,
 }
 
 __all__ = ["COMMANDS", "add_parsers"]

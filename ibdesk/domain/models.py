@@ -136,6 +136,12 @@ class Account(_Frozen):
     """The server's SSH host key, pinned on first use, valid for `ssh_host_key_droplet_id`
     only: a new droplet (a resume that had to create one) gets its own pin."""
     ssh_host_key_droplet_id: int | None = None
+    local_port: Annotated[int, Field(ge=1024, le=65535)] | None = None
+    """Where the account's gateway is on this computer (https://localhost:PORT): chosen
+    once, unique across accounts, so a program configured for it always reaches this
+    account and never another."""
+    keep_tunnel: bool = False
+    """The trader opened the tunnel: ibdesk keeps it open and reopens it when it starts."""
     custom_data: dict[str, Any] = Field(default_factory=dict)
     """What other tools (the seed) kept here; ibdesk itself writes real fields."""
 

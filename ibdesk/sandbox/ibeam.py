@@ -46,7 +46,7 @@ from asyncssh.forward import SSHForwarder
 from ibdesk.domain.ibeam import DEFAULT_MAX_FAILED_AUTH
 from ibdesk.sandbox.disk import EXECUTE, READ, WRITE, Disk
 from ibdesk.sandbox.docker import Container
-from ibdesk.sandbox.ibkr import IBKR, PAPER_MODE_TEXT, WRONG_PASSWORD_TEXT, totp
+from ibdesk.sandbox.ibkr import IBKR, PAPER_MODE_TEXT, WRONG_PASSWORD_TEXT, account_number, totp
 
 VERSION = "0.5.12"
 DEFAULT_IMMEDIATE_ATTEMPTS = 10
@@ -647,7 +647,8 @@ class LightIBeam:
         if path == "/v1/api/iserver/auth/status" and request.method in ("POST", "GET"):
             return web.json_response(self._auth_status())
         if path == "/v1/api/iserver/accounts" and session.authenticated:
-            return web.json_response({"accounts": ["DU1234567"], "selectedAccount": "DU1234567",
+            number = account_number(session.username or self.account, self.paper)
+            return web.json_response({"accounts": [number], "selectedAccount": number,
                                       "isPaper": self.paper})
         return web.json_response({"error": f"{path} not found"}, status=404)
 

@@ -122,7 +122,7 @@ class Session:
     competing: bool = False
 
     def render(self) -> dict[str, Any]:
-        digits = int(hashlib.sha256(self.username.encode()).hexdigest()[:7], 16) % 10 ** 7
+        digits = _user_digits(self.username)
         return {"id": self.id, "authenticated": self.authenticated,
                 "connected": True, "competing": self.competing, "message": "",
                 "MAC": "98:F2:B3:23:BF:A0",
@@ -130,7 +130,17 @@ class Session:
                                "serverVersion": "Build 10.30.1a, Oct 14, 2025 4:22:11 PM"},
                 "expires_ms": 86_400_000, "since_ms": int(self.since * 1000),
                 "user_id": digits, "username": self.username, "paper": self.paper,
-                "account": f"{'DU' if self.paper else 'U'}{digits:07d}"}
+                "account": account_number(self.username, self.paper)}
+
+
+def _user_digits(username: str) -> int:
+    return int(hashlib.sha256(username.encode()).hexdigest()[:7], 16) % 10 ** 7
+
+
+def account_number(username: str, paper: bool) -> str:
+    """The IBKR account a username trades in (DU… for paper, U… for live), as the gateway
+    lists it at /iserver/accounts: a program checks it to know which account it reached."""
+    return f"{'DU' if paper else 'U'}{_user_digits(username):07d}"
 
 
 class IBKR:

@@ -34,6 +34,8 @@ class Catalogue:
     regions: list[Region]
     sizes: list[Size]
     droplets_in_use: int
+    droplet_names: tuple[str, ...] = ()
+    """Every droplet's name on the DigitalOcean account (a new one must not repeat one)."""
 
     def sizes_in(self, region: str) -> list[Size]:
         return sorted((s for s in self.sizes if region in s.regions and s.available),
@@ -50,8 +52,9 @@ async def load_catalogue(rt: Runtime) -> Catalogue:
         account = await do.get_account()
         regions = [r for r in await do.list_regions() if r.available]
         sizes = await do.list_sizes()
-        used = len(await do.list_droplets())
-    return Catalogue(account, sorted(regions, key=lambda r: r.slug), sizes, used)
+        droplets = await do.list_droplets()
+    return Catalogue(account, sorted(regions, key=lambda r: r.slug), sizes, len(droplets),
+                     tuple(d.name for d in droplets))
 
 
 @dataclass(frozen=True)

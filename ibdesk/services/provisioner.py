@@ -16,6 +16,7 @@ authenticator secret never locks the IBKR username.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Callable
@@ -63,6 +64,7 @@ from ibdesk.domain.totp import normalise_totp_secret
 from ibdesk.gateway import Remote, probe
 from ibdesk.secrets import ibkr_password, totp_secret
 from ibdesk.services import ibeam_control, ownership
+from ibdesk.services import local_port as ports
 from ibdesk.services.catalogue import ServerPlan, plan_server
 from ibdesk.services.firewall import NO_ADDRESS, ensure_firewall
 from ibdesk.services.keys import AppKey
@@ -127,6 +129,9 @@ class ConnectRequest:
     allow_ssh_from_anywhere: bool = False
     """When this computer's public address cannot be found, open the server's SSH to every
     address (key-only logins) instead of stopping: only when the person said so."""
+    local_port: int | None = None
+    """The account's port on this computer (https://localhost:PORT); None: the first free
+    from 5000 up."""
 
 
 @dataclass
@@ -225,16 +230,19 @@ class Provisioner:
             raise AddressUnknown(NO_ADDRESS)  # asked before anything is recorded or made
         self._plan_warnings = list(plan.warnings)  # said when the server is created
         image = plan.image
+        port = request.local_port  # None: the first free, given as the account is written
+        if port is not None:
+            await in_thread(ports.refuse_held, port)
         account = Account(id=new_account_id(env), username=request.username, environment=env,
                           two_fa_handler=request.two_fa_handler, do_region=region,
-                          do_size=size, do_image=str(image))
+                          do_size=size, do_image=str(image), local_port=port)
         tag = request_tag(uuid.uuid4().hex[:16])
         repo = self._rt.repository
         self._report(Step.RECORD, "started")
         with ownership.running(self._owner):
             try:
                 account = await in_thread(
-                    repo.add_account, account,
+                    functools.partial(repo.add_account, port_skip=ports.listening), account,
                     f"Connect started for {request.username} ({env.value}).",
                     operation=(tag, "connect", {"region": region, "size": size,
                                                 "image": str(image), "seed_image": plan.seed,

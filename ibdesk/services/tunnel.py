@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ibdesk.domain import ibeam as ib
-from ibdesk.domain.errors import IbdeskError
+from ibdesk.domain.errors import GatewayError, IbdeskError
 from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.runtime import Runtime
 
@@ -47,6 +47,10 @@ async def open_tunnel(rt: Runtime, account_id: str, local_port: int = ib.GATEWAY
             listener.close()
 
 
+class PortTaken(GatewayError):
+    """Another program on this computer listens on the account's local port."""
+
+
 class TunnelState(StrEnum):
     UP = "up"
     """Listening on the local port, the SSH connection alive."""
@@ -68,12 +72,14 @@ class KeptTunnel:
     `await start()` opens it the first time and returns the port (or raises what went
     wrong: the caller's sentence to show); `run()` then keeps it until `close()`."""
 
-    def __init__(self, rt: Runtime, account_id: str, local_port: int = ib.GATEWAY_PORT, *,
+    def __init__(self, rt: Runtime, account_id: str, local_port: int | None = None, *,
                  on_event: Callable[[TunnelEvent], None] | None = None,
                  retry_first: float = RETRY_FIRST, retry_max: float = RETRY_MAX) -> None:
         self._rt = rt
         self.account_id = account_id
-        self.port = local_port
+        self.port = local_port or 0
+        """The local port: the account's own unless the caller named one."""
+        self._own_port = local_port is None
         self._on_event = on_event or (lambda event: None)
         self._retry = (retry_first, retry_max)
         self._stop = asyncio.Event()
@@ -89,8 +95,27 @@ class KeptTunnel:
 
     async def start(self) -> int:
         ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        await self._choose_port()
         self._task = asyncio.ensure_future(self._keep(ready))
         return await ready
+
+    async def resume(self) -> int:
+        """Keep the tunnel without a first opening that must work (the app starting again
+        with tunnels the trader had open, while their servers may still be booting):
+        returns the port at once; the first opening is retried like any reopening."""
+        ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        await self._choose_port()
+        ready.set_result(self.port)
+        self._task = asyncio.ensure_future(self._keep(ready))
+        return self.port
+
+    async def _choose_port(self) -> None:
+        if self._own_port:
+            from ibdesk.services.local_port import port_for
+
+            account = await in_thread(port_for, self._rt, self.account_id)
+            assert account.local_port is not None
+            self.port = account.local_port
 
     async def close(self) -> None:
         self._stop.set()
@@ -126,6 +151,11 @@ class KeptTunnel:
             self._say(TunnelState.DOWN, "Tunnel closed.")
 
     async def _hold(self, ready: asyncio.Future[int]) -> None:
+        from ibdesk.services.local_port import listening, taken_sentence
+
+        if self.port and await in_thread(listening, self.port):
+            # another program has the port: say which, and wait for it (never another port)
+            raise PortTaken(await in_thread(taken_sentence, self.port, self.account_id))
         account = await in_thread(self._rt.repository.require_account, self.account_id)
         async with RemoteAccess(self._rt).open(account) as remote:
             listener = await remote.forward(ib.GATEWAY_PORT, self.port)
@@ -141,4 +171,4 @@ class KeptTunnel:
                 listener.close()
 
 
-__all__ = ["KeptTunnel", "TunnelEvent", "TunnelState", "open_tunnel"]
+__all__ = ["KeptTunnel", "PortTaken", "TunnelEvent", "TunnelState", "open_tunnel"]

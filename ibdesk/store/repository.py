@@ -19,7 +19,7 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ibdesk.domain.errors import OperationBusy, OperationLost, StoreError
+from ibdesk.domain.errors import InvalidInput, OperationBusy, OperationLost, StoreError
 from ibdesk.domain.models import (
     Account,
     OperationOwner,
@@ -33,6 +33,8 @@ from ibdesk.store.database import WRITE, open_engine
 from ibdesk.store.schema import AccountRow, PendingOperationRow, StatusHistoryRow
 
 _ACCOUNT_FIELDS = tuple(Account.model_fields)
+FIRST_LOCAL_PORT = 5000
+"""Where accounts' local ports start: IBeam's own port, what programs expect first."""
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,8 @@ class Repository:
     # ------------------------------------------------------------------ accounts
     def add_account(self, account: Account, reason: str = "Account added.", *,
                     operation: tuple[str, str, dict[str, Any]] | None = None,
-                    owner: OperationOwner | None = None) -> Account:
+                    owner: OperationOwner | None = None,
+                    port_skip: Callable[[int], bool] | None = None) -> Account:
         """Insert the account and the first line of its history, and with `operation`
         (request tag, kind, payload) its pending operation owned by `owner`, all in one
         transaction: a crash can never leave an account without the operation that
@@ -170,6 +173,11 @@ class Repository:
         row = AccountRow(**data, updated_at=now)
         try:
             with self._write() as session:
+                if row.local_port is None:  # the first one no account has, in the same
+                    # transaction as the insert (`port_skip`: ports a program holds)
+                    row.local_port = self._free_port(session, port_skip)
+                else:
+                    self._refuse_taken(session, row.local_port, account.id)
                 session.add(row)
                 session.flush()
                 session.add(StatusHistoryRow(account_id=account.id, at=now,
@@ -186,7 +194,67 @@ class Repository:
         except IntegrityError:
             raise StoreError(f"An account with id {account.id} already exists.",
                              account_id=account.id) from None
-        return account.model_copy(update={"created_at": data["created_at"]})
+        return account.model_copy(update={"created_at": data["created_at"],
+                                          "local_port": row.local_port})
+
+    # ------------------------------------------------------------------ local ports
+    @staticmethod
+    def _ports(session: Session) -> dict[int, str]:
+        rows = session.execute(select(AccountRow.local_port, AccountRow.id)
+                               .where(AccountRow.local_port.is_not(None)))
+        return {int(port): account_id for port, account_id in rows}
+
+    def _free_port(self, session: Session, skip: Callable[[int], bool] | None = None) -> int:
+        taken = self._ports(session)
+        port = FIRST_LOCAL_PORT
+        while port in taken or (skip is not None and skip(port)):
+            port += 1
+            if port > 65535:
+                raise InvalidInput("Every local port from 5000 up is taken.")
+        return port
+
+    def _refuse_taken(self, session: Session, port: int, account_id: str) -> None:
+        owner = self._ports(session).get(port)
+        if owner is not None and owner != account_id:
+            raise InvalidInput(
+                f"localhost:{port} is already account {owner}'s: two accounts on one port "
+                "would send a program to whichever tunnel opened first. Pick another port.")
+
+    def local_ports(self) -> dict[int, str]:
+        """Every account's local port: port → account id."""
+        with self._read() as session:
+            return self._ports(session)
+
+    def free_local_port(self, skip: Callable[[int], bool] | None = None) -> int:
+        """The first port from 5000 up that no account has (nor `skip` refuses: a port
+        another program listens on)."""
+        with self._read() as session:
+            return self._free_port(session, skip)
+
+    def set_local_port(self, account_id: str, port: int | None = None, *,
+                       skip: Callable[[int], bool] | None = None) -> Account:
+        """Give the account `port` (refused when another account has it), or with None
+        the first free one; checked and written in one transaction."""
+        if port is not None and not 1024 <= port <= 65535:
+            raise InvalidInput(f"{port} is not a port ibdesk can use: pick one from 1024 to "
+                               "65535 (those below 1024 need administrator rights).")
+        try:
+            with self._write() as session:
+                row = session.get(AccountRow, account_id)
+                if row is None:
+                    raise StoreError(f"There is no account {account_id}.",
+                                     account_id=account_id)
+                if port is None:
+                    if row.local_port is not None:
+                        return _to_account(row)
+                    port = self._free_port(session, skip)
+                self._refuse_taken(session, port, account_id)
+                row.local_port = port
+                row.updated_at = _now()
+                return _to_account(row)
+        except IntegrityError:  # another writer gave it away between check and write
+            raise InvalidInput(f"localhost:{port} was just given to another account. "
+                               "Pick another port.") from None
 
     def get_account(self, account_id: str) -> Account | None:
         with self._read() as session:
@@ -230,14 +298,19 @@ class Repository:
             raise ValueError(f"not account fields: {sorted(unknown)}")
         validated = self.require_account(account_id).model_copy(update=changes)
         Account.model_validate(validated.model_dump())  # reject invalid values early
-        with self._write() as session:
-            row = session.get(AccountRow, account_id)
-            if row is None:
-                raise StoreError(f"There is no account {account_id}.", account_id=account_id)
-            for key, value in changes.items():
-                setattr(row, key, value)
-            row.updated_at = _now()
-            return _to_account(row)
+        try:
+            with self._write() as session:
+                row = session.get(AccountRow, account_id)
+                if row is None:
+                    raise StoreError(f"There is no account {account_id}.",
+                                     account_id=account_id)
+                for key, value in changes.items():
+                    setattr(row, key, value)
+                row.updated_at = _now()
+                return _to_account(row)
+        except IntegrityError:  # the only unique column an update can collide on
+            raise InvalidInput(f"localhost:{changes.get('local_port')} is another account's "
+                               "port. Pick another port.") from None
 
     def pin_host_key(self, account_id: str, droplet_id: int, host_key: str) -> str:
         """Pin `host_key` for `droplet_id` unless a pin for that droplet exists (two first

@@ -63,6 +63,10 @@ class AccountRow(Base):
     unhealthy_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ssh_host_key: Mapped[str | None] = mapped_column(Text)
     ssh_host_key_droplet_id: Mapped[int | None] = mapped_column(Integer)
+    local_port: Mapped[int | None] = mapped_column(Integer)
+    keep_tunnel: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (Index("ix_accounts_local_port", "local_port", unique=True),)
 
 
 class StatusHistoryRow(Base):

@@ -8,17 +8,19 @@ a QSortFilterProxyModel in front of it, so a thousand rows stay cheap.
 from __future__ import annotations
 
 import enum
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor, QFont
 
-from ibdesk.domain.models import Account, ServerStatus, StatusDetail
+from ibdesk.domain.models import Account, Environment, ServerStatus, StatusDetail
 from ibdesk.ui import status_style
 from ibdesk.ui.snapshot import HEADERS, AccountColumnsModel  # shared with the snapshot
 
 COL_ACCOUNT, COL_ENVIRONMENT, COL_DROPLET, COL_REGION, COL_IP, COL_STATUS, COL_GATEWAY, \
-    COL_CHECKED, COL_COST = range(9)
+    COL_PORT, COL_CHECKED, COL_COST = range(10)
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -28,6 +30,13 @@ class AccountRole(enum.IntEnum):
     """The domain Account of the row."""
     DETAIL = Qt.ItemDataRole.UserRole + 2
     SORT = Qt.ItemDataRole.UserRole + 3
+
+
+@functools.cache
+def _bold() -> QFont:
+    font = QFont()
+    font.setBold(True)
+    return font
 
 
 def age(moment: datetime | None, now: datetime | None = None) -> str:
@@ -107,6 +116,16 @@ class AccountTableModel(AccountColumnsModel):
                 return detail.reason + (f"\nWhat to do: {detail.fix}" if detail.fix else "")
             if column == COL_GATEWAY and detail is not None and detail.warning:
                 return detail.warning
+            if column == COL_PORT and account.local_port:
+                return (f"Your programs reach this account at https://localhost:"
+                        f"{account.local_port} while its tunnel is open.")
+            if column == COL_ENVIRONMENT and account.environment is Environment.LIVE:
+                return "Live: this server trades with real money."
+        if account.environment is Environment.LIVE and column == COL_ENVIRONMENT:
+            if role == Qt.ItemDataRole.ForegroundRole:
+                return QColor(status_style.text_colour("error"))
+            if role == Qt.ItemDataRole.FontRole:
+                return _bold()
         if role == Qt.ItemDataRole.AccessibleTextRole and column == COL_STATUS:
             return status_style.LABELS[account.do_server_status]
         if role == Qt.ItemDataRole.TextAlignmentRole and column == COL_COST:
@@ -117,8 +136,9 @@ class AccountTableModel(AccountColumnsModel):
                  sort: bool) -> Any:
         if column == COL_ACCOUNT:
             return account.username
-        if column == COL_ENVIRONMENT:
-            return account.environment.value
+        if column == COL_ENVIRONMENT:  # live stands out: real money
+            return "LIVE" if account.environment is Environment.LIVE and not sort \
+                else account.environment.value
         if column == COL_DROPLET:
             return account.do_droplet_name or "—"
         if column == COL_REGION:
@@ -131,6 +151,10 @@ class AccountTableModel(AccountColumnsModel):
             return status_style.LABELS[account.do_server_status]
         if column == COL_GATEWAY:
             return gateway_text(detail)
+        if column == COL_PORT:
+            if sort:
+                return account.local_port or 0
+            return str(account.local_port) if account.local_port else "—"
         if column == COL_CHECKED:
             if sort:
                 check = account.do_last_status_check
@@ -145,5 +169,5 @@ class AccountTableModel(AccountColumnsModel):
 
 
 __all__ = ["AccountRole", "AccountTableModel", "COL_ACCOUNT", "COL_CHECKED", "COL_COST",
-           "COL_DROPLET", "COL_ENVIRONMENT", "COL_GATEWAY", "COL_IP", "COL_REGION",
+           "COL_DROPLET", "COL_ENVIRONMENT", "COL_GATEWAY", "COL_IP", "COL_PORT", "COL_REGION",
            "COL_STATUS", "HEADERS", "age", "gateway_text"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 from enum import StrEnum
 from typing import Any
 
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMessageBox,
+    QSpinBox,
     QVBoxLayout,
     QWizard,
     QWizardPage,
@@ -203,20 +205,32 @@ class ServerPage(QWizardPage):
         self.size.setAccessibleName("Size")
         self.image = QLineEdit()
         self.image.setAccessibleName("Image")
+        self.port = QSpinBox()
+        self.port.setRange(1024, 65535)
+        self.port.setValue(5000)
+        self.port.setAccessibleName("Local port")
+        self.port.setToolTip("Your programs reach this account's gateway at "
+                             "https://localhost:PORT on this computer. Each account has its "
+                             "own port, so a program set up for it never reaches another.")
         self.status = QLabel("Loading DigitalOcean's regions and prices…")
         self.status.setWordWrap(True)
         self.error = _error_label()
         layout.addRow("&Region:", self.region)
         layout.addRow("Si&ze:", self.size)
         layout.addRow("&Image:", self.image)
+        layout.addRow("&Local port:", self.port)
         layout.addRow(self.status)
         layout.addRow(self.error)
         self.region.currentIndexChanged.connect(self._fill_sizes)
         self.size.currentIndexChanged.connect(self._on_choice_changed)
         self.image.textChanged.connect(self._on_choice_changed)
+        self.port.valueChanged.connect(self._on_choice_changed)
+        self._port_suggested = False
         self.catalogue: Catalogue | None = None
         self.plan: ServerPlan | None = None
         """What the connect will use, checked with DigitalOcean when Next is pressed."""
+        self.preview: tuple[str, list[Any]] | None = None
+        """The droplet name it would get, and the accounts already on this username."""
 
     def initializePage(self) -> None:  # noqa: N802
         settings = self._wizard.controller.rt.settings
@@ -232,6 +246,9 @@ class ServerPage(QWizardPage):
 
     async def load(self) -> None:
         try:
+            if not self._port_suggested:  # the first port no account has, nothing holds
+                self.port.setValue(await self._wizard.controller.suggest_local_port())
+                self._port_suggested = True
             self.catalogue = await self._wizard.controller.catalogue()
         except IbdeskError as exc:
             self.status.clear()
@@ -298,6 +315,7 @@ class ServerPage(QWizardPage):
         self.status.setText("Checking the region, size and image with DigitalOcean…")
         self.error.clear()
         try:
+            await self._wizard.controller.check_local_port(self.port.value())
             plan = await self._wizard.controller.plan_server(
                 self.region.currentData() or "", size.slug, self.image.text().strip() or None)
         except IbdeskError as exc:
@@ -305,6 +323,10 @@ class ServerPage(QWizardPage):
             self.error.setText(exc.user_message)
             return False
         self.plan = plan
+        request = self._wizard.login.request()
+        self.preview = await self._wizard.controller.connect_preview(
+            request.username, request.environment,
+            self.catalogue.droplet_names if self.catalogue else ())
         self.status.setText(" ".join(plan.warnings))
         return True
 
@@ -321,6 +343,14 @@ class ReviewPage(QWizardPage):
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setAccessibleName("Summary")
         layout.addWidget(self.summary)
+        self.warnings = QLabel()
+        self.warnings.setWordWrap(True)
+        self.warnings.setTextFormat(Qt.TextFormat.RichText)
+        self.warnings.setAccessibleName("Warnings")
+        self.warnings.setStyleSheet(status_style.text_style("warning"))
+        self.warnings.hide()
+        layout.addWidget(self.warnings)
+        layout.addStretch(1)
         self.setButtonText(QWizard.WizardButton.NextButton, "&Create server")
 
     def initializePage(self) -> None:  # noqa: N802
@@ -330,19 +360,31 @@ class ReviewPage(QWizardPage):
         region = w.server.region.currentData()
         plan = w.server.plan
         env = request.environment.value
-        name = droplet_name(request.username, env, 1)
-        image = (f"the seed's IBeam snapshot <b>{plan.image_label}</b>" if plan and plan.seed
-                 else f"<b>{plan.image_label if plan else 'the stock image'}</b> with Docker "
-                 "and IBeam 0.5.12 installed on its first boot (a few minutes)")
+        name, same_login = w.server.preview or (droplet_name(request.username, env, 1), [])
+        port = w.server.port.value()
+        image = (f"the seed's IBeam snapshot <b>{html.escape(plan.image_label)}</b>"
+                 if plan and plan.seed
+                 else f"<b>{html.escape(plan.image_label) if plan else 'the stock image'}</b> "
+                 "with Docker and IBeam 0.5.12 installed on its first boot (a few minutes)")
+        warnings = list(plan.warnings) if plan else []
+        if same_login:
+            others = ", ".join(f"{a.id} ({a.environment.value})" for a in same_login)
+            warnings.insert(0, f"{request.username} is already connected: {others}. IBKR "
+                               "allows one session per username, so two gateways of one "
+                               "login log each other out all day. Use a second IBKR user "
+                               "for this server, or delete the other account first.")
+        self.warnings.setText("".join(f"<p>⚠ {html.escape(w_)}</p>" for w_ in warnings))
+        self.warnings.setVisible(bool(warnings))
         self.summary.setText(
-            f"<p><b>{request.username}</b> ({env}) gets its own server "
-            f"<b>{name}</b> (or the next free number) in <b>{region}</b>, size "
+            f"<p><b>{html.escape(request.username)}</b> ({env}) gets its own server "
+            f"<b>{html.escape(name)}</b> in <b>{region}</b>, size "
             f"<b>{size.slug}</b>, from {image}.</p>"
             f"<p>Cost: <b>${size.price_monthly:g} a month</b> (${size.price_hourly:g} an hour), "
             "billed by DigitalOcean until the server is deleted, even while it is off.</p>"
             "<p>Who can reach it: <b>SSH only, from this computer's public address</b>, with "
             "ibdesk's own key. The IBKR gateway is not open to the internet: your programs "
-            "reach it through ibdesk's tunnel at https://localhost:5000.</p>"
+            "reach it through ibdesk's tunnel at "
+            f"<b>https://localhost:{port}</b> — this account's own port.</p>"
             f"<p>2FA: <b>{request.two_fa_handler.value if request.two_fa_handler else 'none'}"
             "</b>. The password stays in your system keyring and, on the server, in a file "
             "only IBeam can read.</p>")
@@ -417,6 +459,7 @@ class ProgressPage(QWizardPage):
         request.size = w.server.size.currentData().slug
         request.image = (str(w.server.plan.image) if w.server.plan is not None
                          else w.server.image.text().strip() or None)
+        request.local_port = w.server.port.value()
         try:
             try:
                 account = await w.controller.connect(request, self.on_progress)

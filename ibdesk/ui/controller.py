@@ -23,7 +23,7 @@ import contextlib
 import importlib
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +71,7 @@ class Controller(QObject):
         self._closed = False
         self._tunnels: dict[str, KeptTunnel] = {}
         self._tunnel_ports: dict[str, int] = {}
+        self._tunnel_said: dict[str, str] = {}
         self.degraded: str | None = None
         """Why monitoring is degraded now (the monitor cannot ask DigitalOcean), or None."""
 
@@ -114,6 +115,11 @@ class Controller(QObject):
             self._say_reconcile(report)
         except IbdeskError as exc:
             self.message_posted.emit("warning", exc.user_message)
+        if not self._closed:
+            try:
+                await self.restore_tunnels()
+            except IbdeskError as exc:
+                self.message_posted.emit("warning", exc.user_message)
         if not self._closed:
             await self.monitor.watch()
 
@@ -255,7 +261,7 @@ class Controller(QObject):
             lifecycle = Lifecycle(self.rt)
             await getattr(lifecycle, action)(account_id)
             if action == "delete":
-                await self.close_tunnel(account_id)
+                await self.close_tunnel(account_id, forget=False)
                 self.latency.pop(account_id, None)
                 self.accounts_changed.emit()
             else:
@@ -273,48 +279,134 @@ class Controller(QObject):
         await change_password(self.rt, account_id, password)
         await self.monitor.refresh(account_id)
 
-    async def open_tunnel(self, account_id: str, port: int = 5000) -> int:
-        """Open the account's tunnel and keep it: when its connection is lost (a restart, a
-        network change) `tunnel_changed` says port 0 and it comes back on the same port."""
-        if account_id in self._tunnels:
-            return 0
-        from ibdesk.services.tunnel import KeptTunnel, TunnelEvent, TunnelState
+    def _tunnel_events(self, account_id: str) -> Callable[[Any], None]:
+        from ibdesk.services.tunnel import TunnelState
 
-        def on_event(event: TunnelEvent) -> None:
+        def on_event(event: Any) -> None:
             if self._closed or account_id not in self._tunnels:
                 return
             up = event.state is TunnelState.UP
             if up:
                 self._tunnel_ports[account_id] = event.port
+                self._tunnel_said.pop(account_id, None)
             else:
                 self._tunnel_ports.pop(account_id, None)
-                self.message_posted.emit("warning", f"{account_id}: {event.message}")
+                # said once per new reason, not at every retry of a server that boots
+                if self._tunnel_said.get(account_id) != event.message:
+                    self._tunnel_said[account_id] = event.message
+                    self.message_posted.emit("warning", f"{account_id}: {event.message}")
             self.tunnel_changed.emit(account_id, event.port if up else 0)
 
-        tunnel = KeptTunnel(self.rt, account_id, port, on_event=on_event)
+        return on_event
+
+    async def open_tunnel(self, account_id: str, port: int | None = None) -> int:
+        """Open the account's tunnel on its own local port and keep it: when its connection
+        is lost (a restart, a network change) `tunnel_changed` says port 0 and it comes back
+        on the same port. Never another port: when a program holds it, this raises what to
+        do. The trader's choice is remembered: the app reopens it when it starts again."""
+        if account_id in self._tunnels:
+            return 0
+        from ibdesk.services.tunnel import KeptTunnel
+
+        tunnel = KeptTunnel(self.rt, account_id, port, on_event=self._tunnel_events(account_id))
         self._tunnels[account_id] = tunnel
         try:
-            try:
-                bound = await tunnel.start()
-            except IbdeskError:
-                if port == 0:
-                    raise
-                tunnel = KeptTunnel(self.rt, account_id, 0, on_event=on_event)  # port taken
-                self._tunnels[account_id] = tunnel
-                bound = await tunnel.start()
+            bound = await tunnel.start()
         except BaseException:
             self._tunnels.pop(account_id, None)
             raise
         self._tunnel_ports[account_id] = bound
         self.tunnel_changed.emit(account_id, bound)
+        await self._remember_tunnel(account_id, True)
         return bound
 
-    async def close_tunnel(self, account_id: str) -> None:
+    async def _remember_tunnel(self, account_id: str, keep: bool) -> None:
+        rt = self.rt
+        with contextlib.suppress(IbdeskError):  # the account may be gone (deleted)
+            await asyncio.to_thread(rt.repository.update_account, account_id, keep_tunnel=keep)
+
+    async def restore_tunnels(self) -> list[str]:
+        """Reopen the tunnels the trader had open when the app last ran (their servers may
+        still be booting: each comes up when its server answers)."""
+        from ibdesk.services.tunnel import KeptTunnel
+
+        accounts = [a for a, _ in await self.accounts() if a.keep_tunnel]
+        restored = []
+        for account in accounts:
+            if self._closed or account.id in self._tunnels:
+                continue
+            tunnel = KeptTunnel(self.rt, account.id, on_event=self._tunnel_events(account.id))
+            self._tunnels[account.id] = tunnel
+            try:
+                await tunnel.resume()
+            except IbdeskError as exc:
+                self._tunnels.pop(account.id, None)
+                self.message_posted.emit("warning", f"{account.id}: {exc.user_message}")
+                continue
+            restored.append(account.id)
+            self.tunnel_changed.emit(account.id, 0)
+        return restored
+
+    async def close_tunnel(self, account_id: str, *, forget: bool = True) -> None:
+        """Close the tunnel; `forget`: the trader closed it, so it stays closed next time."""
         tunnel = self._tunnels.pop(account_id, None)
         if tunnel is not None:
             await tunnel.close()
             self._tunnel_ports.pop(account_id, None)
             self.tunnel_changed.emit(account_id, 0)
+        if forget:
+            await self._remember_tunnel(account_id, False)
+
+    async def set_local_port(self, account_id: str, port: int) -> Account:
+        """Give the account another local port; an open tunnel moves to it at once."""
+        from ibdesk.services import local_port
+
+        reopen = account_id in self._tunnels
+        account = await local_port.change(self.rt, account_id, port,
+                                          tunnel_open_on=self.open_tunnels().get(account_id, 0))
+        if reopen and self.open_tunnels().get(account_id) != port:
+            await self.close_tunnel(account_id, forget=False)
+            try:
+                await self.open_tunnel(account_id)
+            except IbdeskError as exc:
+                self.message_posted.emit("warning", f"{account_id}: {exc.user_message}")
+        self.accounts_changed.emit()
+        return account
+
+    async def check_local_port(self, port: int, account_id: str | None = None) -> None:
+        """InvalidInput with what to do when the port cannot be the account's (another
+        account's, or held by a program here)."""
+        from ibdesk.domain.errors import InvalidInput
+        from ibdesk.services import local_port
+
+        owner = (await asyncio.to_thread(self.rt.repository.local_ports)).get(port)
+        if owner is not None and owner != account_id:
+            raise InvalidInput(f"localhost:{port} is already account {owner}'s. Pick another "
+                               "port: each account has its own.")
+        if self.open_tunnels().get(account_id or "") != port:
+            await asyncio.to_thread(local_port.refuse_held, port)
+
+    async def connect_preview(self, username: str, environment: Any,
+                              on_cloud: Sequence[str] = ()) -> tuple[str, list[Account]]:
+        """The droplet name a connect would give now (`on_cloud`: the names DigitalOcean
+        has), and the accounts that already use this IBKR username (two gateways of one
+        login log each other out at IBKR)."""
+        from ibdesk.domain.naming import next_droplet_name
+
+        repo = self.rt.repository
+
+        def read() -> tuple[str, list[Account]]:
+            name = next_droplet_name(username, environment, [*repo.droplet_names(), *on_cloud])
+            same = [a for a in repo.list_accounts()
+                    if a.username.casefold() == username.casefold()]
+            return name, same
+
+        return await asyncio.to_thread(read)
+
+    async def suggest_local_port(self) -> int:
+        from ibdesk.services import local_port
+
+        return await asyncio.to_thread(local_port.suggest, self.rt)
 
     # ------------------------------------------------------------------ support
     async def diagnose(self, account_id: str | None,

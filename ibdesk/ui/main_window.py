@@ -424,6 +424,27 @@ class MainWindow(QMainWindow):
                 return False
             await self._apply()
             return True
+        if action == "copy_url":
+            url = f"https://localhost:{account.local_port}"
+            QApplication.clipboard().setText(url)
+            self.statusBar().showMessage(f"Copied {url} ({account.id}).", 5000)
+            return True
+        if action == "port":
+            port, ok = QInputDialog.getInt(
+                self, "Local port",
+                f"The port on this computer for {account.username} "
+                f"({account.environment.value}): your programs reach its gateway at "
+                "https://localhost:PORT. Each account has its own.",
+                account.local_port or 5000, 1024, 65535)
+            if not ok or port == account.local_port:
+                return False
+            try:
+                await self.controller.set_local_port(account_id, port)
+            except IbdeskError as exc:
+                QMessageBox.warning(self, "Local port", exc.user_message)
+                return False
+            self.statusBar().showMessage(f"{account.id} is now at https://localhost:{port}.")
+            return True
         if action == "diagnose":
             self.open_diagnose(account_id, f"{account.username} ({account.environment.value})")
             return True

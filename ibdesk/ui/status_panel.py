@@ -191,10 +191,28 @@ class StatusPanel(QWidget):
         self.progress.setAccessibleName("Action in progress")
         self.progress.hide()
         layout.addWidget(self.progress)
+        port_row = QHBoxLayout()
         self.tunnel = QLabel()
+        self.tunnel.setWordWrap(True)
         self.tunnel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.tunnel.hide()
-        layout.addWidget(self.tunnel)
+        self.tunnel.setAccessibleName("Local gateway")
+        port_row.addWidget(self.tunnel, 1)
+        self.copy_url = QPushButton("Cop&y URL")
+        self.copy_url.setAccessibleName("Copy URL")
+        self.copy_url.setToolTip("Copies this account's https://localhost address, for your "
+                                 "program's settings.")
+        self.copy_url.clicked.connect(lambda: self._request("copy_url"))
+        self.change_port = QPushButton("C&hange port…")
+        self.change_port.setAccessibleName("Change port")
+        self.change_port.setToolTip("Gives this account another port on this computer (each "
+                                    "account has its own).")
+        self.change_port.clicked.connect(lambda: self._request("port"))
+        port_row.addWidget(self.copy_url, 0, Qt.AlignmentFlag.AlignTop)
+        port_row.addWidget(self.change_port, 0, Qt.AlignmentFlag.AlignTop)
+        self.port_row = QWidget()
+        self.port_row.setLayout(port_row)
+        port_row.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.port_row)
 
         facts_box = QGroupBox("Server")
         self.facts = QFormLayout(facts_box)
@@ -240,7 +258,7 @@ class StatusPanel(QWidget):
             self.title.setText("<b>No account selected</b>")
             self.status_icon.clear()
             self.status_text.setText("Select an account in the list to see its server here.")
-            for widget in (self.fix, self.warning, self.progress, self.tunnel):
+            for widget in (self.fix, self.warning, self.progress, self.port_row):
                 widget.hide()
             for button in self.buttons.values():
                 button.setEnabled(False)
@@ -275,12 +293,18 @@ class StatusPanel(QWidget):
         if busy_action:
             self.progress.setFormat(f"{busy_action.capitalize()}ing…".replace("Stoping",
                                                                               "Stopping"))
-        self.tunnel.setVisible(bool(kept))
+        port = account.local_port
+        self.port_row.setVisible(bool(kept or port))
+        self.copy_url.setEnabled(bool(port))
+        self.change_port.setEnabled(busy_action is None)
         # never a URL that does not answer: while the tunnel is being reopened, it says so
+        warn = status_style.text_colour("warning")
         self.tunnel.setText(
             f"Gateway for your programs: <b>https://localhost:{tunnel_port}</b>" if tunnel_port
-            else f"<span style='color:#975a16'>Tunnel down — reconnecting on "
-                 f"localhost:{tunnel_waiting}…</span>" if tunnel_waiting else "")
+            else f"<span style='color:{warn}'>Tunnel down — reconnecting on "
+                 f"localhost:{tunnel_waiting}…</span>" if tunnel_waiting
+            else f"Local port <b>{port}</b>: Open tunnel to reach the gateway at "
+                 f"https://localhost:{port}." if port else "")
         price = account.price_monthly
         facts = {
             "Gateway": gateway_text(detail),

@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from ibdesk.domain.errors import DatabaseCorrupt, DatabaseTooNew, StoreError
+from ibdesk.domain.errors import DatabaseCorrupt, DatabaseTooNew, InvalidInput, StoreError
 from ibdesk.domain.models import IBeamVerdict
 from ibdesk.store import Repository, create_store_engine, current_revision, head_revision, migrate
 from ibdesk.store.database import WRITE, _alembic_config
@@ -208,5 +208,35 @@ def test_0004_moves_account_facts_into_columns_and_keeps_history(db_url: str,
         assert b.ssh_host_key is None and b.ibeam_started is False
         assert len(repo.history("ib-demo-a1b2c3d4")) == 1
         assert len(repo.history("ib-demo-e5f6a7b8")) == 1
+    finally:
+        repo.close()
+
+
+def test_0005_gives_each_account_its_own_port_in_creation_order(db_url: str,
+                                                                tmp_path: Path) -> None:
+    """Issue 14, point 3: the accounts made before ports were kept get 5000, 5001, … in the
+    order they were made (the window's order), history kept; a second account can never
+    be given the same port (a unique index, not only a check)."""
+    _upgrade_to(db_url, "0004")
+    raw = sqlite3.connect(tmp_path / "ibdesk.sqlite3")
+    for account_id, made in [("ib-demo-bbbbbbbb", "2026-01-02 00:00:00"),
+                             ("ib-demo-aaaaaaaa", "2026-01-03 00:00:00"),
+                             ("ib-demo-cccccccc", "2026-01-01 00:00:00")]:
+        raw.execute(
+            "INSERT INTO accounts (id, username, environment, do_server_status, custom_data,"
+            " created_at, updated_at) VALUES (?, 'jdoe', 'demo', 'running', '{}', ?, ?)",
+            (account_id, made, made))
+        raw.execute("INSERT INTO status_history (account_id, at, status, previous, reason) VALUES"
+                    " (?, '2026-01-01 00:00:00', 'running', NULL, 'seed')", (account_id,))
+    raw.commit()
+    raw.close()
+    repo = Repository.open(db_url)
+    try:
+        assert repo.local_ports() == {5000: "ib-demo-cccccccc", 5001: "ib-demo-bbbbbbbb",
+                                      5002: "ib-demo-aaaaaaaa"}
+        assert all(len(repo.history(a.id)) == 1 for a in repo.list_accounts())
+        assert not any(a.keep_tunnel for a in repo.list_accounts())
+        with pytest.raises(InvalidInput):  # the index itself refuses, past any check
+            repo.update_account("ib-demo-aaaaaaaa", local_port=5000)
     finally:
         repo.close()

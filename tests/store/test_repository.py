@@ -163,3 +163,25 @@ def test_a_full_disk_is_a_sentence_and_changes_nothing(repo: Repository) -> None
                                      environment="paper"), "x" * 2000)
     assert "Traceback" not in str(caught.value) and caught.value.__cause__ is None
     assert repo.require_account(kept.id).username == "kept"  # nothing lost
+
+
+def test_each_account_gets_its_own_port_the_first_free_from_5000(repo: Repository) -> None:
+    """Issue 14, point 3: given at insert, in the same transaction; never another's."""
+    from ibdesk.domain.errors import InvalidInput
+
+    a = repo.add_account(make())
+    b = repo.add_account(make(username="other"))
+    assert (a.local_port, b.local_port) == (5000, 5001)
+    assert repo.require_account(b.id).local_port == 5001
+    c = repo.add_account(make(username="third"), port_skip=lambda port: port == 5002)
+    assert c.local_port == 5003  # 5002 is held by a program here
+    with pytest.raises(InvalidInput, match=f"already account {a.id}'s"):
+        repo.set_local_port(c.id, 5000)
+    with pytest.raises(InvalidInput, match=f"already account {a.id}'s"):
+        repo.add_account(make(username="fourth", local_port=5000))
+    with pytest.raises(InvalidInput, match="1024 to 65535"):
+        repo.set_local_port(c.id, 80)
+    assert repo.set_local_port(c.id, 6000).local_port == 6000
+    repo.delete_account(a.id)
+    assert repo.free_local_port() == 5000
+    assert repo.local_ports() == {5001: b.id, 6000: c.id}

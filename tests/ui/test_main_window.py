@@ -512,3 +512,67 @@ def test_closing_hides_at_once_then_shuts_everything_down(window: MainWindow,
         assert data is not None and data["rows"][0][0] == "paperjane"
 
     run_scenario(loop, scenario(), win.controller)
+
+
+def test_each_account_has_its_own_port_in_the_wizard_the_panel_and_the_next_start(
+        window: MainWindow, loop: qasync.QEventLoop, sandboxed: Runtime,
+        answers: dict[str, list[str]]) -> None:
+    """Issue 14, point 3 in the window: the wizard's Review promised localhost:5000 to every
+    new account, and tunnels were not reopened when the app started again."""
+    from PySide6.QtWidgets import QApplication
+
+    win = window
+
+    async def scenario() -> None:
+        await win.start()
+        account = await win.controller.connect(request("paper"), lambda _: None)
+        port = account.local_port
+        assert port is not None
+        await until(lambda: win.model.row_of(account.id) is not None
+                    and _status(win, account.id) is ServerStatus.RUNNING)
+        win.select(account.id)
+        await win._show_selected()
+        assert f"Local port <b>{port}</b>" in win.panel.tunnel.text()
+        win.panel.copy_url.click()
+        await until(lambda: QApplication.clipboard().text() == f"https://localhost:{port}")
+        assert await win.perform(account.id, "tunnel")
+        assert win.controller.tunnel_port(account.id) == port
+        assert sandboxed.repository.require_account(account.id).keep_tunnel
+
+        # a second account is offered another port, and the Review says which
+        await win._open_wizard()
+        wizard = win.wizard
+        wizard.login.username.setText("paperjane")
+        wizard.login.password.setText("p@per'pa$$")
+        wizard.next()
+        await until(wizard.server.isComplete)
+        offered = wizard.server.port.value()
+        assert offered != port
+        wizard.server.port.setValue(port)  # the first account's: refused on Next
+        wizard.next()
+        await until(lambda: "already account" in wizard.server.error.text())
+        assert wizard.currentId() == PAGE_SERVER
+        wizard.server.port.setValue(offered)
+        wizard.next()
+        await until(lambda: wizard.currentId() == PAGE_REVIEW)
+        summary = wizard.review.summary.text()
+        assert f"https://localhost:{offered}" in summary and "localhost:5000<" not in summary
+        assert "already connected" in wizard.review.warnings.text()  # the same login twice
+        assert "paperjane-ib-paper-2" in summary  # the name it will really get
+        wizard.hide()
+
+        # the app quits with the tunnel open; the next start opens it again by itself
+        await win.controller.close_tunnel(account.id, forget=False)
+        again = Controller(sandboxed)
+        try:
+            assert await again.restore_tunnels() == [account.id]
+            await until(lambda: again.tunnel_port(account.id) == port, timeout=30)
+            async with httpx.AsyncClient(verify=False, timeout=5) as client:
+                answer = await client.post(f"https://localhost:{port}/v1/api/iserver/auth/status")
+            assert answer.json()["authenticated"] is True
+        finally:
+            await again.close_tunnel(account.id)  # the trader closes it: not reopened
+        assert not sandboxed.repository.require_account(account.id).keep_tunnel
+        assert await Controller(sandboxed).restore_tunnels() == []
+
+    run_scenario(loop, scenario(), win.controller)

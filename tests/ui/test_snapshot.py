@@ -20,7 +20,7 @@ from tests.e2e.conftest import request
 from tests.helpers import run_scenario
 
 ROW = ["ib-paper-1a2b3c4d", "paper", "jane-ib-paper-1", "nyc1", "198.18.0.3", "Running",
-       "Logged in", "5 s ago", "$6"]
+       "Logged in", "5000", "5 s ago", "$6"]
 
 
 def test_round_trip_and_refusals(tmp_path: Path, qtbot: QtBot) -> None:
@@ -34,7 +34,7 @@ def test_round_trip_and_refusals(tmp_path: Path, qtbot: QtBot) -> None:
         "jane-ib-paper-1"
     assert "Loading" in window.note.text()
     assert window.table.columnWidth(2) > 0  # measured, as no widths were saved
-    snapshot.write(tmp_path, [ROW], title="ibdesk", widths=[81, 50, 150, 60, 100, 90, 120, 80, 90])
+    snapshot.write(tmp_path, [ROW], title="ibdesk", widths=[81, 50, 150, 60, 100, 90, 120, 70, 80, 90])
     saved = snapshot.read(tmp_path)
     assert saved is not None
     sized = snapshot.SnapshotWindow(saved)
