@@ -29,6 +29,7 @@ from ibdesk.domain.errors import (
 from ibdesk.domain.models import Account, IBeamVerdict
 from ibdesk.domain.status import VERDICTS
 from ibdesk.domain.naming import APP_TAG
+from ibdesk.domain.wording import clip
 from ibdesk.gateway import HostKeyChanged, Remote
 from ibdesk.gateway.probe import Inspection, inspect
 from ibdesk.services.firewall import (
@@ -378,7 +379,7 @@ class Doctor:
                            "Fix the cause in the log check, then restart IBeam.",
                            FixAction.RESTART_IBEAM)
         return _result("container", title, CheckState.FAILED,
-                       f"No `ibeam` container on the server ({err.strip()[:120] or code}).",
+                       f"No `ibeam` container on the server ({clip(err) or code}).",
                        "Restart IBeam; if it is still missing, reconnect the account.",
                        FixAction.RESTART_IBEAM)
 
@@ -389,7 +390,7 @@ class Doctor:
         code, out, err = await remote.run(ib.logs_command(1000))
         if code != 0:
             return [_result("log", TITLES["log"], CheckState.WARNING,
-                            f"Could not read IBeam's log ({err.strip()[:120] or code}).")]
+                            f"Could not read IBeam's log ({clip(err) or code}).")]
         findings = recognise(out)
         if not findings:
             lines = len(out.splitlines())

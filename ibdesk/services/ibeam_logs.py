@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ibdesk.domain import ibeam as ib
 from ibdesk.domain.errors import GatewayError
+from ibdesk.domain.wording import clip
 from ibdesk.gateway import Remote
 from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.runtime import Runtime
@@ -33,7 +34,7 @@ class LogFile:
 async def _container_lines(remote: Remote, lines: int) -> list[str]:
     code, out, err = await remote.run(ib.logs_command(lines))
     if code != 0:
-        raise GatewayError(f"Could not read IBeam's output: {err.strip()[:200] or code}. "
+        raise GatewayError(f"Could not read IBeam's output: {clip(err, 200) or code}. "
                            "IBeam may not have been started on this server yet.")
     return out.splitlines()[-lines:] if lines > 0 else []
 

@@ -39,7 +39,7 @@ from ibdesk.domain.models import Environment, TwoFactorHandler
 from ibdesk.domain.naming import droplet_name
 from ibdesk.services.catalogue import Catalogue, ServerPlan
 from ibdesk.services.provisioner import STEP_TITLES, ConnectRequest, Progress, Step, validate
-from ibdesk.ui import status_style
+from ibdesk.ui import dialogs, status_style
 from ibdesk.ui.controller import Controller
 
 PAGE_TOKEN, PAGE_LOGIN, PAGE_SERVER, PAGE_REVIEW, PAGE_PROGRESS = range(5)
@@ -440,17 +440,14 @@ class ProgressPage(QWizardPage):
         item.setText(f"{mark}  {event.message}")
         self.steps.scrollToItem(item)
 
-    def allow_anywhere(self, why: str) -> bool:
+    async def allow_anywhere(self, why: str) -> bool:
         """Ask whether SSH may be opened to every address (this computer's could not be
-        found); No is the default."""
-        answer = QMessageBox.question(
+        found); No is the default. Awaited: a blocking box here would stall every task."""
+        return await dialogs.ask(
             self, "Allow SSH from anywhere?",
             f"{why}\n\nAllow SSH to the new server from any address? Logins still need "
             "ibdesk's key, and the gateway's ports stay closed. Diagnose narrows it to this "
-            "computer later.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
+            "computer later.")
 
     async def run(self) -> None:
         w = self._wizard
@@ -464,7 +461,7 @@ class ProgressPage(QWizardPage):
             try:
                 account = await w.controller.connect(request, self.on_progress)
             except AddressUnknown as exc:  # asked, never assumed
-                if not self.allow_anywhere(exc.user_message):
+                if not await self.allow_anywhere(exc.user_message):
                     self.error.setText(exc.user_message)
                     return
                 request.allow_ssh_from_anywhere = True

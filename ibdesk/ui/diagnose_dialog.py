@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QTreeWidget,
@@ -39,7 +38,7 @@ from PySide6.QtWidgets import (
 
 from ibdesk.domain.diagnosis import CheckResult, CheckState, FixAction
 from ibdesk.domain.errors import IbdeskError
-from ibdesk.ui import status_style
+from ibdesk.ui import dialogs, status_style
 from ibdesk.ui.controller import Controller
 
 STATE_TEXT = {CheckState.OK: "OK", CheckState.WARNING: "Warning", CheckState.FAILED: "Failed",
@@ -121,7 +120,10 @@ class DiagnoseDialog(QDialog):
         header.setSectionResizeMode(COL_FIX, QHeaderView.ResizeMode.Interactive)
         self.tree.setColumnWidth(COL_CHECK, 250)
         self.tree.setColumnWidth(COL_FIX, 300)
-        self.tree.setTextElideMode(Qt.TextElideMode.ElideNone)
+        # a line too long for its cell ends in "…" (all of it is in the pane below and in
+        # the tooltip), and rows are laid out again when a column is resized
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideRight)
+        header.sectionResized.connect(lambda *_: self.tree.doItemsLayout())
         layout.addWidget(self.tree, 1)
         self.detail = QLabel()
         self.detail.setWordWrap(True)
@@ -177,6 +179,35 @@ class DiagnoseDialog(QDialog):
         finally:
             self.progress.hide()
             self.rerun_button.setEnabled(True)
+
+    def recheck_after_login(self, timeout: float = 180.0, poll: float = 1.0) -> None:
+        """After a new password: wait for IBeam's login with it to end (logged in, or
+        refused again), then check — checking at once found the old refusal still there."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._task = asyncio.ensure_future(self._wait_then_check(timeout, poll))
+
+    async def _wait_then_check(self, timeout: float, poll: float) -> None:
+        from ibdesk.domain.models import ServerStatus
+
+        self.tree.clear()
+        self._clear_fixes()
+        self.progress.show()
+        self.rerun_button.setEnabled(False)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while self.account_id is not None and loop.time() - started < timeout:
+            self.heading.setText("Waiting for IBeam to log in with the new password… "
+                                 f"({loop.time() - started:.0f} s; usually under a minute)")
+            found = await self.controller.account(self.account_id)
+            if found is None:
+                break
+            account, _ = found
+            if account.do_server_status is ServerStatus.RUNNING or \
+                    account.login_refused is not None:
+                break
+            await asyncio.sleep(poll)
+        await self.run_checks()
 
     def _add(self, result: CheckResult) -> None:
         self.results.append(result)
@@ -266,7 +297,7 @@ class DiagnoseDialog(QDialog):
             said = await self.controller.apply_fix(action, self.account_id)
         except IbdeskError as exc:
             self.progress.hide()
-            QMessageBox.warning(self, FIX_LABELS[action], exc.user_message)
+            dialogs.warning(self, FIX_LABELS[action], exc.user_message)
             self._summarise()
             return
         self.heading.setText(said)
@@ -288,7 +319,7 @@ class DiagnoseDialog(QDialog):
             written = await self.controller.write_bundle(
                 self.account_id, path, include_username=self.include_username.isChecked())
         except IbdeskError as exc:
-            QMessageBox.warning(self, "Support bundle", exc.user_message)
+            dialogs.warning(self, "Support bundle", exc.user_message)
             return None
         finally:
             self.bundle_button.setEnabled(True)

@@ -38,6 +38,7 @@ from ibdesk.domain.errors import IbdeskError
 from ibdesk.domain.models import Account, Environment, StatusDetail
 from ibdesk.private_files import create_private
 from ibdesk.ui.account_table_model import COL_ACCOUNT, AccountRole, AccountTableModel
+from ibdesk.ui import dialogs
 from ibdesk.ui.controller import Controller
 from ibdesk.ui.status_panel import StatusPanel
 from ibdesk.ui.tray import Tray
@@ -377,8 +378,8 @@ class MainWindow(QMainWindow):
             asyncio.ensure_future(self._show_selected())
 
     def _on_action_finished(self, account_id: str, action: str, error: str) -> None:
-        if error:
-            QMessageBox.warning(self, f"{action.capitalize()} failed", error)
+        if error:  # emitted inside the action's task: a box that does not block it
+            dialogs.warning(self, f"{action.capitalize()} failed", error)
         asyncio.ensure_future(self._apply())
 
     def _on_tunnel_changed(self, account_id: str, port: int) -> None:
@@ -400,27 +401,56 @@ class MainWindow(QMainWindow):
     def _on_message_posted(self, level: str, text: str) -> None:
         self.statusBar().showMessage(text, 0 if level != "info" else 10000)
 
-    @asyncSlot(str, str)
-    async def _on_action_requested(self, account_id: str, action: str) -> None:
-        await self.perform(account_id, action)
-
-    async def perform(self, account_id: str, action: str, *, confirmed: bool = False) -> bool:
+    def _on_action_requested(self, account_id: str, action: str) -> None:
+        """A button of the panel (or the row's menu): what must be asked is asked here,
+        in this plain slot, and only then does the action run as a task — a dialog run
+        inside a task blocks every other task (a monitor cycle's updates) until closed."""
         row = self.model.row_of(account_id)
         if row is None:
-            return False
+            return
         account: Account = self.model.data(self.model.index(row, 0), AccountRole.ACCOUNT)
+        go, value = self.ask_first(account, action)
+        if go:
+            asyncio.ensure_future(self.perform(account_id, action, confirmed=True, value=value))
+
+    def ask_first(self, account: Account, action: str) -> tuple[bool, Any]:
+        """What the action needs from the person (a confirmation, a password, a port):
+        (False, None) when they said no."""
         if action == "password":
             password, ok = QInputDialog.getText(
                 self, "New IBKR password",
                 f"Enter the current IBKR password of {account.username}. It is delivered "
                 "to the server over SSH and IBeam starts again with it.",
                 QLineEdit.EchoMode.Password)
-            if not ok or not password:
+            return (bool(ok and password), password)
+        if action == "port":
+            port, ok = QInputDialog.getInt(
+                self, "Local port",
+                f"The port on this computer for {account.username} "
+                f"({account.environment.value}): your programs reach its gateway at "
+                "https://localhost:PORT. Each account has its own.",
+                account.local_port or 5000, 1024, 65535)
+            return (bool(ok and port != account.local_port), port)
+        if action in ("start", "stop", "restart", "delete"):
+            return self.confirm(account, action), None
+        return True, None
+
+    async def perform(self, account_id: str, action: str, *, confirmed: bool = False,
+                      value: Any = None) -> bool:
+        """Carry the action out (`confirmed`: what it needed was asked, `value` given)."""
+        row = self.model.row_of(account_id)
+        if row is None:
+            return False
+        account: Account = self.model.data(self.model.index(row, 0), AccountRole.ACCOUNT)
+        if not confirmed:
+            go, value = self.ask_first(account, action)
+            if not go:
                 return False
+        if action == "password":
             try:
-                await self.controller.change_password(account_id, password)
+                await self.controller.change_password(account_id, value)
             except IbdeskError as exc:
-                QMessageBox.warning(self, "New password", exc.user_message)
+                dialogs.warning(self, "New password", exc.user_message)
                 return False
             await self._apply()
             return True
@@ -430,20 +460,12 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Copied {url} ({account.id}).", 5000)
             return True
         if action == "port":
-            port, ok = QInputDialog.getInt(
-                self, "Local port",
-                f"The port on this computer for {account.username} "
-                f"({account.environment.value}): your programs reach its gateway at "
-                "https://localhost:PORT. Each account has its own.",
-                account.local_port or 5000, 1024, 65535)
-            if not ok or port == account.local_port:
-                return False
             try:
-                await self.controller.set_local_port(account_id, port)
+                await self.controller.set_local_port(account_id, value)
             except IbdeskError as exc:
-                QMessageBox.warning(self, "Local port", exc.user_message)
+                dialogs.warning(self, "Local port", exc.user_message)
                 return False
-            self.statusBar().showMessage(f"{account.id} is now at https://localhost:{port}.")
+            self.statusBar().showMessage(f"{account.id} is now at https://localhost:{value}.")
             return True
         if action == "diagnose":
             self.open_diagnose(account_id, f"{account.username} ({account.environment.value})")
@@ -456,11 +478,9 @@ class MainWindow(QMainWindow):
                 else:
                     await self.controller.open_tunnel(account_id)
             except IbdeskError as exc:
-                QMessageBox.warning(self, "Tunnel", exc.user_message)
+                dialogs.warning(self, "Tunnel", exc.user_message)
                 return False
             return True
-        if not confirmed and not self.confirm(account, action):
-            return False
         return await self.controller.run_action(account_id, action)
 
     def confirm(self, account: Account, action: str) -> bool:
@@ -503,12 +523,20 @@ class MainWindow(QMainWindow):
         dialog.run()
         return dialog
 
-    @asyncSlot(str)
-    async def _on_password_requested(self, account_id: str) -> None:
-        if await self.perform(account_id, "password"):
+    def _on_password_requested(self, account_id: str) -> None:
+        row = self.model.row_of(account_id)
+        if row is None:
+            return
+        account: Account = self.model.data(self.model.index(row, 0), AccountRole.ACCOUNT)
+        go, password = self.ask_first(account, "password")  # asked outside any task
+        if go:
+            asyncio.ensure_future(self._new_password_then_recheck(account_id, password))
+
+    async def _new_password_then_recheck(self, account_id: str, password: str) -> None:
+        if await self.perform(account_id, "password", confirmed=True, value=password):
             dialog = self.diagnose_dialogs.get(account_id)
             if dialog is not None:
-                dialog.run()
+                dialog.recheck_after_login()
 
     def open_settings(self) -> Any:
         from ibdesk.ui.settings_dialog import SettingsDialog

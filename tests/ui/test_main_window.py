@@ -17,7 +17,7 @@ from pytestqt.qtbot import QtBot
 from ibdesk.domain import ServerStatus
 from ibdesk.services.monitor import MonitorConfig
 from ibdesk.services.runtime import Runtime
-from ibdesk.ui import snapshot
+from ibdesk.ui import dialogs, snapshot
 from ibdesk.ui.connect_wizard import PAGE_LOGIN, PAGE_PROGRESS, PAGE_REVIEW, PAGE_SERVER
 from ibdesk.ui.controller import Controller
 from ibdesk.ui.main_window import MainWindow
@@ -62,8 +62,14 @@ def answers(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
         said["warning"].append(text)
         return QMessageBox.StandardButton.Ok
 
+    async def ask(parent: object, title: str, text: str, **kw: object) -> bool:
+        said["question"].append(text)
+        return True
+
     monkeypatch.setattr(QMessageBox, "question", question)
     monkeypatch.setattr(QMessageBox, "warning", warning)
+    monkeypatch.setattr(dialogs, "ask", ask)
+    monkeypatch.setattr(dialogs, "warning", warning)
     return said
 
 
@@ -352,6 +358,7 @@ def test_keys_tooltips_and_confirmations_a_keyboard_user_meets(
     texts = [a.text() for a in (win.connect_action, win.refresh_action, win.diagnose_action,
                                 win.settings_action, win.about_action, win.quit_action)]
     texts += [b.text() for b in win.panel.buttons.values()]
+    texts += [win.panel.copy_url.text(), win.panel.change_port.text()]
     keys = [t[t.index("&") + 1].lower() for t in texts if "&" in t]
     assert len(keys) == len(texts) and len(set(keys)) == len(keys), texts
     assert not win.table.tabKeyNavigation()
@@ -576,3 +583,54 @@ def test_each_account_has_its_own_port_in_the_wizard_the_panel_and_the_next_star
         assert await Controller(sandboxed).restore_tunnels() == []
 
     run_scenario(loop, scenario(), win.controller)
+
+
+def test_a_question_open_during_a_monitor_cycle_drops_no_status_update(
+        window: MainWindow, loop: qasync.QEventLoop, sandboxed: Runtime,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 14's walk-through: `Cannot enter into task … _on_cycle_finished` whenever a
+    dialog was open during a monitor cycle — the confirmation ran inside the action's task,
+    and its nested event loop kept every other task (the cycle's updates) from running.
+    The boxes here are real (not answered by the test): one is closed by a timer."""
+    from datetime import UTC, datetime
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from ibdesk.store.repository import StatusUpdate
+
+    win = window
+
+    def close_the_question() -> None:
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox):
+            box.button(QMessageBox.StandardButton.No).click()
+
+    seen: list[object] = []
+
+    async def scenario() -> None:
+        await win.start()
+        account = await win.controller.connect(request("paper"), lambda _: None)
+        await until(lambda: win.model.row_of(account.id) is not None
+                    and _status(win, account.id) is ServerStatus.RUNNING)
+        update = StatusUpdate(account.id, ServerStatus.ERROR, "a cycle's news",
+                              datetime.now(UTC))
+        # plain timer callbacks, not this task (it could not step while a box blocks one)
+        QTimer.singleShot(0, lambda: win.panel.action_requested.emit(account.id, "stop"))
+        QTimer.singleShot(500, lambda: seen.append(QApplication.activeModalWidget()))
+        QTimer.singleShot(600, lambda: win.controller.cycle_finished.emit([update]))
+        shown: list[ServerStatus] = []  # every status the row showed (the monitor's own
+        win.model.dataChanged.connect(  # cycles go on meanwhile and set it back)
+            lambda *_: shown.append(_status(win, account.id)))
+        QTimer.singleShot(2000, close_the_question)  # the person answers No, later
+        await asyncio.sleep(2.5)
+        assert isinstance(seen[0], QMessageBox)  # the question was open…
+        assert ServerStatus.ERROR in shown  # …and the cycle's update was shown meanwhile
+        await until(lambda: QApplication.activeModalWidget() is None, timeout=5)
+        await asyncio.sleep(0.2)
+        assert sandboxed.repository.require_account(account.id).do_server_status \
+            is not ServerStatus.STOPPED  # No was answered: nothing was stopped
+
+    with caplog.at_level("ERROR"):
+        run_scenario(loop, scenario(), win.controller)
+    assert "Cannot enter into task" not in caplog.text
