@@ -104,6 +104,9 @@ def run_window(home: str | None, *, sandbox: bool) -> int:
         log.info("ibdesk window started%s", " (sandbox)" if sandbox else "")
         controller = Controller(rt)
         window = MainWindow(controller)
+        from ibdesk.ui import snapshot
+
+        window.restore_state(snapshot.read_any(rt.settings.home))  # where it was last time
         watch = StallWatch() if os.environ.get("IBDESK_DEBUG_STALLS") == "1" else None
 
         async def main() -> None:
@@ -116,7 +119,9 @@ def run_window(home: str | None, *, sandbox: bool) -> int:
                 window.show()
                 await window.start()
             else:  # the snapshot stays up until the live rows are ready: no empty flash
-                window.setGeometry(first.geometry())
+                # its whole geometry, frame included (geometry() alone put the window's
+                # top-left corner at the screen's, its title bar off screen)
+                window.restoreGeometry(first.saveGeometry())
                 await window.reload()
                 window.show()
                 first.close()

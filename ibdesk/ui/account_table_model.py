@@ -92,6 +92,10 @@ class AccountTableModel(AccountColumnsModel):
     def account_at(self, row: int) -> Account:
         return self._rows[row][0]
 
+    def accounts(self) -> list[Account]:
+        """Every row's account, in the store's order."""
+        return [account for account, _ in self._rows]
+
     # ------------------------------------------------------------------ Qt API
     # rowCount, columnCount and headerData come from AccountColumnsModel.
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:

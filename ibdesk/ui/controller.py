@@ -233,6 +233,20 @@ class Controller(QObject):
     async def refresh(self, account_id: str) -> None:
         await self.monitor.refresh(account_id)
 
+    async def refresh_all(self) -> None:
+        """Check every account now (a forced monitor cycle)."""
+        await self.monitor.cycle(force=True)
+
+    async def unfinished_connects(self) -> set[str]:
+        """Accounts whose connect is pending or failed (Resume carries it on)."""
+        from ibdesk.domain.models import OperationState
+
+        rt = self.rt
+        ops = await asyncio.to_thread(
+            lambda: rt.repository.operations(states=(OperationState.PENDING,
+                                                     OperationState.FAILED)))
+        return {op.account_id for op in ops if op.kind == "connect"}
+
     async def connect(self, request: ConnectRequest,
                       on_progress: Callable[[Progress], None]) -> Account:
         from ibdesk.services.provisioner import Provisioner
@@ -249,7 +263,7 @@ class Controller(QObject):
         return account
 
     async def run_action(self, account_id: str, action: str) -> bool:
-        """start / stop / restart / delete, with signals before and after."""
+        """start / stop / restart / delete / resume, with signals before and after."""
         if account_id in self.busy:
             return False
         self.busy[account_id] = action
@@ -258,8 +272,12 @@ class Controller(QObject):
         try:
             from ibdesk.services.lifecycle import Lifecycle
 
-            lifecycle = Lifecycle(self.rt)
-            await getattr(lifecycle, action)(account_id)
+            if action == "resume":
+                from ibdesk.services.provisioner import Provisioner
+
+                await Provisioner(self.rt).resume(account_id)
+            else:
+                await getattr(Lifecycle(self.rt), action)(account_id)
             if action == "delete":
                 await self.close_tunnel(account_id, forget=False)
                 self.latency.pop(account_id, None)

@@ -45,6 +45,8 @@ from ibdesk.ui.tray import Tray
 
 log = logging.getLogger(__name__)
 UPDATE_CHUNK = 100
+MAX_COLUMN_WIDTH = 240
+"""No column measured wider than this (longer text ends in "…", the tooltip has it)."""
 
 
 class MainWindow(QMainWindow):
@@ -71,6 +73,10 @@ class MainWindow(QMainWindow):
         self._shut_down = False
         self._quitting = False
         """Quit was chosen: closing ends the app even with a tray (a close hides it)."""
+        self._hidden_geometry: Any = None
+        """saveGeometry() as the window was hidden (shown there again)."""
+        self.unfinished: set[str] = set()
+        """Accounts with an unfinished connect (they get a Resume button)."""
 
         self._build()
         self._connect_signals()
@@ -217,11 +223,21 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setSizes([850, 430])
+        splitter.setChildrenCollapsible(False)
+        self.splitter = splitter
         self.stack.addWidget(splitter)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._row_menu)
         self.setCentralWidget(central)
         self.setTabOrder(self.filter, self.table)
         self.setTabOrder(self.table, self.panel)
         self.statusBar().showMessage(f"ibdesk {__version__}")
+        self.cost = QLabel()
+        self.cost.setAccessibleName("Monthly cost")
+        self.cost.setToolTip("What DigitalOcean bills a month for all these servers (stopped "
+                             "servers are billed too, until they are deleted).")
+        self.cost.setContentsMargins(8, 0, 8, 0)
+        self.statusBar().addPermanentWidget(self.cost)
 
     def _connect_signals(self) -> None:
         c = self.controller
@@ -249,16 +265,20 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ data
     async def reload(self) -> None:
         rows = await self.controller.accounts()
-        if self.tray is not None:
-            self.tray.update_summary([a for a, _ in rows])
+        self._update_tray([a for a, _ in rows])
         selected = self.selected_account_id()
+        self.unfinished = await self.controller.unfinished_connects()
         self.model.set_rows(rows)
         self.stack.setCurrentIndex(1 if rows else 0)
         if rows:
             self.table.resizeColumnsToContents()
+            for column in range(self.model.columnCount()):  # a long username must not push
+                if self.table.columnWidth(column) > MAX_COLUMN_WIDTH:  # the status off
+                    self.table.setColumnWidth(column, MAX_COLUMN_WIDTH)  # screen: "…"
             self.select(selected or rows[0][0].id)
         else:
             self.panel.show_account(None, None)
+        self._show_cost()
 
     async def _apply(self) -> None:
         """Re-read the rows; only the rows whose data changed are touched."""
@@ -276,8 +296,9 @@ class MainWindow(QMainWindow):
             old_detail = self.model.data(index, AccountRole.DETAIL)
             if old_account != account or old_detail != detail:
                 self.model.update_account(account, detail)
-        if self.tray is not None:
-            self.tray.update_summary([a for a, _ in rows])
+        self.unfinished = await self.controller.unfinished_connects()
+        self._update_tray([a for a, _ in rows])
+        self._show_cost()
         await self._show_selected()
 
     def selected_account_id(self) -> str | None:
@@ -294,6 +315,60 @@ class MainWindow(QMainWindow):
         index = self.proxy.mapFromSource(self.model.index(row, 0))
         self.table.selectRow(index.row())
 
+    def _update_tray(self, accounts: list[Account]) -> None:
+        if self.tray is not None:
+            self.tray.update_summary(accounts, tunnels=self.controller.open_tunnels())
+
+    def _show_cost(self) -> None:
+        """All the servers' monthly cost, in the status bar (a trader's standing bill)."""
+        accounts = [a for a in self.model.accounts() if a.do_droplet_id is not None]
+        total = sum(a.price_monthly or 0 for a in accounts)
+        self.cost.setText(f"{len(accounts)} server{'s' if len(accounts) != 1 else ''} · "
+                          f"${total:,.2f}/month".replace(".00/", "/"))
+        self.cost.setVisible(bool(accounts))
+
+    def _row_menu(self, point: Any) -> None:
+        """Right-click on a row: the panel's actions for that account."""
+        from PySide6.QtWidgets import QMenu
+
+        index = self.table.indexAt(point)
+        if not index.isValid():
+            return
+        account = self.proxy.data(index, AccountRole.ACCOUNT)
+        if not isinstance(account, Account):
+            return
+        self.select(account.id)
+        menu = self.row_menu(account)
+        menu.popup(self.table.viewport().mapToGlobal(point))
+
+    def row_menu(self, account: Account) -> Any:
+        from PySide6.QtWidgets import QMenu
+
+        from ibdesk.ui.status_panel import ACTIONS, actions_allowed
+
+        menu = QMenu(self)
+        allowed = actions_allowed(account, account.id in self.controller.busy,
+                                  resumable=account.id in self.unfinished)
+        kept = self.controller.tunnel_port(account.id) or \
+            self.controller.tunnel_waiting(account.id)
+        for action, text in ACTIONS:
+            if action in ("password", "resume") and action not in allowed:
+                continue
+            if action == "tunnel" and kept:
+                text = "Close &tunnel"
+            item = menu.addAction(text)
+            item.setEnabled(action in allowed or (action == "tunnel" and bool(kept)))
+            item.triggered.connect(lambda _=False, a=action: self._on_action_requested(
+                account.id, a))
+        menu.addSeparator()
+        for action, text in (("copy_url", f"Cop&y https://localhost:{account.local_port}"),
+                             ("port", "C&hange port…")):
+            item = menu.addAction(text)
+            item.setEnabled(bool(account.local_port))
+            item.triggered.connect(lambda _=False, a=action: self._on_action_requested(
+                account.id, a))
+        return menu
+
     async def _show_selected(self) -> None:
         account_id = self.selected_account_id()
         if account_id is None:
@@ -308,7 +383,8 @@ class MainWindow(QMainWindow):
         self.panel.show_account(account, detail,
                                 busy_action=self.controller.busy.get(account_id),
                                 tunnel_port=self.controller.tunnel_port(account_id),
-                                tunnel_waiting=self.controller.tunnel_waiting(account_id))
+                                tunnel_waiting=self.controller.tunnel_waiting(account_id),
+                                resumable=account_id in self.unfinished)
         self.panel.show_latency(list(self.controller.latency.get(account_id, [])))
         self.panel.show_history(await self.controller.history(account_id))
 
@@ -342,9 +418,8 @@ class MainWindow(QMainWindow):
                     self.model.update_account(new, update.detail)
                     touched_selected |= update.account_id == selected
             await asyncio.sleep(0)
-        if self.tray is not None:
-            self.tray.update_summary([self.model.account_at(r)
-                                      for r in range(self.model.rowCount())])
+        self._update_tray(self.model.accounts())
+        self._show_cost()
         if touched_selected or any(u.account_id == selected for u in updates):
             await self._show_selected()
 
@@ -363,13 +438,14 @@ class MainWindow(QMainWindow):
 
     @asyncSlot()
     async def _on_refresh_triggered(self) -> None:
-        account_id = self.selected_account_id()
-        self.statusBar().showMessage("Checking…")
+        """Check every account now (it checked only the selected row)."""
+        count = self.model.rowCount()
+        self.statusBar().showMessage(f"Checking {count} account{'s' if count != 1 else ''}…")
         try:
-            if account_id:
-                await self.controller.refresh(account_id)
+            await self.controller.refresh_all()
             await self._apply()
-            self.statusBar().showMessage("Checked just now.", 5000)
+            self.statusBar().showMessage(f"Checked {count} account"
+                                         f"{'s' if count != 1 else ''} just now.", 5000)
         except IbdeskError as exc:
             self.statusBar().showMessage(exc.user_message)
 
@@ -383,6 +459,7 @@ class MainWindow(QMainWindow):
         asyncio.ensure_future(self._apply())
 
     def _on_tunnel_changed(self, account_id: str, port: int) -> None:
+        self._update_tray(self.model.accounts())
         if port:
             self.statusBar().showMessage(
                 f"Gateway of {account_id} at https://localhost:{port} for your programs.")
@@ -563,6 +640,26 @@ class MainWindow(QMainWindow):
         await self.reload()
         self.controller.start_monitor()
 
+    def restore_state(self, data: dict[str, Any] | None) -> None:
+        """Where the window was and how it was split, from the last run's snapshot."""
+        from ibdesk.ui import snapshot
+
+        geometry = snapshot.saved_bytes(data, "geometry")
+        if geometry:
+            self.restoreGeometry(geometry)
+        splitter = snapshot.saved_bytes(data, "splitter")
+        if splitter:
+            self.splitter.restoreState(splitter)
+
+    def show_again(self) -> None:
+        """From the tray: where it was when hidden (a hidden window shown again could
+        come back at the screen's corner, its title bar off screen)."""
+        if self._hidden_geometry is not None:
+            self.restoreGeometry(self._hidden_geometry)
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
     async def _save_snapshot(self) -> None:
         """What the table shows, for the next start's first paint (see ui/snapshot.py)."""
         from ibdesk.ui import snapshot
@@ -572,8 +669,11 @@ class MainWindow(QMainWindow):
                  for column in range(proxy.columnCount())] for row in range(proxy.rowCount())]
         try:
             widths = [self.table.columnWidth(c) for c in range(proxy.columnCount())]
+            geometry = bytes(self._hidden_geometry or self.saveGeometry().data())
             await asyncio.to_thread(snapshot.write, self.controller.rt.settings.home, rows,
-                                    title=self.windowTitle(), widths=widths)
+                                    title=self.windowTitle(), widths=widths,
+                                    geometry=geometry,
+                                    splitter=bytes(self.splitter.saveState().data()))
         except OSError as exc:
             log.warning("could not save the window snapshot: %s", exc.strerror)
 
@@ -586,6 +686,8 @@ class MainWindow(QMainWindow):
             event.accept()
             return
         event.ignore()
+        if self.isVisible():
+            self._hidden_geometry = self.saveGeometry()
         self.hide()
         if not self._quitting and self.tray is not None and self.tray.isVisible():
             # with a tray, closing the window is not quitting: tunnels, monitoring and

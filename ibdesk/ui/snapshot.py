@@ -12,6 +12,7 @@ Only Qt and the standard library are imported here (a test keeps it that way).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
@@ -37,17 +38,42 @@ def path_for(home: Path) -> Path:
 
 
 def write(home: Path, rows: list[list[str]], *, title: str,
-          widths: list[int] | None = None) -> None:
+          widths: list[int] | None = None, geometry: bytes | None = None,
+          splitter: bytes | None = None) -> None:
     """Replace the snapshot whole (temporary file, then rename). `widths` are the live
-    table's column widths, so that the first paint need not measure any text."""
+    table's column widths, so that the first paint need not measure any text;
+    `geometry` and `splitter` are where the window was and how it was split (Qt's own
+    saveGeometry/saveState), so that it opens there again."""
     target = path_for(home)
     data = {"version": VERSION, "saved_at": time.time(), "title": title,
             "widths": [int(w) for w in (widths or [])][:len(HEADERS)],
+            "geometry": base64.b64encode(geometry).decode() if geometry else None,
+            "splitter": base64.b64encode(splitter).decode() if splitter else None,
             "rows": [[str(cell) for cell in row[:len(HEADERS)]] for row in rows[:MAX_ROWS]]}
     temp = target.with_name(target.name + ".new")
     create_private(temp)  # ids and usernames: this user's only
     temp.write_text(json.dumps(data), encoding="utf-8")
     os.replace(temp, target)
+
+
+def saved_bytes(data: dict[str, Any] | None, key: str) -> bytes | None:
+    """The window's saved geometry or splitter state, when there is a readable one."""
+    value = (data or {}).get(key)
+    if not isinstance(value, str):
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError:
+        return None
+
+
+def read_any(home: Path) -> dict[str, Any] | None:
+    """The snapshot file's data even without rows (a window state to restore)."""
+    try:
+        data = json.loads(path_for(home).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("version") == VERSION else None
 
 
 def read(home: Path) -> dict[str, Any] | None:
@@ -102,6 +128,9 @@ class SnapshotWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle(str(snapshot.get("title") or "ibdesk"))
         self.resize(1200, 720)
+        geometry = saved_bytes(snapshot, "geometry")
+        if geometry:  # where the window was (Qt keeps it on a screen that exists now)
+            self.restoreGeometry(geometry)
         body = QWidget()
         layout = QVBoxLayout(body)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -133,5 +162,5 @@ class SnapshotWindow(QMainWindow):
         self.setCentralWidget(body)
 
 
-__all__ = ["AccountColumnsModel", "FILE_NAME", "HEADERS", "SnapshotModel", "SnapshotWindow", "path_for", "read",
-           "write"]
+__all__ = ["AccountColumnsModel", "FILE_NAME", "HEADERS", "SnapshotModel", "SnapshotWindow",
+           "path_for", "read", "read_any", "saved_bytes", "write"]

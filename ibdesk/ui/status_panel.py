@@ -90,7 +90,7 @@ class LatencyChart(QWidget):
 # Delete and Diagnose this computer): the toolbar has C, F, I, S, A and Q.
 ACTIONS = [("start", "Sta&rt"), ("stop", "St&op"), ("restart", "R&estart"),
            ("tunnel", "Open &tunnel"), ("diagnose", "Dia&gnose…"), ("delete", "&Delete…"),
-           ("password", "New &password…")]
+           ("password", "New &password…"), ("resume", "Res&ume setup")]
 
 WHEN = {
     "start": "Starts the server. Only for a stopped server.",
@@ -103,18 +103,23 @@ WHEN = {
     "diagnose": "Runs every check on this server and offers the fixes ibdesk can make.",
     "delete": "Destroys the server for good; billing stops.",
     "password": "Delivers a new IBKR password. Only after IBKR refused the stored one.",
+    "resume": "Carries the unfinished setup of this server on from where it stopped.",
 }
 """Each button's tooltip: what it does and when it applies (a disabled button says why)."""
+BUSY_TEXT = {"start": "Starting…", "stop": "Stopping…", "restart": "Restarting…",
+             "delete": "Deleting…", "resume": "Setting up…"}
 
 
-def actions_allowed(account: Account, busy: bool) -> set[str]:
-    """Which actions apply to the account in its current status."""
+def actions_allowed(account: Account, busy: bool, *, resumable: bool = False) -> set[str]:
+    """Which actions apply to the account in its current status (`resumable`: it has an
+    unfinished connect that Resume carries on)."""
     if busy:
         return set()
+    resume = {"resume"} if resumable and account.login_refused is None else set()
     if account.do_droplet_id is None:
-        return {"delete", "diagnose"}
+        return {"delete", "diagnose"} | resume
     status = account.do_server_status
-    allowed = {"delete", "diagnose"}
+    allowed = {"delete", "diagnose"} | resume
     if status is ServerStatus.STOPPED:
         allowed.add("start")
     if account.login_refused is not None:
@@ -252,7 +257,7 @@ class StatusPanel(QWidget):
     # ------------------------------------------------------------------ filling
     def show_account(self, account: Account | None, detail: StatusDetail | None, *,
                      busy_action: str | None = None, tunnel_port: int = 0,
-                     tunnel_waiting: int = 0) -> None:
+                     tunnel_waiting: int = 0, resumable: bool = False) -> None:
         self._account = account
         if account is None:
             self.title.setText("<b>No account selected</b>")
@@ -263,6 +268,7 @@ class StatusPanel(QWidget):
             for button in self.buttons.values():
                 button.setEnabled(False)
             self.buttons["password"].hide()
+            self.buttons["resume"].hide()
             for label in self.fact_labels.values():
                 label.setText("—")
             self.history.clear()
@@ -279,20 +285,21 @@ class StatusPanel(QWidget):
         self.fix.setText(f"<b>What to do:</b> {detail.fix}" if detail and detail.fix else "")
         self.warning.setVisible(bool(detail and detail.warning))
         self.warning.setText(f"⚠ {detail.warning}" if detail and detail.warning else "")
-        allowed = actions_allowed(account, busy_action is not None)
+        allowed = actions_allowed(account, busy_action is not None, resumable=resumable)
         for action, button in self.buttons.items():
             button.setEnabled(action in allowed)
             button.setToolTip(WHEN[action] if busy_action is None else
                               f"Wait: {busy_action} is under way.")
         self.buttons["password"].setVisible("password" in allowed)
+        self.buttons["resume"].setVisible("resume" in allowed)
         kept = tunnel_port or tunnel_waiting
         self.buttons["tunnel"].setText("Close &tunnel" if kept else "Open &tunnel")
         if kept:
             self.buttons["tunnel"].setEnabled(True)
         self.progress.setVisible(busy_action is not None)
         if busy_action:
-            self.progress.setFormat(f"{busy_action.capitalize()}ing…".replace("Stoping",
-                                                                              "Stopping"))
+            self.progress.setFormat(BUSY_TEXT.get(busy_action,
+                                                  f"{busy_action.capitalize()}…"))
         port = account.local_port
         self.port_row.setVisible(bool(kept or port))
         self.copy_url.setEnabled(bool(port))

@@ -634,3 +634,138 @@ def test_a_question_open_during_a_monitor_cycle_drops_no_status_update(
     with caplog.at_level("ERROR"):
         run_scenario(loop, scenario(), win.controller)
     assert "Cannot enter into task" not in caplog.text
+
+
+@pytest.fixture
+def quiet_window(loop: qasync.QEventLoop, sandboxed: Runtime, qtbot: QtBot):  # type: ignore[no-untyped-def]
+    """A window whose monitor checks once at start, then only when asked."""
+    controller = Controller(sandboxed, MonitorConfig(fast_interval=60, slow_interval=60,
+                                                     error_interval=60))
+    win = MainWindow(controller)
+    win.show()
+    yield win
+    win._ages.stop()
+    loop.run_until_complete(controller.close())
+    win.hide()
+    win.deleteLater()
+
+
+def test_refresh_checks_every_row_and_the_bill_is_in_the_status_bar(
+        quiet_window: MainWindow, loop: qasync.QEventLoop, sandboxed: Runtime) -> None:
+    """Issue 14's walk-through: Refresh updated only the selected row; the total monthly
+    cost was nowhere."""
+    win = quiet_window
+
+    async def scenario() -> None:
+        from tests.e2e.conftest import provisioner
+
+        first = await provisioner(sandboxed).connect(request("paper"))
+        second = await provisioner(sandboxed).connect(request("demo"))
+        cycles: list[object] = []
+        win.controller.cycle_finished.connect(cycles.append)
+        await win.start()
+        await until(lambda: win.model.rowCount() == 2 and cycles)  # the first look, done
+        win.select(first.id)
+        await asyncio.sleep(1.1)
+        before = {a.id: a.do_last_status_check for a in win.model.accounts()}
+        win.refresh_action.trigger()
+        await until(lambda: all(a.do_last_status_check != before[a.id]
+                                for a in win.model.accounts()), timeout=20)
+        prices = [a.price_monthly or 0 for a in sandboxed.repository.list_accounts()]
+        assert win.cost.isVisible() or not win.isVisible()
+        assert win.cost.text() == f"2 servers · ${sum(prices):,.2f}/month".replace(".00/", "/")
+        assert second.id in {a.id for a in win.model.accounts()}
+
+    run_scenario(loop, scenario(), win.controller)
+
+
+def test_the_tray_the_row_menu_and_resume_reach_each_account(
+        window: MainWindow, loop: qasync.QEventLoop, sandboxed: Runtime,
+        answers: dict[str, list[str]]) -> None:
+    """Issue 14: the tray's menu had only Show and Quit; rows had no right-click menu; an
+    unfinished setup had no Resume button."""
+    from PySide6.QtWidgets import QApplication
+
+    from ibdesk.domain import Account
+    from ibdesk.ui.main_window import MAX_COLUMN_WIDTH
+    from tests.e2e.conftest import provisioner
+
+    win = window
+    win.tray = Tray(QIcon(), win)
+
+    async def scenario() -> None:
+        await win.start()
+        account = await win.controller.connect(request("paper"), lambda _: None)
+        await until(lambda: win.model.row_of(account.id) is not None
+                    and _status(win, account.id) is ServerStatus.RUNNING)
+        assert win.tray is not None
+        menu = win.tray.account_menu(account.id)
+        assert menu is not None and "paperjane (paper) — Running" in menu.title()
+        open_tunnel, copy = menu.actions()
+        assert open_tunnel.text() == f"Open tunnel on localhost:{account.local_port}"
+        open_tunnel.trigger()
+        await until(lambda: win.controller.tunnel_port(account.id) == account.local_port)
+        menu = win.tray.account_menu(account.id)
+        assert menu is not None and "tunnel open" in menu.title()
+        assert menu.actions()[0].text().startswith("Close tunnel")
+        menu.actions()[1].trigger()
+        await until(lambda: QApplication.clipboard().text()
+                    == f"https://localhost:{account.local_port}")
+
+        texts = {a.text(): a.isEnabled() for a in win.row_menu(account).actions()}
+        assert texts["Close &tunnel"] and texts["St&op"] and not texts["Sta&rt"]
+        assert texts[f"Cop&y https://localhost:{account.local_port}"]
+
+        # an unfinished setup: Resume in the panel and the menu, and it finishes
+        unfinished = await provisioner(sandboxed).connect(request("demo"), wait=False)
+        sandboxed.repository.add_account(Account(
+            id="ib-paper-0f0f0f0f", username="a-very-long-ibkr-username-" * 2,
+            environment="paper"))
+        await win.reload()
+        assert win.table.columnWidth(0) <= MAX_COLUMN_WIDTH  # the long name is cut, "…"
+        win.select(unfinished.id)
+        await win._show_selected()
+        resume = win.panel.buttons["resume"]
+        assert resume.isVisibleTo(win.panel) and resume.isEnabled()
+        assert "Res&ume setup" in {a.text() for a in win.row_menu(
+            win.model.account_at(win.model.row_of(unfinished.id) or 0)).actions()}
+        assert await win.perform(unfinished.id, "resume"), answers["warning"]
+        await until(lambda: _status(win, unfinished.id) is ServerStatus.RUNNING, timeout=30)
+        await win._apply()
+        assert not win.panel.buttons["resume"].isVisibleTo(win.panel)
+
+    run_scenario(loop, scenario(), win.controller)
+
+
+def test_the_window_opens_again_where_it_was(window: MainWindow, loop: qasync.QEventLoop,
+                                            sandboxed: Runtime) -> None:
+    """Issue 14's walk-through: on reopen the window jumped to the screen's top-left with
+    its title bar off screen; its size and split were forgotten."""
+    win = window
+    win.resize(700, 480)  # inside the offscreen screen (800 × 600): Qt keeps a restored
+    win.move(40, 30)      # window on a screen, as it should
+    win.splitter.setSizes([400, 300])
+
+    async def scenario() -> None:
+        await win.start()
+        geometry = win.geometry()
+        sizes = win.splitter.sizes()
+        win.close()  # no tray offscreen: this quits, saving the snapshot
+        await until(lambda: win._shut_down, timeout=30)
+        saved = snapshot.read_any(sandboxed.settings.home)
+        assert saved is not None and snapshot.saved_bytes(saved, "geometry")
+        again = MainWindow(Controller(sandboxed))
+        again.restore_state(saved)
+        assert again.geometry().size() == geometry.size()
+        assert again.geometry().topLeft() == geometry.topLeft()
+        again.show()
+        assert again.splitter.sizes() == sizes
+        again.hide()
+        again.move(90, 100)  # as a window manager might place a window shown again
+        again._hidden_geometry = win.saveGeometry()
+        again.show_again()
+        assert again.geometry().topLeft() == geometry.topLeft()
+        again.hide()
+        again._ages.stop()
+
+    run_scenario(loop, scenario())
