@@ -51,6 +51,14 @@ async def scenario(rt, runner) -> None:  # type: ignore[no-untyped-def]
     await window._open_wizard()
     wizard = window.wizard
     wizard.resize(720, 540)
+    from ibdesk.domain import Environment as Env
+
+    wizard.login.username.setText("livejoe")
+    wizard.login.password.setText("secret")
+    wizard.login.environment.setCurrentIndex(wizard.login.environment.findData(Env.LIVE))
+    wizard.next()  # refused: live needs a 2FA handler
+    await shoot(wizard, "02b-wizard-live-error")
+    wizard.login.environment.setCurrentIndex(wizard.login.environment.findData(Env.PAPER))
     wizard.login.username.setText("paperjane")
     wizard.login.password.setText("p@per'pa$$")
     await shoot(wizard, "02-wizard-login")
@@ -88,9 +96,15 @@ async def scenario(rt, runner) -> None:  # type: ignore[no-untyped-def]
         await asyncio.sleep(0.3)
     await window.reload()
     window.select(live.id)
+    await controller.open_tunnel(live.id)
     await window._show_selected()
     await shoot(window, "07-main-window")
     await shoot(window.panel, "08-status-panel")
+    menu = window.row_menu(window.model.account_at(window.model.row_of(live.id)))
+    menu.popup(window.mapToGlobal(window.rect().center()))
+    await asyncio.sleep(0.4)
+    await shoot(menu, "14-row-menu")
+    menu.close()
     rows = await controller.accounts()
     failed = next(a for a, _ in rows if a.do_server_status.value == "error")
     window.select(failed.id)

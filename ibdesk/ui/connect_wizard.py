@@ -17,7 +17,7 @@ import html
 from enum import StrEnum
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -205,9 +205,16 @@ class ServerPage(QWizardPage):
         self.size.setAccessibleName("Size")
         self.image = QLineEdit()
         self.image.setAccessibleName("Image")
+        self.image.setPlaceholderText("empty: Ubuntu 24.04 with Docker and IBeam installed")
+        self.image.setToolTip("A DigitalOcean image id or slug. What it is, and what ibdesk "
+                              "will really use, shows below once DigitalOcean answered.")
+        self.image_note = QLabel()
+        self.image_note.setWordWrap(True)
+        self.image_note.setAccessibleName("Image used")
         self.port = QSpinBox()
         self.port.setRange(1024, 65535)
         self.port.setValue(5000)
+        self.port.setMaximumWidth(120)
         self.port.setAccessibleName("Local port")
         self.port.setToolTip("Your programs reach this account's gateway at "
                              "https://localhost:PORT on this computer. Each account has its "
@@ -218,6 +225,7 @@ class ServerPage(QWizardPage):
         layout.addRow("&Region:", self.region)
         layout.addRow("Si&ze:", self.size)
         layout.addRow("&Image:", self.image)
+        layout.addRow("", self.image_note)
         layout.addRow("&Local port:", self.port)
         layout.addRow(self.status)
         layout.addRow(self.error)
@@ -225,6 +233,10 @@ class ServerPage(QWizardPage):
         self.size.currentIndexChanged.connect(self._on_choice_changed)
         self.image.textChanged.connect(self._on_choice_changed)
         self.port.valueChanged.connect(self._on_choice_changed)
+        self._recheck = QTimer(self)  # the plan shown while choosing, not only on Next
+        self._recheck.setSingleShot(True)
+        self._recheck.setInterval(600)
+        self._recheck.timeout.connect(lambda: asyncio.ensure_future(self.check()))
         self._port_suggested = False
         self.catalogue: Catalogue | None = None
         self.plan: ServerPlan | None = None
@@ -266,6 +278,8 @@ class ServerPage(QWizardPage):
         left = self.catalogue.droplets_left
         self.status.setText(f"{left} droplet(s) left under your DigitalOcean limit."
                             if left else "")
+        if left:
+            self._recheck.start()
         if not left:
             self.error.setText("Your DigitalOcean account is at its droplet limit: delete a "
                                "droplet or ask DigitalOcean to raise the limit.")
@@ -294,6 +308,9 @@ class ServerPage(QWizardPage):
     def _on_choice_changed(self) -> None:
         self.plan = None
         self.error.clear()
+        self.image_note.clear()
+        if self.catalogue is not None:
+            self._recheck.start()
 
     def validatePage(self) -> bool:  # noqa: N802
         if self.plan is not None:
@@ -323,11 +340,18 @@ class ServerPage(QWizardPage):
             self.error.setText(exc.user_message)
             return False
         self.plan = plan
+        self.image_note.setText(
+            f"Uses <b>{html.escape(plan.image_label)}</b>"
+            + (" — the seed's snapshot, IBeam already on it." if plan.seed else
+               " — Docker and IBeam 0.5.12 are installed on its first boot (a few minutes).")
+            + "".join(f"<br><span style='{status_style.text_style('warning')}'>⚠ "
+                      f"{html.escape(w)}</span>" for w in plan.warnings))
         request = self._wizard.login.request()
         self.preview = await self._wizard.controller.connect_preview(
             request.username, request.environment,
             self.catalogue.droplet_names if self.catalogue else ())
-        self.status.setText(" ".join(plan.warnings))
+        left = self.catalogue.droplets_left if self.catalogue else 0
+        self.status.setText(f"{left} droplet(s) left under your DigitalOcean limit.")
         return True
 
 

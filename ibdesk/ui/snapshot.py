@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QHeaderView, QLabel, QMainWindow, QTableView, QVBo
 from ibdesk.private_files import create_private
 
 HEADERS = ["Account", "Env", "Server", "Region", "Address", "Status", "Gateway",
-           "Local port", "Checked", "$/month"]
+           "Port", "Checked", "$/month"]
 FILE_NAME = "window-snapshot.json"
 VERSION = 1
 MAX_ROWS = 5000

@@ -116,7 +116,10 @@ def test_wizard_to_running_then_every_action(window: MainWindow, loop: qasync.QE
         assert wizard.server.size.currentData().slug == "s-1vcpu-1gb"
         wizard.next()  # asks DigitalOcean whether region, size and image go together
         await until(lambda: wizard.currentId() == PAGE_REVIEW)
-        assert "182556282 is not in this DigitalOcean account" in wizard.server.status.text()
+        # the image and its warning are said on the Server page and on Review, before Create
+        assert "182556282 is not in this DigitalOcean account" in wizard.server.image_note.text()
+        assert "ubuntu-24-04-x64" in wizard.server.image_note.text()
+        assert "182556282 is not in this DigitalOcean account" in wizard.review.warnings.text()
         summary = wizard.review.summary.text()
         assert "$6 a month" in summary and "SSH only" in summary
         assert "ubuntu-24-04-x64" in summary and "IBeam 0.5.12" in summary
@@ -553,6 +556,9 @@ def test_each_account_has_its_own_port_in_the_wizard_the_panel_and_the_next_star
         wizard.login.password.setText("p@per'pa$$")
         wizard.next()
         await until(wizard.server.isComplete)
+        # what the image is, and its warning, shown while choosing (before: after Create)
+        await until(lambda: "ubuntu-24-04-x64" in wizard.server.image_note.text())
+        assert "is not in this DigitalOcean account" in wizard.server.image_note.text()
         offered = wizard.server.port.value()
         assert offered != port
         wizard.server.port.setValue(port)  # the first account's: refused on Next
