@@ -18,22 +18,26 @@ from enum import StrEnum
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMessageBox,
+    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWizard,
+    QWidget,
     QWizardPage,
 )
 from qasync import asyncSlot
 
-from ibdesk.domain.errors import AddressUnknown, IbdeskError
+from ibdesk.domain.errors import AddressUnknown, IbdeskError, LoginRefused
 from ibdesk.domain.ibeam import UNWORKABLE_TWO_FA
 from ibdesk.domain.models import Environment, TwoFactorHandler
 from ibdesk.domain.naming import droplet_name
@@ -428,6 +432,27 @@ class ProgressPage(QWizardPage):
         layout.addWidget(self.steps)
         self.error = _error_label()
         layout.addWidget(self.error)
+        # after IBKR refused the password: the field to give it again, here (the error
+        # said "enter the password again" with nowhere to enter it)
+        self.retry = QWidget()
+        retry = QHBoxLayout(self.retry)
+        retry.setContentsMargins(0, 0, 0, 0)
+        self.retry_password = QLineEdit()
+        self.retry_password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.retry_password.setAccessibleName("IBKR password, again")
+        self.retry_password.setPlaceholderText("the IBKR password, as you type it on IBKR's site")
+        self.retry_button = QPushButton("&Try again")
+        self.retry_button.clicked.connect(lambda: asyncio.ensure_future(self.try_again()))
+        self.retry_password.returnPressed.connect(self.retry_button.click)
+        label = QLabel("&Password:")
+        label.setBuddy(self.retry_password)
+        retry.addWidget(label)
+        retry.addWidget(self.retry_password, 1)
+        retry.addWidget(self.retry_button)
+        self.retry.hide()
+        layout.addWidget(self.retry)
+        self.current: Step | None = None
+        """The step under way (marked ✗ when the run fails)."""
         self.items: dict[Step, QListWidgetItem] = {}
         self.warnings: list[QListWidgetItem] = []
         self.done = False
@@ -459,6 +484,8 @@ class ProgressPage(QWizardPage):
             self.steps.insertItem(self.steps.row(item) + 1, note)
             self.warnings.append(note)
             return
+        if event.state in ("started", "waiting"):
+            self.current = event.step
         mark = {"started": "◔", "waiting": "◔", "done": "✓", "failed": "✗"}.get(
             event.state, "○")
         item.setText(f"{mark}  {event.message}")
@@ -491,12 +518,49 @@ class ProgressPage(QWizardPage):
                 request.allow_ssh_from_anywhere = True
                 account = await w.controller.connect(request, self.on_progress)
         except IbdeskError as exc:
-            self.error.setText(exc.user_message + " The account is kept with its error: "
-                               "retry or delete it from the main window.")
+            self._failed(exc)
             return
         except asyncio.CancelledError:
             self.error.setText("Stopped. The server is resumed the next time ibdesk starts.")
             raise
+        self.done = True
+        self.setSubTitle("The gateway is logged in.")
+        self.completeChanged.emit()
+        w.account_connected.emit(account)
+
+    def _failed(self, exc: IbdeskError) -> None:
+        """The step under way gets its ✗; a refused password gets a field to give it again
+        here (the account and its server are kept)."""
+        item = self.items.get(self.current) if self.current is not None else None
+        if item is not None:
+            item.setText("✗  " + item.text()[3:])
+            item.setForeground(QColor(status_style.text_colour("error")))
+            self.steps.scrollToItem(item)
+        refused = isinstance(exc, LoginRefused) and self.account_id is not None
+        self.error.setText(exc.user_message + (
+            " Enter the password again below: the server is kept and IBeam tries once more."
+            if refused else " The account is kept with its error: retry (Resume setup) or "
+            "delete it from the main window."))
+        self.retry.setVisible(refused)
+        if refused:
+            self.retry_password.clear()
+            self.retry_password.setFocus()
+
+    async def try_again(self) -> None:
+        """Carry the connect on with the password given again."""
+        password = self.retry_password.text()
+        if not password or self.account_id is None:
+            return
+        self.retry.hide()
+        self.error.clear()
+        w = self._wizard
+        try:
+            self.task = asyncio.ensure_future(
+                w.controller.resume(self.account_id, password, self.on_progress))
+            account = await self.task
+        except IbdeskError as exc:
+            self._failed(exc)
+            return
         self.done = True
         self.setSubTitle("The gateway is logged in.")
         self.completeChanged.emit()

@@ -262,6 +262,20 @@ class Controller(QObject):
         self.message_posted.emit("info", f"{account.id} is running.")
         return account
 
+    async def resume(self, account_id: str, password: str | None,
+                     on_progress: Callable[[Progress], None]) -> Account:
+        """Carry an unfinished connect on (with the password given again after IBKR refused
+        it), with its progress."""
+        from ibdesk.services.provisioner import Provisioner
+
+        provisioner = Provisioner(self.rt, on_progress=on_progress)
+        try:
+            account = await provisioner.resume(account_id, new_password=password)
+        finally:
+            self.accounts_changed.emit()
+        self.message_posted.emit("info", f"{account.id} is running.")
+        return account
+
     async def run_action(self, account_id: str, action: str) -> bool:
         """start / stop / restart / delete / resume, with signals before and after."""
         if account_id in self.busy:

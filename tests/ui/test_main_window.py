@@ -775,3 +775,44 @@ def test_the_window_opens_again_where_it_was(window: MainWindow, loop: qasync.QE
         again._ages.stop()
 
     run_scenario(loop, scenario())
+
+
+def test_a_refused_password_is_marked_and_given_again_in_the_wizard(
+        window: MainWindow, loop: qasync.QEventLoop, sandboxed: Runtime,
+        answers: dict[str, list[str]]) -> None:
+    """Issue 14's walk-through: after a refused login the wizard's last step showed no
+    failure mark and said "enter the password again" with no field to enter it."""
+    win = window
+
+    async def scenario() -> None:
+        await win.start()
+        await win._open_wizard()
+        wizard = win.wizard
+        wizard.login.username.setText("paperjane")
+        wizard.login.password.setText("a typo")
+        wizard.next()
+        await until(wizard.server.isComplete)
+        wizard.next()
+        await until(lambda: wizard.currentId() == PAGE_REVIEW)
+        wizard.next()
+        progress = wizard.progress
+        await until(lambda: progress.error.text(), timeout=60)
+        assert "refused" in progress.error.text()
+        marked = [progress.steps.item(i).text() for i in range(progress.steps.count())
+                  if progress.steps.item(i).text().startswith("✗")]
+        assert len(marked) == 1  # the step that failed, marked
+        assert progress.retry.isVisibleTo(wizard)  # and the field to give it again
+        progress.retry_password.setText("p@per'pa$$")
+        progress.retry_button.click()
+        await until(lambda: progress.done or (progress.error.text()
+                                              and not progress.retry.isVisibleTo(wizard)
+                                              and "refused" not in progress.error.text()),
+                    timeout=60)
+        assert progress.done, progress.error.text()
+        account_id = progress.account_id
+        assert account_id is not None
+        assert sandboxed.repository.require_account(account_id).do_server_status \
+            is ServerStatus.RUNNING
+        wizard.hide()
+
+    run_scenario(loop, scenario(), win.controller)
