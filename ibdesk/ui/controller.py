@@ -474,8 +474,27 @@ class Controller(QObject):
         return self.rt.secrets.backend_name
 
     async def save_settings(self, changes: dict[str, Any]) -> None:
-        """Write the changes to settings.toml and apply them now (new cadence included)."""
+        """Write the changes to settings.toml and apply them now (new cadence included).
+        New defaults for servers are checked with DigitalOcean first: an unknown region or
+        size was saved, and the wizard then quietly picked another region."""
         from ibdesk.config import save_settings
+
+        if {"region", "size", "demo_size", "image_id"} & set(changes) and \
+                await self.has_token():
+            from ibdesk.domain.errors import InvalidInput
+            from ibdesk.services.catalogue import plan
+
+            settings = self.rt.settings
+            region = str(changes.get("region", settings.region))
+            image = changes.get("image_id", settings.image_id) or None
+            for key in ("size", "demo_size"):
+                try:
+                    await plan(self.rt, region, str(changes.get(key, getattr(settings, key))),
+                               image)
+                except InvalidInput as exc:
+                    label = "Size for demo" if key == "demo_size" else "Region and size"
+                    raise InvalidInput(f"{label}: {exc.user_message} Nothing was saved.") \
+                        from None
 
         self.rt.settings = await asyncio.to_thread(save_settings, self.rt.settings, changes)
         if self._monitor is not None:

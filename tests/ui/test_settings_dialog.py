@@ -40,3 +40,28 @@ def test_save_validate_and_environment(loop: qasync.QEventLoop, home: Path, qtbo
     assert reloaded.region == "ams3" and reloaded.check_interval == 120
     assert controller.monitor.steady == 120  # the monitor follows
     loop.run_until_complete(controller.close())
+
+
+def test_server_defaults_are_checked_with_digitalocean(loop: qasync.QEventLoop,
+                                                        sandboxed: object, qtbot: QtBot) -> None:
+    """Issue 14's walk-through: Settings saved a region DigitalOcean does not have (the
+    wizard then quietly picked another one)."""
+    from ibdesk.services.runtime import Runtime
+
+    assert isinstance(sandboxed, Runtime)
+    controller = Controller(sandboxed)
+    dialog = SettingsDialog(controller)
+    qtbot.addWidget(dialog)
+    dialog.fields["region"].setText("xyz9")  # well-formed, but no such region
+    assert not loop.run_until_complete(dialog.save())
+    assert "region xyz9 is not available" in dialog.error.text()
+    assert "nyc1" in dialog.error.text() and "Nothing was saved" in dialog.error.text()
+    assert not sandboxed.settings.settings_file.exists()
+    dialog.fields["region"].setText("ams3")
+    dialog.fields["demo_size"].setText("s-99vcpu-1tb")
+    assert not loop.run_until_complete(dialog.save())
+    assert "Size for demo" in dialog.error.text() and "no server size s-99vcpu-1tb" \
+        in dialog.error.text()
+    dialog.fields["demo_size"].setText("s-1vcpu-1gb")
+    assert loop.run_until_complete(dialog.save())
+    assert sandboxed.settings.region == "ams3"
