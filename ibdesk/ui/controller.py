@@ -461,6 +461,12 @@ class Controller(QObject):
                 await self.monitor.refresh(account_id)
         return said
 
+    async def ibeam_log(self, account_id: str, lines: int = 500) -> list[str]:
+        """IBeam's last output lines on the account's server."""
+        from ibdesk.services import ibeam_logs
+
+        return await ibeam_logs.container_log(self.rt, account_id, lines)
+
     async def write_bundle(self, account_id: str | None, path: Path, *,
                            include_username: bool = False) -> Path:
         from ibdesk.services.bundle import BundleBuilder

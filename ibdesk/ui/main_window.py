@@ -69,6 +69,7 @@ class MainWindow(QMainWindow):
         self.proxy.setFilterKeyColumn(-1)
         self.wizard: Any = None  # a ConnectWizard once opened
         self.diagnose_dialogs: dict[str | None, Any] = {}
+        self.log_dialogs: dict[str, Any] = {}
         self._shutdown_task: asyncio.Future[None] | None = None
         self._shut_down = False
         self._quitting = False
@@ -547,6 +548,9 @@ class MainWindow(QMainWindow):
         if action == "diagnose":
             self.open_diagnose(account_id, f"{account.username} ({account.environment.value})")
             return True
+        if action == "logs":
+            self.open_logs(account_id, f"{account.username} ({account.environment.value})")
+            return True
         if action == "tunnel":
             try:
                 if self.controller.tunnel_port(account_id) or \
@@ -598,6 +602,19 @@ class MainWindow(QMainWindow):
         dialog.show()
         dialog.raise_()
         dialog.run()
+        return dialog
+
+    def open_logs(self, account_id: str, title: str) -> Any:
+        """IBeam's log for the account, in a window of its own (one per account)."""
+        from ibdesk.ui.log_dialog import LogDialog
+
+        dialog = self.log_dialogs.get(account_id)
+        if dialog is None:
+            dialog = LogDialog(self.controller, account_id, title, parent=self)
+            self.log_dialogs[account_id] = dialog
+        dialog.show()
+        dialog.raise_()
+        dialog.refresh()
         return dialog
 
     def _on_password_requested(self, account_id: str) -> None:
@@ -733,7 +750,7 @@ class MainWindow(QMainWindow):
                 self.tray.hide()
             if self.wizard is not None:
                 self.wizard.close()
-            for dialog in self.diagnose_dialogs.values():
+            for dialog in [*self.diagnose_dialogs.values(), *self.log_dialogs.values()]:
                 dialog.close()
             await self._save_snapshot()
             await self.controller.close()

@@ -13,6 +13,7 @@ import asyncio
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -78,7 +79,13 @@ class SettingsDialog(QDialog):
         note.setWordWrap(True)
         note.setEnabled(False)
         form.addRow(note)
+        self.autostart = QCheckBox("Start ibdesk when I log in")
+        self.autostart.setAccessibleName("Start ibdesk when I log in")
+        self.autostart.setEnabled(False)  # until the current state is read
+        self._autostart_was: bool | None = None
+        form.addRow(self.autostart)
         layout.addWidget(watching)
+        self._reading = asyncio.ensure_future(self._read_autostart())
 
         where = QGroupBox("Where things are kept")
         form = QFormLayout(where)
@@ -139,8 +146,40 @@ class SettingsDialog(QDialog):
                 out[key] = value
         return out
 
+    async def _read_autostart(self) -> None:
+        from ibdesk import autostart
+
+        try:
+            enabled = await asyncio.to_thread(autostart.is_enabled)
+        except OSError:
+            return
+        self._autostart_was = enabled
+        self.autostart.setChecked(enabled)
+        self.autostart.setEnabled(True)
+        self.autostart.setToolTip(f"Kept in {autostart.where()}. ibdesk opens its window "
+                                  "at login; closing it keeps ibdesk in the tray.")
+
+    async def _save_autostart(self) -> None:
+        from ibdesk import autostart
+
+        wanted = self.autostart.isChecked()
+        if self._autostart_was is None or wanted == self._autostart_was:
+            return
+        try:
+            await asyncio.to_thread(autostart.enable if wanted else autostart.disable)
+        except OSError as exc:
+            raise IbdeskError(f"Could not change starting at login ({autostart.where()}: "
+                              f"{exc.strerror or exc}).") from None
+        self._autostart_was = wanted
+
     async def save(self) -> bool:
         changes = self.changes()
+        try:
+            await self._save_autostart()
+        except IbdeskError as exc:
+            self.error.setText(exc.user_message)
+            self.error.show()
+            return False
         if not changes:
             self.accept()
             return True

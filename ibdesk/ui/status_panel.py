@@ -90,7 +90,8 @@ class LatencyChart(QWidget):
 # Delete and Diagnose this computer): the toolbar has C, F, I, S, A and Q.
 ACTIONS = [("start", "Sta&rt"), ("stop", "St&op"), ("restart", "R&estart"),
            ("tunnel", "Open &tunnel"), ("diagnose", "Dia&gnose…"), ("delete", "&Delete…"),
-           ("password", "New &password…"), ("resume", "Res&ume setup")]
+           ("logs", "IBeam &log…"), ("password", "New &password…"),
+           ("resume", "Res&ume setup")]
 
 WHEN = {
     "start": "Starts the server. Only for a stopped server.",
@@ -101,6 +102,8 @@ WHEN = {
     "tunnel": "Opens the gateway on this computer for your programs. Only while the gateway "
               "is running.",
     "diagnose": "Runs every check on this server and offers the fixes ibdesk can make.",
+    "logs": "Shows IBeam's output on the server (what it did, and what IBKR said). Once the "
+            "server exists.",
     "delete": "Destroys the server for good; billing stops.",
     "password": "Delivers a new IBKR password. Only after IBKR refused the stored one.",
     "resume": "Carries the unfinished setup of this server on from where it stopped.",
@@ -119,7 +122,7 @@ def actions_allowed(account: Account, busy: bool, *, resumable: bool = False) ->
     if account.do_droplet_id is None:
         return {"delete", "diagnose"} | resume
     status = account.do_server_status
-    allowed = {"delete", "diagnose"} | resume
+    allowed = {"delete", "diagnose", "logs"} | resume
     if status is ServerStatus.STOPPED:
         allowed.add("start")
     if account.login_refused is not None:

@@ -816,3 +816,31 @@ def test_a_refused_password_is_marked_and_given_again_in_the_wizard(
         wizard.hide()
 
     run_scenario(loop, scenario(), win.controller)
+
+
+def test_ibeams_log_is_in_the_window(window: MainWindow, loop: qasync.QEventLoop,
+                                     sandboxed: Runtime) -> None:
+    """Issue 14: the CLI had `ibdesk logs`; the window had no way to read IBeam's log."""
+    win = window
+
+    async def scenario() -> None:
+        await win.start()
+        account = await win.controller.connect(request("paper"), lambda _: None)
+        await until(lambda: win.model.row_of(account.id) is not None)
+        win.select(account.id)
+        await win._show_selected()
+        button = win.panel.buttons["logs"]
+        assert button.isEnabled() and "IBeam's output" in button.toolTip()
+        button.click()
+        await until(lambda: account.id in win.log_dialogs)
+        dialog = win.log_dialogs[account.id]
+        await until(lambda: "last" in dialog.note.text(), timeout=20)
+        text = dialog.text.toPlainText()
+        assert "authenticated" in text.lower() or "gateway" in text.lower(), text[-500:]
+        assert "p@per" not in text  # the password never shows
+        dialog.follow.setChecked(True)
+        assert dialog._timer.isActive()
+        dialog.close()
+        assert not dialog._timer.isActive()
+
+    run_scenario(loop, scenario(), win.controller)

@@ -65,3 +65,24 @@ def test_server_defaults_are_checked_with_digitalocean(loop: qasync.QEventLoop,
     dialog.fields["demo_size"].setText("s-1vcpu-1gb")
     assert loop.run_until_complete(dialog.save())
     assert sandboxed.settings.region == "ams3"
+
+
+def test_start_at_login_is_a_checkbox(loop: qasync.QEventLoop, home: Path, qtbot: QtBot,
+                                      tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    entry = tmp_path / "xdg" / "autostart" / "ibdesk.desktop"
+    controller = Controller(open_runtime(home))
+    dialog = SettingsDialog(controller)
+    qtbot.addWidget(dialog)
+    loop.run_until_complete(dialog._reading)
+    assert dialog.autostart.isEnabled() and not dialog.autostart.isChecked()
+    dialog.autostart.setChecked(True)
+    assert loop.run_until_complete(dialog.save())
+    assert entry.is_file() and "Exec=" in entry.read_text()
+    again = SettingsDialog(controller)
+    qtbot.addWidget(again)
+    loop.run_until_complete(again._reading)
+    assert again.autostart.isChecked()
+    again.autostart.setChecked(False)
+    assert loop.run_until_complete(again.save())
+    assert not entry.exists()
