@@ -191,6 +191,14 @@ class Remote:
         await self._conn.wait_closed()
 
 
+KEEPALIVE_INTERVAL = 15.0
+KEEPALIVE_COUNT = 3
+"""An SSH keepalive every 15 s; 3 unanswered close the connection. Without them, a
+connection whose network went away silently (the workstation slept, the Wi-Fi changed)
+looked alive for hours: a tunnel kept saying https://localhost:PORT while nothing
+answered, and was never reopened."""
+
+
 @asynccontextmanager
 async def connect(endpoint: Endpoint, private_key: str, *, pinned_host_key: str | None,
                   timeout: float = 20.0) -> AsyncIterator[Remote]:
@@ -207,7 +215,9 @@ async def connect(endpoint: Endpoint, private_key: str, *, pinned_host_key: str 
         conn = await asyncio.wait_for(asyncssh.connect(
             endpoint.host, endpoint.port, username="root", client_keys=[key],
             known_hosts=known_hosts, agent_path=None, password=None,
-            preferred_auth="publickey", config=None), timeout)
+            preferred_auth="publickey", config=None,
+            keepalive_interval=KEEPALIVE_INTERVAL, keepalive_count_max=KEEPALIVE_COUNT),
+            timeout)
     except asyncssh.HostKeyNotVerifiable:
         raise HostKeyChanged(host=endpoint.host) from None
     except asyncssh.PermissionDenied:

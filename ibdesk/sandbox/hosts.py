@@ -215,6 +215,17 @@ class SimulatedHost:
             conn.close()
         self.connections.clear()
 
+    def go_silent(self, silent: bool = True) -> None:
+        """The network between the workstation and the droplet drops everything without a
+        word (a laptop asleep, a Wi-Fi change, a NAT that forgot the flow): the open SSH
+        connections stay open on both ends, but nothing sent on them is read any more, so
+        no close ever reaches the client — only its keepalive can notice. New connections
+        still work (the network came back). `silent=False` reads them again."""
+        for conn in list(self.connections):
+            transport = getattr(conn, "_transport", None)
+            if transport is not None:
+                (transport.pause_reading if silent else transport.resume_reading)()
+
     async def destroy(self) -> None:
         await self.stop()
         shutil.rmtree(self.root, ignore_errors=True)

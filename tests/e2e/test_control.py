@@ -165,3 +165,38 @@ async def test_a_kept_tunnel_comes_back_on_the_same_port_after_a_restart(
     finally:
         await tunnel.close()
     assert tunnel.state is TunnelState.DOWN and not await authenticated()
+
+
+async def test_a_tunnel_whose_network_went_silent_is_noticed_and_reopened(
+        sandbox: Sandbox, rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14, point 2 (the workstation waking from sleep, a network change): nothing
+    closes the SSH connection then, so a tunnel that only watched for a close said
+    "https://localhost:PORT" for good while nothing answered. SSH keepalives notice."""
+    from ibdesk.gateway import ssh
+    from ibdesk.services.tunnel import KeptTunnel, TunnelEvent, TunnelState
+
+    monkeypatch.setattr(ssh, "KEEPALIVE_INTERVAL", 0.3)
+    monkeypatch.setattr(ssh, "KEEPALIVE_COUNT", 2)
+    account = await provisioner(rt).connect(request("paper"))
+    events: list[TunnelEvent] = []
+    tunnel = KeptTunnel(rt, account.id, 0, on_event=events.append, retry_first=0.2,
+                        retry_max=0.5)
+    port = await tunnel.start()
+    host = sandbox.host(account.do_droplet_id or 0)
+    try:
+        host.go_silent()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 15
+        while loop.time() < deadline and not any(e.state is TunnelState.DOWN for e in events):
+            await asyncio.sleep(0.1)
+        assert any(e.state is TunnelState.DOWN for e in events)  # noticed, said
+        deadline = loop.time() + 15
+        while loop.time() < deadline and tunnel.state is not TunnelState.UP:
+            await asyncio.sleep(0.1)
+        assert tunnel.state is TunnelState.UP and tunnel.port == port  # back, same port
+        async with httpx.AsyncClient(verify=False, timeout=5) as client:
+            answer = await client.post(f"https://localhost:{port}/v1/api/iserver/auth/status")
+        assert answer.json()["authenticated"] is True
+    finally:
+        host.go_silent(False)
+        await tunnel.close()
