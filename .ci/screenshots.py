@@ -64,6 +64,7 @@ async def scenario(rt, runner) -> None:  # type: ignore[no-untyped-def]
     await shoot(wizard, "02-wizard-login")
     wizard.next()
     await until(wizard.server.isComplete)
+    await until(lambda: "Uses" in wizard.server.image_note.text())
     await shoot(wizard, "03-wizard-server")
     wizard.next()
     await until(lambda: wizard.currentId() == PAGE_REVIEW)
@@ -84,11 +85,20 @@ async def scenario(rt, runner) -> None:  # type: ignore[no-untyped-def]
         two_fa_handler=TwoFactorHandler.PYOTP, totp_secret="JBSWY3DPEHPK3PXP"), noop)
     sandbox = runner.sandbox
     sandbox.host(live.do_droplet_id).ibeam.set_faults(competing=True)
-    try:
-        await controller.connect(ConnectRequest(username="paperjane", password="typo",
-                                                environment=Environment.PAPER), noop)
-    except Exception:
-        pass
+    window.wizard = None
+    await window._open_wizard()  # a refused password, as the wizard shows it
+    wizard = window.wizard
+    wizard.resize(720, 540)
+    wizard.login.username.setText("paperjane")
+    wizard.login.password.setText("typo")
+    wizard.next()
+    await until(wizard.server.isComplete)
+    wizard.next()
+    await until(lambda: wizard.currentId() == PAGE_REVIEW)
+    wizard.next()
+    await until(lambda: wizard.progress.error.text())
+    await shoot(wizard, "05b-wizard-refused")
+    wizard.reject()
     stopped = (await controller.accounts())[1][0]
     await controller.run_action(stopped.id, "stop")
     for _ in range(3):

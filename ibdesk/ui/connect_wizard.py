@@ -283,6 +283,7 @@ class ServerPage(QWizardPage):
         self.status.setText(f"{left} droplet(s) left under your DigitalOcean limit."
                             if left else "")
         if left:
+            self.image_note.setText("Checking the image with DigitalOcean…")
             self._recheck.start()
         if not left:
             self.error.setText("Your DigitalOcean account is at its droplet limit: delete a "
@@ -312,9 +313,11 @@ class ServerPage(QWizardPage):
     def _on_choice_changed(self) -> None:
         self.plan = None
         self.error.clear()
-        self.image_note.clear()
         if self.catalogue is not None:
+            self.image_note.setText("Checking the image with DigitalOcean…")
             self._recheck.start()
+        else:
+            self.image_note.clear()
 
     def validatePage(self) -> bool:  # noqa: N802
         if self.plan is not None:
@@ -341,6 +344,7 @@ class ServerPage(QWizardPage):
                 self.region.currentData() or "", size.slug, self.image.text().strip() or None)
         except IbdeskError as exc:
             self.status.clear()
+            self.image_note.clear()
             self.error.setText(exc.user_message)
             return False
         self.plan = plan
@@ -532,11 +536,13 @@ class ProgressPage(QWizardPage):
         """The step under way gets its ✗; a refused password gets a field to give it again
         here (the account and its server are kept)."""
         item = self.items.get(self.current) if self.current is not None else None
-        if item is not None:
-            item.setText("✗  " + item.text()[3:])
+        refused = isinstance(exc, LoginRefused) and self.account_id is not None
+        if item is not None:  # what failed, not the step's last "under way" words
+            assert self.current is not None
+            item.setText("✗  " + ("IBKR refused the login" if isinstance(exc, LoginRefused)
+                                  else f"{STEP_TITLES[self.current]} — failed"))
             item.setForeground(QColor(status_style.text_colour("error")))
             self.steps.scrollToItem(item)
-        refused = isinstance(exc, LoginRefused) and self.account_id is not None
         self.error.setText(exc.user_message + (
             " Enter the password again below: the server is kept and IBeam tries once more."
             if refused else " The account is kept with its error: retry (Resume setup) or "

@@ -844,3 +844,24 @@ def test_ibeams_log_is_in_the_window(window: MainWindow, loop: qasync.QEventLoop
         assert not dialog._timer.isActive()
 
     run_scenario(loop, scenario(), win.controller)
+
+
+def test_long_texts_never_grow_the_window_or_clip_it(window: MainWindow, qtbot: QtBot) -> None:
+    """Issue 14's walk-through: the window grew by itself (buttons moved under the
+    pointer) and had a minimum height of about 708 px that clipped rows."""
+    from PySide6.QtWidgets import QApplication
+
+    from ibdesk.domain import Account, StatusDetail
+
+    win = window
+    win.resize(760, 520)
+    QApplication.processEvents()
+    size = win.size()
+    long = "IBKR refused the username or password. " * 12
+    account = Account(id="ib-live-0a0b0c0d", username="u" * 64, environment="live",
+                      do_droplet_id=1, do_server_status=ServerStatus.ERROR, local_port=5000)
+    win.panel.show_account(account, StatusDetail(reason=long, fix=long, warning=long),
+                           tunnel_waiting=5000)
+    QApplication.processEvents()
+    assert win.size() == size
+    assert win.minimumSizeHint().height() < 400 and win.minimumSizeHint().width() < 760
