@@ -75,3 +75,40 @@ def test_diagnose_fix_and_bundle(loop: qasync.QEventLoop, sandboxed: Runtime, qt
         dialog.close()
 
     run_scenario(loop, scenario(), controller)
+
+
+def test_after_a_new_password_diagnose_waits_for_the_login(loop: qasync.QEventLoop,
+                                                          qtbot: QtBot) -> None:
+    """Issue 14's walk-through: after New password, Diagnose checked at once and found the
+    old refusal still there. It waits until the login with the new one has ended."""
+    import asyncio
+
+    from ibdesk.domain import Account, ServerStatus
+
+    calls: list[str] = []
+    states = iter([ServerStatus.ERROR, ServerStatus.INITIALIZING, ServerStatus.INITIALIZING,
+                   ServerStatus.RUNNING])
+
+    class Stub:
+        async def account(self, account_id: str) -> tuple[Account, None]:
+            calls.append("look")
+            status = next(states, ServerStatus.RUNNING)
+            return Account(id=account_id, username="u", environment="paper",
+                           do_droplet_id=1, do_server_status=status), None
+
+        async def diagnose(self, account_id: str | None, on_result: object) -> list[object]:
+            calls.append("diagnose")
+            return []
+
+    dialog = DiagnoseDialog(Stub(), "ib-paper-0a0b0c0d", "u (paper)")  # type: ignore[arg-type]
+    qtbot.addWidget(dialog)
+
+    async def scenario() -> None:
+        dialog.recheck_after_login(poll=0.01)
+        await asyncio.sleep(0)
+        assert "Waiting for IBeam to log in" in dialog.heading.text()
+        assert dialog._task is not None
+        await dialog._task
+
+    loop.run_until_complete(scenario())
+    assert calls == ["look"] * 4 + ["diagnose"]  # checked once it was running, not before

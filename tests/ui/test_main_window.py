@@ -865,3 +865,26 @@ def test_long_texts_never_grow_the_window_or_clip_it(window: MainWindow, qtbot: 
     QApplication.processEvents()
     assert win.size() == size
     assert win.minimumSizeHint().height() < 400 and win.minimumSizeHint().width() < 760
+
+
+def test_the_login_page_refuses_a_bad_totp_secret(window: MainWindow,
+                                                  loop: qasync.QEventLoop) -> None:
+    """Issue 14's walk-through: a bad TOTP secret was accepted (and failed on the server,
+    at IBKR's prompt, costing refused codes)."""
+    from ibdesk.domain import Environment, TwoFactorHandler
+
+    win = window
+    loop.run_until_complete(win._open_wizard())
+    login = win.wizard.login
+    login.username.setText("livejoe")
+    login.password.setText("l!ve\"pass")
+    login.environment.setCurrentIndex(login.environment.findData(Environment.LIVE))
+    login.two_fa.setCurrentIndex(login.two_fa.findData(TwoFactorHandler.PYOTP))
+    for bad, said in (("hello world 1!", "cannot work"), ("JBSWY3DP", "at least 16")):
+        login.totp.setText(bad)
+        assert not login.validatePage()
+        assert said in login.error.text() and login.error.isVisibleTo(login)
+    login.totp.setText("jbsw y3dp ehpk 3pxp")  # as IBKR shows it: accepted, normalised
+    assert login.validatePage()
+    assert login.request().totp_secret == "jbsw y3dp ehpk 3pxp"
+    win.wizard.hide()
