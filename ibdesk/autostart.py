@@ -89,7 +89,7 @@ def enable(platform: str | None = None, home: Path | None = None,
         path = _xdg_file(home)
         data = ("[Desktop Entry]\nType=Application\nName=ibdesk\n"
                 "Comment=Your IBKR gateways, watched from the tray\n"
-                f"Exec={' '.join(shlex.quote(a) for a in args)}\nIcon=app.ibdesk\n"
+                f"Exec={' '.join(shlex.quote(a) for a in args)}\nIcon=app.ibdesk.ibdesk\n"
                 "Terminal=false\nX-GNOME-Autostart-enabled=true\n").encode()
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(path.name + ".new")

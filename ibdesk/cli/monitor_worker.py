@@ -7,6 +7,13 @@ neither the GIL nor the window's event loop. (An abort seen with it on the windo
 was PySide6 6.12.0's reference-count fault: see tests/ui/test_qt_binding.py.)
 
 Protocol (JSON, one object per line; the window starts it, nobody else should):
+    with --channel HOST:PORT, stdin's very first line is {"channel": "<one-time token>"}:
+        the worker connects to that local socket, sends the token as its first line, and
+        writes everything below to the socket instead of stdout. Packaged apps need it:
+        Briefcase's Windows GUI stub sends stdout to a log file, and on macOS std-nslog
+        replaces sys.stdout with the system log, so the window would never read a line.
+        The socket is loopback only, and the window takes the one connection that
+        presents the token before any secret is sent.
     stdin, first line:  {"token": "...", "ssh_key": "..."}
         The two secrets the monitor needs, read from the keyring by the window and handed
         over through this private pipe; held in this process's memory only.
@@ -29,9 +36,10 @@ import asyncio
 import json
 import logging
 import math
+import socket
 import sys
 import threading
-from typing import Any
+from typing import Any, TextIO
 
 from ibdesk.domain.errors import IbdeskError, InvalidInput, SecretsError
 from ibdesk.applog import quiet_libraries
@@ -91,6 +99,20 @@ class _Worker:
         rt.secrets = _HandedOver(rt.settings.keyring_service, backend=self.secrets)
         self.monitor: Monitor | None = None
         self.write_lock = asyncio.Lock()
+        self.out: TextIO = sys.stdout
+        """Where results go: stdout, or the window's local socket (--channel)."""
+        self._socket: socket.socket | None = None
+
+    def open_channel(self, where: str, token: str) -> None:
+        """Connect to the window's loopback socket and present the one-time token."""
+        host, _, port = where.rpartition(":")
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise InvalidInput(f"The monitor's channel must be on this computer, not {host}.")
+        self._socket = socket.create_connection((host, int(port)), timeout=30)
+        self._socket.settimeout(None)
+        self.out = self._socket.makefile("w", encoding="utf-8", newline="\n")
+        self.out.write(token + "\n")
+        self.out.flush()
 
     def keep_secrets(self, message: dict[str, Any]) -> None:
         for name, key in ((DO_TOKEN, "token"), (SSH_PRIVATE_KEY, "ssh_key")):
@@ -100,8 +122,8 @@ class _Worker:
                 self.secrets.set_password(self.rt.settings.keyring_service, name, value)
 
     def send(self, data: dict[str, Any]) -> None:
-        sys.stdout.write(json.dumps(data, default=str, separators=(",", ":")) + "\n")
-        sys.stdout.flush()
+        self.out.write(json.dumps(data, default=str, separators=(",", ":")) + "\n")
+        self.out.flush()
 
     def send_cycle(self, updates: list[StatusUpdate]) -> None:
         """In lines of at most CYCLE_CHUNK updates, so that the window handles a thousand
@@ -137,11 +159,19 @@ class _Worker:
         if "id" in message:
             self.send({"type": "done", "id": message["id"], "error": error})
 
-    async def run(self, config: MonitorConfig) -> None:
+    async def run(self, config: MonitorConfig, channel: str | None = None) -> None:
         lines = _stdin_lines()
         first = await lines.get()
         if not first:
             return
+        if channel is not None:
+            token = json.loads(first).get("channel")
+            if not isinstance(token, str) or not token:
+                raise InvalidInput("The monitor's channel token did not come first.")
+            await asyncio.to_thread(self.open_channel, channel, token)
+            first = await lines.get()
+            if not first:
+                return
         self.keep_secrets(json.loads(first))
         self.monitor = Monitor(self.rt, config)
         self.monitor.subscribe(lambda change: self.send(change_json(change)))
@@ -186,13 +216,14 @@ def _stdin_lines() -> asyncio.Queue[str]:
     return queue
 
 
-def run_worker(rt: Runtime, *, steady: float, error: float, fast: float = 5.0) -> int:
+def run_worker(rt: Runtime, *, steady: float, error: float, fast: float = 5.0,
+               channel: str | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     quiet_libraries()
     config = MonitorConfig(fast_interval=interval(fast), slow_interval=interval(steady),
                            error_interval=interval(error))
-    asyncio.run(_Worker(rt).run(config))
+    asyncio.run(_Worker(rt).run(config, channel))
     return 0
 
 

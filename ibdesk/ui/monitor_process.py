@@ -16,12 +16,14 @@ import itertools
 import json
 import logging
 import os
+import secrets as secrets_module
 import sys
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
+from PySide6.QtNetwork import QHostAddress, QTcpServer, QTcpSocket
 
 from ibdesk.domain.errors import GatewayError, IbdeskError
 from ibdesk.domain.models import Account, ServerStatus, StatusDetail, StatusEvent
@@ -90,6 +92,9 @@ class MonitorProcess(QObject):
         self._closed = False
         self._restarts = 0
         self._sent_secrets: tuple[str | None, str | None] = (None, None)
+        self._server: QTcpServer | None = None
+        self._socket: QTcpSocket | None = None
+        self._channel_token = ""
 
     def subscribe(self, listener: Callable[[Any], None]) -> None:
         self._on_change.append(listener)
@@ -138,24 +143,70 @@ class MonitorProcess(QObject):
         process.readyReadStandardOutput.connect(self._read_stdout)
         process.readyReadStandardError.connect(self._read_stderr)
         process.finished.connect(self._on_finished)
+        # Results come back over a loopback socket, not the child's stdout: a packaged
+        # app's stub may send stdout to a log file (Windows) or the system log (macOS).
+        # The socket takes one connection, the one that presents this run's token.
+        self._channel_token = secrets_module.token_urlsafe(32)
+        server = QTcpServer(self)
+        if not server.listen(QHostAddress(QHostAddress.SpecialAddress.LocalHost), 0):
+            raise GatewayError("The monitor could not open its local channel "
+                               f"({server.errorString()}).")
+        server.newConnection.connect(self._on_channel)
+        self._server = server
         program, args = worker_command()
         process.start(program, [*args, "--home", str(settings.home), "monitor-worker",
                                 "--steady", str(self._steady), "--error", str(self._error),
-                                "--fast", str(self._fast)])
+                                "--fast", str(self._fast),
+                                "--channel", f"127.0.0.1:{server.serverPort()}"])
         self._process = process
         self._buffer = b""
         self._ready = asyncio.get_running_loop().create_future()
+        self._write({"channel": self._channel_token})  # before any secret
         self._write({"token": token, "ssh_key": key})
         self._sent_secrets = (token, key)
+
+    def _on_channel(self) -> None:
+        """A connection to the channel: kept only if its first line is this run's token."""
+        server = self._server
+        while server is not None and server.hasPendingConnections():
+            sock = server.nextPendingConnection()
+            sock.setParent(self)
+            sock.readyRead.connect(lambda s=sock: self._read_channel(s))
+
+    def _read_channel(self, sock: QTcpSocket) -> None:
+        if sock is not self._socket:  # not yet proven: its first line must be the token
+            if not sock.canReadLine():
+                if sock.bytesAvailable() > 256:  # not a token: whoever it is, goodbye
+                    sock.abort()
+                    sock.deleteLater()
+                return
+            line = bytes(sock.readLine().data()).strip().decode("ascii", "replace")
+            if self._socket is not None or line != self._channel_token:
+                log.warning("refused a connection to the monitor's channel")
+                sock.abort()
+                sock.deleteLater()
+                return
+            self._socket = sock
+            if self._server is not None:  # one connection per worker: no more listening
+                self._server.close()
+        self._feed(bytes(sock.readAll().data()))
 
     def _write(self, data: dict[str, Any]) -> None:
         if self._process is not None:
             self._process.write((json.dumps(data) + "\n").encode())
 
     def _read_stdout(self) -> None:
+        """The child's stdout: nothing is expected there (results use the channel); a
+        line is logged, so that a stray print is seen rather than lost."""
         if self._process is None:
             return
-        self._buffer += bytes(self._process.readAllStandardOutput().data())
+        text = bytes(self._process.readAllStandardOutput().data()).decode("utf-8", "replace")
+        for line in text.splitlines():
+            if line.strip():
+                log.info("monitor stdout: %s", line.strip()[:200])
+
+    def _feed(self, data: bytes) -> None:
+        self._buffer += data
         *lines, self._buffer = self._buffer.split(b"\n")
         loop = asyncio.get_event_loop()
         for line in lines:
@@ -221,6 +272,7 @@ class MonitorProcess(QObject):
             self._ready.exception()  # retrieved: a later call starts a new process
         process, self._process = self._process, None
         self._starting = None
+        self._drop_channel()
         if process is not None:
             process.deleteLater()
         if self._closed:
@@ -230,6 +282,17 @@ class MonitorProcess(QObject):
         log.warning("the monitor process ended (exit %s); starting it again in %.0f s",
                     code, delay)
         QTimer.singleShot(int(delay * 1000), self._restart)
+
+    def _drop_channel(self) -> None:
+        sock, self._socket = self._socket, None
+        server, self._server = self._server, None
+        with contextlib.suppress(RuntimeError):  # Qt may have deleted them already
+            if sock is not None:
+                sock.abort()
+                sock.deleteLater()
+            if server is not None:
+                server.close()
+                server.deleteLater()
 
     def _restart(self) -> None:
         if not self._closed and self._process is None:

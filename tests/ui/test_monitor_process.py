@@ -45,3 +45,78 @@ def test_results_arrive_and_a_dead_worker_comes_back(loop: qasync.QEventLoop,
         assert monitor._process is None or second.state() == second.ProcessState.NotRunning
 
     run_scenario(loop, scenario())
+
+
+STUB = ("import os, runpy, sys\n"
+        "sys.stdout = open(os.devnull, 'w')  # as Briefcase's Windows GUI stub (a log file)\n"
+        "sys.argv = ['ibdesk', *sys.argv[1:]]\n"
+        "runpy.run_module('ibdesk', run_name='__main__', alter_sys=True)\n")
+
+
+def test_the_worker_is_heard_when_a_stub_swallows_its_stdout(
+        loop: qasync.QEventLoop, sandboxed: Runtime, monkeypatch: object) -> None:
+    """Issue 15: a packaged app's stub sends stdout elsewhere (a log file on Windows, the
+    system log on macOS through std-nslog), so a worker that answered on stdout was never
+    heard. Results come over a loopback channel that takes only the token's connection."""
+    import socket
+    import sys
+
+    import pytest
+
+    from ibdesk.ui import monitor_process
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    monkeypatch.setattr(monitor_process, "worker_command",
+                        lambda: (sys.executable, ["-c", STUB]))
+    controller = Controller(sandboxed)
+
+    async def scenario() -> None:
+        account = await controller.connect(request("paper"), lambda _: None)
+        monitor = controller.monitor
+        await asyncio.wait_for(monitor.watch(), 30)  # ready arrived, over the channel
+        assert monitor._socket is not None
+        # the channel took its one connection and listens no more: nobody else gets in
+        port = monitor._socket.localPort()
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        await asyncio.wait_for(monitor.refresh(account.id), 20)
+        assert controller.latency.get(account.id)
+        await controller.close()
+
+    run_scenario(loop, scenario())
+
+
+def test_a_connection_without_the_token_is_refused(
+        loop: qasync.QEventLoop, sandboxed: Runtime, monkeypatch: object) -> None:
+    import socket
+    import sys
+
+    import pytest
+
+    from ibdesk.ui import monitor_process
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    slow = "import time; time.sleep(1.5)\n" + STUB  # a stranger gets there first
+    monkeypatch.setattr(monitor_process, "worker_command",
+                        lambda: (sys.executable, ["-c", slow]))
+    controller = Controller(sandboxed)
+
+    async def scenario() -> None:
+        monitor = controller.monitor
+        watching = asyncio.ensure_future(monitor.watch())
+        for _ in range(100):
+            if monitor._server is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert monitor._server is not None
+        stranger = socket.create_connection(("127.0.0.1", monitor._server.serverPort()),
+                                            timeout=5)
+        stranger.sendall(b"guess\n")
+        closed = await asyncio.to_thread(stranger.recv, 100)
+        stranger.close()
+        assert closed == b""  # refused
+        await asyncio.wait_for(watching, 30)  # and the real worker is heard
+        assert monitor._socket is not None
+        await controller.close()
+
+    run_scenario(loop, scenario())
