@@ -61,6 +61,14 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _row(session: Session, account_id: str) -> AccountRow:
+    """The account's row, for a write; StoreError when there is none."""
+    row = session.get(AccountRow, account_id)
+    if row is None:
+        raise StoreError(f"There is no account {account_id}.", account_id=account_id)
+    return row
+
+
 def _to_account(row: AccountRow) -> Account:
     data = {name: getattr(row, name) for name in _ACCOUNT_FIELDS}
     data["custom_data"] = dict(row.custom_data or {})
@@ -240,10 +248,7 @@ class Repository:
                                "65535 (those below 1024 need administrator rights).")
         try:
             with self._write() as session:
-                row = session.get(AccountRow, account_id)
-                if row is None:
-                    raise StoreError(f"There is no account {account_id}.",
-                                     account_id=account_id)
+                row = _row(session, account_id)
                 if port is None:
                     if row.local_port is not None:
                         return _to_account(row)
@@ -300,10 +305,7 @@ class Repository:
         Account.model_validate(validated.model_dump())  # reject invalid values early
         try:
             with self._write() as session:
-                row = session.get(AccountRow, account_id)
-                if row is None:
-                    raise StoreError(f"There is no account {account_id}.",
-                                     account_id=account_id)
+                row = _row(session, account_id)
                 for key, value in changes.items():
                     setattr(row, key, value)
                 row.updated_at = _now()
@@ -317,9 +319,7 @@ class Repository:
         connections at once: the first one's key wins); returns the pin now on record.
         Only this column pair is written."""
         with self._write() as session:
-            row = session.get(AccountRow, account_id)
-            if row is None:
-                raise StoreError(f"There is no account {account_id}.", account_id=account_id)
+            row = _row(session, account_id)
             if row.ssh_host_key and row.ssh_host_key_droplet_id == droplet_id:
                 return row.ssh_host_key
             row.ssh_host_key = host_key
@@ -333,9 +333,7 @@ class Repository:
         afresh: IBeam has not been started on it, and it has no active-since time yet (its
         host-key pin is per droplet already)."""
         with self._write() as session:
-            row = session.get(AccountRow, account_id)
-            if row is None:
-                raise StoreError(f"There is no account {account_id}.", account_id=account_id)
+            row = _row(session, account_id)
             if row.do_droplet_id != droplet_id:
                 row.ibeam_started = False
                 row.active_since = None
@@ -373,9 +371,7 @@ class Repository:
         """
         at = at or _now()
         with self._write() as session:
-            row = session.get(AccountRow, account_id)
-            if row is None:
-                raise StoreError(f"There is no account {account_id}.", account_id=account_id)
+            row = _row(session, account_id)
             if basis and _stale(row, basis):
                 return None
             previous = ServerStatus(row.do_server_status) if row.do_server_status else None

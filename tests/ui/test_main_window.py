@@ -73,15 +73,15 @@ def answers(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
     return said
 
 
-async def _wizard_to_progress(win: MainWindow):  # type: ignore[no-untyped-def]
+async def _wizard_to_progress(win: MainWindow, password: str = "p@per'pa$$"):  # type: ignore[no-untyped-def]
     """Start the window and take the wizard, as a trader would, to its progress page with
-    paperjane's login and the suggested server."""
+    paperjane's login (`password`) and the suggested server."""
     await win.start()
     await win._open_wizard()
     wizard = win.wizard
     assert wizard is not None
     wizard.login.username.setText("paperjane")
-    wizard.login.password.setText("p@per'pa$$")
+    wizard.login.password.setText(password)
     wizard.next()
     await until(wizard.server.isComplete)
     wizard.next()
@@ -785,16 +785,7 @@ def test_a_refused_password_is_marked_and_given_again_in_the_wizard(
     win = window
 
     async def scenario() -> None:
-        await win.start()
-        await win._open_wizard()
-        wizard = win.wizard
-        wizard.login.username.setText("paperjane")
-        wizard.login.password.setText("a typo")
-        wizard.next()
-        await until(wizard.server.isComplete)
-        wizard.next()
-        await until(lambda: wizard.currentId() == PAGE_REVIEW)
-        wizard.next()
+        wizard = await _wizard_to_progress(win, password="a typo")
         progress = wizard.progress
         await until(lambda: progress.error.text(), timeout=60)
         assert "refused" in progress.error.text()
