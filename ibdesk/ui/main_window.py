@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import html
 import logging
+import sys
 from typing import Any
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
@@ -152,6 +153,15 @@ class MainWindow(QMainWindow):
                                       or [QKeySequence("Ctrl+Q")])
         self.quit_action.triggered.connect(self.request_quit)
         self.addAction(self.quit_action)
+        # macOS's application menu (ibdesk ▸ About, Settings…, Quit) takes the actions by
+        # role; its Quit then asks about open tunnels like every other Quit
+        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
+        if sys.platform == "darwin":
+            app_menu = self.menuBar().addMenu("ibdesk")
+            for action in (self.about_action, self.settings_action, self.quit_action):
+                app_menu.addAction(action)
 
         central = QWidget()
         layout = QVBoxLayout(central)

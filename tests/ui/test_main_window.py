@@ -365,6 +365,11 @@ def test_keys_tooltips_and_confirmations_a_keyboard_user_meets(
     keys = [t[t.index("&") + 1].lower() for t in texts if "&" in t]
     assert len(keys) == len(texts) and len(set(keys)) == len(keys), texts
     assert not win.table.tabKeyNavigation()
+    from PySide6.QtGui import QAction
+
+    # macOS's application menu takes Quit, Settings and About by their roles
+    assert win.quit_action.menuRole() is QAction.MenuRole.QuitRole
+    assert win.settings_action.menuRole() is QAction.MenuRole.PreferencesRole
     assert win.settings_action.shortcuts()  # the README's Ctrl+, did nothing on Linux
     stopped = Account(id="ib-paper-0a0b0c0d", username="u", environment="paper",
                       do_droplet_id=1, do_server_status=ServerStatus.STOPPED)
