@@ -9,7 +9,9 @@ Checks, each failing loudly with what it saw:
 1. `ibdesk --version` names this version; `ibdesk --json info` is JSON.
 2. Five sandbox connects in a row, each to `running` and deleted again (a packaged
    Python once died of SIGPIPE at a write to a closed socket in 3 of 6 such runs).
-3. With --window (needs a display, e.g. under xvfb-run): the window on the sandbox starts
+3. On Linux with gnome-keyring installed: a connect whose password goes through a real
+   Secret Service (its own D-Bus session and keyring folder).
+4. With --window (needs a display, e.g. under xvfb-run): the window on the sandbox starts
    its monitor worker from the packaged executable, and the worker probes the account
    (its check time moves on); closing it (SIGTERM) leaves nothing running.
 """
@@ -91,6 +93,38 @@ def connects(exe: str, home: Path, times: int = 5) -> None:
              f"{time.monotonic() - started:.1f} s")
 
 
+def real_keyring(exe: str, home: Path) -> None:
+    """With a real Secret Service running (gnome-keyring in its own D-Bus session and its
+    own XDG_DATA_HOME, so no other daemon's keyring file is touched), the packaged app
+    keeps the sandbox login's password there and reads it back to deliver it."""
+    if not (shutil.which("dbus-run-session") and shutil.which("gnome-keyring-daemon")):
+        _say("no dbus-run-session / gnome-keyring-daemon here: real keyring not tried")
+        return
+    data = home / "keyring-data"
+    data.mkdir()
+    script = ('eval "$(printf \'\\n\' | gnome-keyring-daemon --unlock --components=secrets)"'
+              ' >/dev/null && '
+              f'"{exe}" --sandbox --json connect --username sandboxdemo --environment paper '
+              '--password-stdin --wait < "$1" > "$2" && '
+              f'"{exe}" --sandbox --json info > "$3"')
+    secret = home / "pw"
+    secret.write_text("sandbox-demo-pass\n")
+    made, info = home / "made.json", home / "info.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DBUS_")}
+    env.update(HOME=str(home), XDG_DATA_HOME=str(data), XDG_CONFIG_HOME=str(home / ".config"),
+               IBDESK_HOME=str(home / "ibdesk-keyring"))
+    done = subprocess.run(["dbus-run-session", "--", "sh", "-c", script, "sh", str(secret),
+                           str(made), str(info)], env=env, capture_output=True, text=True,
+                          timeout=300)
+    if done.returncode != 0:
+        raise SystemExit(f"the real-keyring run failed ({done.returncode}):\n{done.stderr}")
+    backend = json.loads(info.read_text()).get("keyring", "")
+    status = json.loads(made.read_text()).get("status")
+    if "SecretService" not in str(backend) or status != "running":
+        raise SystemExit(f"real keyring: backend {backend!r}, connect {status!r}")
+    _say(f"real Secret Service: {backend}; the login's password kept there and delivered")
+
+
 def window(exe: str, home: Path) -> None:
     made = json.loads(_run(exe, "--sandbox", "--json", "connect", "--username", "sandboxdemo",
                            "--environment", "paper", "--password-stdin", "--wait",
@@ -149,6 +183,8 @@ def main(argv: list[str]) -> int:
         if exe == "/usr/bin/ibdesk":
             desktop_entry()
         connects(exe, home)
+        if sys.platform.startswith("linux"):
+            real_keyring(exe, home)
         if "--window" in argv:
             window(exe, home)
     _say("all passed")
