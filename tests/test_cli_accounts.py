@@ -111,3 +111,25 @@ def test_a_failed_connect_says_how_to_retry_or_delete(capsys: pytest.CaptureFixt
     last = err.strip().splitlines()[-1]
     assert "IBKR refused the username or password" in last
     assert "--resume ib-paper-" in last and "ibdesk delete ib-paper-" in last
+
+
+def test_each_account_has_its_own_port_on_the_command_line(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 14, point 3: `local_port` in `accounts --json`, `ibdesk port ID [PORT]`."""
+    code, out, err = run(capsys, "--sandbox", "--json", "connect", "--username", "sandboxdemo",
+                         "--environment", "paper", "--password-stdin", stdin="sandbox-demo-pass\n")
+    assert code == 0, err
+    account_id = json.loads(out)["account_id"]
+    code, out, _ = run(capsys, "--sandbox", "--json", "accounts")
+    (listed,) = json.loads(out)["accounts"]
+    port = listed["local_port"]
+    assert isinstance(port, int) and port >= 5000
+    code, out, _ = run(capsys, "--sandbox", "port", account_id)
+    assert code == 0 and f"https://localhost:{port}" in out
+    code, _, err = run(capsys, "--sandbox", "port", account_id, "80")
+    assert code == 1 and "1024 to 65535" in err
+    code, out, _ = run(capsys, "--sandbox", "--json", "port", account_id, str(port + 7))
+    assert code == 0 and json.loads(out)["local_port"] == port + 7
+    code, out, _ = run(capsys, "--sandbox", "accounts")
+    assert f"https://localhost:{port + 7}" in out
+    run(capsys, "--sandbox", "delete", account_id, "--yes")
