@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+import inspect
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
 from ibdesk.secrets import MemoryKeyring  # noqa: F401  (re-exported)
@@ -25,6 +26,24 @@ class NoSleep:
             self.clock.advance(seconds)
         elif self.clock is not None:
             self.clock.now += seconds
+
+
+async def until(check: Callable[[], object], timeout: float = 30.0, *,
+                every: float = 0.05) -> None:
+    """Wait until `check()` (a value, or an awaitable of one) is true: for what no signal
+    or future announces (a row's status, what a socket answers); AssertionError when it
+    does not happen within `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"not there within {timeout:g} s")
+        await asyncio.sleep(every)
 
 
 CANARY_TOKEN = "dop_v1_CANARYTOKEN0123456789abcdef0123456789abcdef0123456789abcdef"

@@ -17,6 +17,7 @@ from ibdesk.services.lifecycle import Lifecycle
 from ibdesk.services.status import StatusService
 from ibdesk.services.tunnel import open_tunnel
 from tests.e2e.conftest import provisioner, request
+from tests.helpers import until
 
 
 def lifecycle(rt: Runtime, said: list[str] | None = None) -> Lifecycle:
@@ -152,12 +153,12 @@ async def test_a_kept_tunnel_comes_back_on_the_same_port_after_a_restart(
     try:
         assert await authenticated()
         await Lifecycle(rt, poll=0.05).restart(account.id)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 30
-        while loop.time() < deadline and not (
-                any(e.state is TunnelState.DOWN for e in events)
-                and tunnel.state is TunnelState.UP and await authenticated()):
-            await asyncio.sleep(0.2)
+
+        async def back() -> bool:
+            return (any(e.state is TunnelState.DOWN for e in events)
+                    and tunnel.state is TunnelState.UP and await authenticated())
+
+        await until(back, 30, every=0.2)
         assert any(e.state is TunnelState.DOWN and "Reconnecting on port" in e.message
                    for e in events)  # said, not silent
         assert tunnel.state is TunnelState.UP and tunnel.port == port  # the same port
@@ -185,14 +186,8 @@ async def test_a_tunnel_whose_network_went_silent_is_noticed_and_reopened(
     host = sandbox.host(account.do_droplet_id or 0)
     try:
         host.go_silent()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 15
-        while loop.time() < deadline and not any(e.state is TunnelState.DOWN for e in events):
-            await asyncio.sleep(0.1)
-        assert any(e.state is TunnelState.DOWN for e in events)  # noticed, said
-        deadline = loop.time() + 15
-        while loop.time() < deadline and tunnel.state is not TunnelState.UP:
-            await asyncio.sleep(0.1)
+        await until(lambda: any(e.state is TunnelState.DOWN for e in events), 15)  # noticed
+        await until(lambda: tunnel.state is TunnelState.UP, 15)
         assert tunnel.state is TunnelState.UP and tunnel.port == port  # back, same port
         async with httpx.AsyncClient(verify=False, timeout=5) as client:
             answer = await client.post(f"https://localhost:{port}/v1/api/iserver/auth/status")

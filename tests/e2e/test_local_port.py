@@ -8,10 +8,8 @@ whichever account opened first. Each program here checks *which* IBKR account an
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
-from collections.abc import Callable
 
 import httpx
 import pytest
@@ -24,14 +22,7 @@ from ibdesk.services import Runtime, local_port
 from ibdesk.services.lifecycle import Lifecycle
 from ibdesk.services.tunnel import KeptTunnel, PortTaken, TunnelState
 from tests.e2e.conftest import provisioner, request
-
-
-async def until(check: Callable[[], bool], seconds: float) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while loop.time() < deadline and not check():
-        await asyncio.sleep(0.1)
-    return check()
+from tests.helpers import until
 
 
 async def ibkr_account(port: int) -> str | None:
@@ -64,7 +55,7 @@ async def test_two_accounts_never_share_or_swap_a_port(sandbox: Sandbox, rt: Run
         # the paper server stops: its tunnel is down, and the live account, opened again
         # meanwhile, still never takes the paper account's port
         await Lifecycle(rt, poll=0.05).stop(paper.id)
-        assert await until(lambda: paper_tunnel.state is TunnelState.DOWN, 15)
+        await until(lambda: paper_tunnel.state is TunnelState.DOWN, 15)
         await live_tunnel.close()
         live_tunnel = KeptTunnel(rt, live.id)
         assert await live_tunnel.start() == live.local_port
@@ -72,9 +63,9 @@ async def test_two_accounts_never_share_or_swap_a_port(sandbox: Sandbox, rt: Run
         assert await ibkr_account(live.local_port) == live_number
 
         await Lifecycle(rt, poll=0.05).start(paper.id)
-        assert await until(lambda: paper_tunnel.state is TunnelState.UP, 30)
+        await until(lambda: paper_tunnel.state is TunnelState.UP, 30)
         assert paper_tunnel.port == paper.local_port
-        assert await cycle_until_answer(paper.local_port, paper_number)
+        await until(lambda: answers(paper.local_port, paper_number), 30, every=0.2)
     finally:
         await live_tunnel.close()
         await paper_tunnel.close()
@@ -89,14 +80,8 @@ async def test_two_accounts_never_share_or_swap_a_port(sandbox: Sandbox, rt: Run
             await tunnel.close()
 
 
-async def cycle_until_answer(port: int, number: str, seconds: float = 30) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while loop.time() < deadline:
-        if await ibkr_account(port) == number:
-            return True
-        await asyncio.sleep(0.2)
-    return False
+async def answers(port: int, number: str) -> bool:
+    return await ibkr_account(port) == number
 
 
 async def test_a_port_another_program_holds_is_named_and_never_swapped(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -23,16 +23,7 @@ from ibdesk.ui.controller import Controller
 from ibdesk.ui.main_window import MainWindow
 from ibdesk.ui.tray import Tray
 from tests.e2e.conftest import request
-from tests.helpers import run_scenario
-
-
-async def until(check: Callable[[], object], timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError("the window did not get there in time")
-        await asyncio.sleep(0.05)
+from tests.helpers import run_scenario, until
 
 
 @pytest.fixture
@@ -612,12 +603,14 @@ def test_a_question_open_during_a_monitor_cycle_drops_no_status_update(
 
     win = window
 
+    seen: list[object] = []
+    answered: list[bool] = []
+
     def close_the_question() -> None:
         box = QApplication.activeModalWidget()
         if isinstance(box, QMessageBox):
             box.button(QMessageBox.StandardButton.No).click()
-
-    seen: list[object] = []
+        answered.append(True)
 
     async def scenario() -> None:
         await win.start()
@@ -634,11 +627,11 @@ def test_a_question_open_during_a_monitor_cycle_drops_no_status_update(
         win.model.dataChanged.connect(  # cycles go on meanwhile and set it back)
             lambda *_: shown.append(_status(win, account.id)))
         QTimer.singleShot(2000, close_the_question)  # the person answers No, later
-        await asyncio.sleep(2.5)
+        await until(lambda: answered, timeout=10)
         assert isinstance(seen[0], QMessageBox)  # the question was open…
         assert ServerStatus.ERROR in shown  # …and the cycle's update was shown meanwhile
         await until(lambda: QApplication.activeModalWidget() is None, timeout=5)
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # time a stop would have taken to show (a negative)
         assert sandboxed.repository.require_account(account.id).do_server_status \
             is not ServerStatus.STOPPED  # No was answered: nothing was stopped
 
@@ -672,12 +665,17 @@ def test_refresh_checks_every_row_and_the_bill_is_in_the_status_bar(
 
         first = await provisioner(sandboxed).connect(request("paper"))
         second = await provisioner(sandboxed).connect(request("demo"))
-        cycles: list[object] = []
+        cycles: list[list[Any]] = []
         win.controller.cycle_finished.connect(cycles.append)
         await win.start()
-        await until(lambda: win.model.rowCount() == 2 and cycles)  # the first look, done
+
+        def first_look_shown() -> bool:  # the start's own cycle, applied to both rows
+            seen = {u.account_id: u.at for cycle in cycles for u in cycle}
+            return win.model.rowCount() == 2 and all(
+                seen.get(a.id) == a.do_last_status_check for a in win.model.accounts())
+
+        await until(first_look_shown)
         win.select(first.id)
-        await asyncio.sleep(1.1)
         before = {a.id: a.do_last_status_check for a in win.model.accounts()}
         win.refresh_action.trigger()
         await until(lambda: all(a.do_last_status_check != before[a.id]

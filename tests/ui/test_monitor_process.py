@@ -12,7 +12,7 @@ import qasync
 from ibdesk.services.runtime import Runtime
 from ibdesk.ui.controller import Controller
 from tests.e2e.conftest import request
-from tests.helpers import run_scenario
+from tests.helpers import run_scenario, until
 
 
 def test_results_arrive_and_a_dead_worker_comes_back(loop: qasync.QEventLoop,
@@ -104,10 +104,7 @@ def test_a_connection_without_the_token_is_refused(
     async def scenario() -> None:
         monitor = controller.monitor
         watching = asyncio.ensure_future(monitor.watch())
-        for _ in range(100):
-            if monitor._server is not None:
-                break
-            await asyncio.sleep(0.02)
+        await until(lambda: monitor._server is not None, 2, every=0.02)
         assert monitor._server is not None
         stranger = socket.create_connection(("127.0.0.1", monitor._server.serverPort()),
                                             timeout=5)
