@@ -90,11 +90,21 @@ def refuse_held(port: int) -> None:
                            f"{f' ({who})' if who else ''}. Pick another port.")
 
 
+async def check(rt: Runtime, port: int, account_id: str | None = None, *,
+                tunnel_open_on: int = 0) -> None:
+    """InvalidInput with why, when `port` cannot be `account_id`'s (None: a new
+    account's): outside 1024–65535, another account's, or held by another program here
+    (unless that is the account's own tunnel, `tunnel_open_on`)."""
+    await in_thread(rt.repository.check_local_port, port, account_id)
+    if port != tunnel_open_on:
+        await in_thread(refuse_held, port)
+
+
 async def change(rt: Runtime, account_id: str, port: int, *, tunnel_open_on: int = 0) -> Account:
     """Give the account another port: refused (with why) when it is outside 1024–65535,
-    another account's, or held by another program here (unless it is the account's own
-    tunnel, `tunnel_open_on`)."""
-    if not 1024 <= port <= 65535:
+    held by another program here (unless it is the account's own tunnel,
+    `tunnel_open_on`), or another account's (checked by the store as it writes)."""
+    if not 1024 <= port <= 65535:  # before a bind below 1024 reads as "taken"
         raise InvalidInput(f"{port} is not a port ibdesk can use: pick one from 1024 to 65535 "
                            "(those below 1024 need administrator rights).")
     if port != tunnel_open_on:
@@ -102,5 +112,5 @@ async def change(rt: Runtime, account_id: str, port: int, *, tunnel_open_on: int
     return await in_thread(rt.repository.set_local_port, account_id, port)
 
 
-__all__ = ["change", "holder", "listening", "port_for", "refuse_held", "suggest",
+__all__ = ["change", "check", "holder", "listening", "port_for", "refuse_held", "suggest",
            "taken_sentence"]

@@ -93,21 +93,17 @@ class KeptTunnel:
         except Exception:  # a listener's fault must not end the tunnel
             log.exception("tunnel listener failed")
 
-    async def start(self) -> int:
+    async def start(self, *, first_must_work: bool = True) -> int:
+        """Open the tunnel and keep it; the port. With `first_must_work=False` (the app
+        starting again with tunnels the trader had open, their servers perhaps still
+        booting) it returns the port at once and the first opening is retried like any
+        reopening."""
         ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         await self._choose_port()
+        if not first_must_work:
+            ready.set_result(self.port)
         self._task = asyncio.ensure_future(self._keep(ready))
         return await ready
-
-    async def resume(self) -> int:
-        """Keep the tunnel without a first opening that must work (the app starting again
-        with tunnels the trader had open, while their servers may still be booting):
-        returns the port at once; the first opening is retried like any reopening."""
-        ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        await self._choose_port()
-        ready.set_result(self.port)
-        self._task = asyncio.ensure_future(self._keep(ready))
-        return self.port
 
     async def _choose_port(self) -> None:
         if self._own_port:

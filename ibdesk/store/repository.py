@@ -221,12 +221,21 @@ class Repository:
                 raise InvalidInput("Every local port from 5000 up is taken.")
         return port
 
-    def _refuse_taken(self, session: Session, port: int, account_id: str) -> None:
+    def _refuse_taken(self, session: Session, port: int, account_id: str | None) -> None:
+        if not 1024 <= port <= 65535:
+            raise InvalidInput(f"{port} is not a port ibdesk can use: pick one from 1024 to "
+                               "65535 (those below 1024 need administrator rights).")
         owner = self._ports(session).get(port)
         if owner is not None and owner != account_id:
             raise InvalidInput(
                 f"localhost:{port} is already account {owner}'s: two accounts on one port "
                 "would send a program to whichever tunnel opened first. Pick another port.")
+
+    def check_local_port(self, port: int, account_id: str | None = None) -> None:
+        """InvalidInput when `port` cannot be `account_id`'s (None: a new account's):
+        outside 1024–65535, or another account's."""
+        with self._read() as session:
+            self._refuse_taken(session, port, account_id)
 
     def local_ports(self) -> dict[int, str]:
         """Every account's local port: port → account id."""
@@ -243,9 +252,6 @@ class Repository:
                        skip: Callable[[int], bool] | None = None) -> Account:
         """Give the account `port` (refused when another account has it), or with None
         the first free one; checked and written in one transaction."""
-        if port is not None and not 1024 <= port <= 65535:
-            raise InvalidInput(f"{port} is not a port ibdesk can use: pick one from 1024 to "
-                               "65535 (those below 1024 need administrator rights).")
         try:
             with self._write() as session:
                 row = _row(session, account_id)

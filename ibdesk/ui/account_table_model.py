@@ -92,6 +92,11 @@ class AccountTableModel(AccountColumnsModel):
     def account_at(self, row: int) -> Account:
         return self._rows[row][0]
 
+    def account(self, account_id: str) -> Account | None:
+        """The account of that row as shown now, or None when it is not in the table."""
+        row = self._index.get(account_id)
+        return self._rows[row][0] if row is not None else None
+
     def accounts(self) -> list[Account]:
         """Every row's account, in the store's order."""
         return [account for account, _ in self._rows]

@@ -370,7 +370,7 @@ class Controller(QObject):
             tunnel = KeptTunnel(self.rt, account.id, on_event=self._tunnel_events(account.id))
             self._tunnels[account.id] = tunnel
             try:
-                await tunnel.resume()
+                await tunnel.start(first_must_work=False)
             except IbdeskError as exc:
                 self._tunnels.pop(account.id, None)
                 self.message_posted.emit("warning", f"{account.id}: {exc.user_message}")
@@ -406,17 +406,12 @@ class Controller(QObject):
         return account
 
     async def check_local_port(self, port: int, account_id: str | None = None) -> None:
-        """InvalidInput with what to do when the port cannot be the account's (another
-        account's, or held by a program here)."""
-        from ibdesk.domain.errors import InvalidInput
+        """InvalidInput with what to do when the port cannot be the account's (None: a new
+        account's): another account's first, then held by a program here."""
         from ibdesk.services import local_port
 
-        owner = (await asyncio.to_thread(self.rt.repository.local_ports)).get(port)
-        if owner is not None and owner != account_id:
-            raise InvalidInput(f"localhost:{port} is already account {owner}'s. Pick another "
-                               "port: each account has its own.")
-        if self.open_tunnels().get(account_id or "") != port:
-            await asyncio.to_thread(local_port.refuse_held, port)
+        await local_port.check(self.rt, port, account_id,
+                               tunnel_open_on=self.open_tunnels().get(account_id or "", 0))
 
     async def connect_preview(self, username: str, environment: Any,
                               on_cloud: Sequence[str] = ()) -> tuple[str, list[Account]]:

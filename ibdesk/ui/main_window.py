@@ -493,10 +493,9 @@ class MainWindow(QMainWindow):
         """A button of the panel (or the row's menu): what must be asked is asked here,
         in this plain slot, and only then does the action run as a task — a dialog run
         inside a task blocks every other task (a monitor cycle's updates) until closed."""
-        row = self.model.row_of(account_id)
-        if row is None:
+        account = self.model.account(account_id)
+        if account is None:
             return
-        account: Account = self.model.data(self.model.index(row, 0), AccountRole.ACCOUNT)
         go, value = self.ask_first(account, action)
         if go:
             asyncio.ensure_future(self.perform(account_id, action, confirmed=True, value=value))
@@ -526,10 +525,9 @@ class MainWindow(QMainWindow):
     async def perform(self, account_id: str, action: str, *, confirmed: bool = False,
                       value: Any = None) -> bool:
         """Carry the action out (`confirmed`: what it needed was asked, `value` given)."""
-        row = self.model.row_of(account_id)
-        if row is None:
+        account = self.model.account(account_id)
+        if account is None:
             return False
-        account: Account = self.model.data(self.model.index(row, 0), AccountRole.ACCOUNT)
         if not confirmed:
             go, value = self.ask_first(account, action)
             if not go:
@@ -628,10 +626,9 @@ class MainWindow(QMainWindow):
         return dialog
 
     def _on_password_requested(self, account_id: str) -> None:
-        row = self.model.row_of(account_id)
-        if row is None:
+        account = self.model.account(account_id)
+        if account is None:
             return
-        account: Account = self.model.data(self.model.index(row, 0), AccountRole.ACCOUNT)
         go, password = self.ask_first(account, "password")  # asked outside any task
         if go:
             asyncio.ensure_future(self._new_password_then_recheck(account_id, password))
