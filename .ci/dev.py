@@ -4,9 +4,11 @@
 The README's Quick start is exactly two commands, and both go through here:
 
     python3 .ci/dev.py run     # system libraries, .venv, then the app on the sandbox
-    python3 .ci/dev.py test    # the same plus test tools, then the whole suite
+    python3 .ci/dev.py test    # the same plus test tools, then ruff, mypy and the whole suite
+    python3 .ci/dev.py lint    # ruff and mypy only
     python3 .ci/dev.py lock    # constraints.txt afresh (maintainers, when updating pins)
     python3 .ci/dev.py package # the installer for this OS (on Debian/Ubuntu: dist/*.deb)
+    python3 .ci/dev.py package-test  # the test suite inside a packaged app
 
 Only the standard library is used, because this runs before anything is installed.
 System packages come from briefcase.toml and are installed with apt-get on Debian and
@@ -119,23 +121,43 @@ def run(args: list[str]) -> int:
     return subprocess.call([str(python), "-m", "ibdesk", *(args or ["--sandbox"])], cwd=ROOT)
 
 
-def test(args: list[str]) -> int:
-    ensure_system_packages(["runtime", "test"])
-    python = ensure_venv("dev")
-    env = dict(os.environ)
-    env.setdefault("QT_QPA_PLATFORM", "offscreen")
-    # The packages for a real Secret Service were just installed: the test that needs
-    # them must run, not skip.
+def _test_environment(python: Path | None = None) -> dict[str, str]:
+    """What the suite must find here: the packages for a real Secret Service were just
+    installed, so the test that needs them must run, not skip. Likewise the real
+    components: cloud-init and systemd check what ibdesk writes, and (as root, which
+    running IBeam as uid 1000 in namespaces needs) IBeam's own code."""
+    env: dict[str, str] = {}
     if sys.platform.startswith("linux") and shutil.which("dbus-run-session"):
         env["IBDESK_REQUIRE_REAL_KEYRING"] = "1"
-    # Likewise the real components: cloud-init and systemd check what ibdesk writes, and
-    # (as root, which running IBeam as uid 1000 in namespaces needs) IBeam's own code.
     if shutil.which("cloud-init") and shutil.which("systemd-analyze"):
         env["IBDESK_REQUIRE_TOOLS"] = "1"
     if sys.platform.startswith("linux") and os.geteuid() == 0 and shutil.which("chromium"):
-        subprocess.run([str(python), "-m", "ibdesk", "sandbox", "install-ibeam"],
-                       check=True, cwd=ROOT)
+        subprocess.run([str(python or ensure_venv("")), "-m", "ibdesk", "sandbox",
+                        "install-ibeam"], check=True, cwd=ROOT)
         env["IBDESK_REQUIRE_REAL_IBEAM"] = "1"
+    return env
+
+
+def _lint(python: Path) -> int:
+    """ruff (style, bugbear, import order, RUF006) and mypy (strict on domain, cloud, store
+    and gateway): their settings are in pyproject.toml."""
+    bin_dir = python.parent
+    code = subprocess.call([str(bin_dir / "ruff"), "check", "."], cwd=ROOT)
+    return subprocess.call([str(bin_dir / "mypy")], cwd=ROOT) or code
+
+
+def lint(args: list[str]) -> int:
+    return _lint(ensure_venv("dev"))
+
+
+def test(args: list[str]) -> int:
+    ensure_system_packages(["runtime", "test"])
+    python = ensure_venv("dev")
+    if _lint(python):
+        _say("ruff or mypy found problems (above): fix them first.")
+        return 1
+    env = dict(os.environ, **_test_environment(python))
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
     cmd = [str(python), "-m", "pytest", "--cov=ibdesk", "--cov-report=term", *args]
     code = subprocess.call(cmd, cwd=ROOT, env=env)
     if code == 5:
@@ -228,14 +250,9 @@ def _bytecode(bundle_root: Path) -> None:
                    stdout=sys.stderr)
 
 
-def package(args: list[str]) -> int:
-    """The installer for this operating system, from this checkout. On Debian and Ubuntu:
-    a .deb in dist/ (Briefcase `linux system`). Windows and macOS installers are built by
-    .github/workflows/installers.yml on their own runners."""
-    if not sys.platform.startswith("linux") or shutil.which("dpkg-query") is None:
-        _say("Here only Debian/Ubuntu packages are built; Windows' MSI and macOS' DMG are "
-             "built by .github/workflows/installers.yml (or run `briefcase package` there).")
-        return 2
+def _briefcase_setup() -> tuple[Path, dict[str, str], list[str]]:
+    """Briefcase, the environment it builds with, and the template option (the vendored
+    template when GitHub cannot be reached; none, i.e. Briefcase's default, otherwise)."""
     ensure_system_packages(["runtime", "build"])
     briefcase = _briefcase()
     env = dict(os.environ, PIP_CONSTRAINT=str(CONSTRAINTS), PIP_DISABLE_PIP_VERSION_CHECK="1")
@@ -248,6 +265,43 @@ def package(args: list[str]) -> int:
                              "beeware/briefcase-linux-system-template.")
         _say(f"GitHub cannot be reached: using the vendored template {vendored}")
         template = ["-C", f'template="{vendored}"']
+    return briefcase, env, template
+
+
+def _linux_only(what: str) -> bool:
+    if sys.platform.startswith("linux") and shutil.which("dpkg-query") is not None:
+        return True
+    _say(f"Here only Debian/Ubuntu {what} are built; on Windows and macOS "
+         ".github/workflows/installers.yml runs Briefcase itself.")
+    return False
+
+
+def package_test(args: list[str]) -> int:
+    """The test suite inside a packaged app: a bundle built with the tests in it
+    (`briefcase build --test`), run by its own executable (`briefcase run --test`,
+    tests/ibdesk.py); the same checks of real components as `test` asks for."""
+    if not _linux_only("bundles"):
+        return 2
+    briefcase, env, template = _briefcase_setup()
+    common = ["linux", "system", "--no-input"]
+    shutil.rmtree(ROOT / "build" / "ibdesk", ignore_errors=True)
+    subprocess.run([str(briefcase), "create", *common, *template], check=True, cwd=ROOT,
+                   env=env)
+    subprocess.run([str(briefcase), "build", *common, "--test", "-r", *template], check=True,
+                   cwd=ROOT, env=env)
+    env.update(_test_environment())
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    return subprocess.call([str(briefcase), "run", *common, "--test", *template,
+                            *(["--", *args] if args else [])], cwd=ROOT, env=env)
+
+
+def package(args: list[str]) -> int:
+    """The installer for this operating system, from this checkout. On Debian and Ubuntu:
+    a .deb in dist/ (Briefcase `linux system`). Windows and macOS installers are built by
+    .github/workflows/installers.yml on their own runners."""
+    if not _linux_only("packages"):
+        return 2
+    briefcase, env, template = _briefcase_setup()
     common = ["linux", "system", "--no-input"]
     shutil.rmtree(ROOT / "build" / "ibdesk", ignore_errors=True)  # a clean bundle each time
     # Briefcase's output goes to stderr: stdout carries only the .deb's path (.ci/run)
@@ -270,11 +324,12 @@ def package(args: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "lock", "package"}:
+    commands = {"run": run, "test": test, "lint": lint, "lock": lock, "package": package,
+                "package-test": package_test}
+    if not argv or argv[0] not in commands:
         print(__doc__)
         return 2
-    command, rest = argv[0], argv[1:]
-    return {"run": run, "test": test, "lock": lock, "package": package}[command](rest)
+    return commands[argv[0]](argv[1:])
 
 
 if __name__ == "__main__":

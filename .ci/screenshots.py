@@ -34,9 +34,9 @@ async def shoot(window, name: str) -> None:  # type: ignore[no-untyped-def]
 
 
 async def scenario(rt, runner) -> None:  # type: ignore[no-untyped-def]
-    from ibdesk.domain import Environment, TwoFactorHandler
-    from ibdesk.services.monitor import MonitorConfig
-    from ibdesk.services.provisioner import ConnectRequest
+    from ibdesk.domain.enums import Environment, TwoFactorHandler
+    from ibdesk.services.connect.provisioner import ConnectRequest
+    from ibdesk.services.watch.monitor import MonitorConfig
     from ibdesk.ui.connect_wizard import PAGE_REVIEW
     from ibdesk.ui.controller import Controller
     from ibdesk.ui.main_window import MainWindow
@@ -51,7 +51,7 @@ async def scenario(rt, runner) -> None:  # type: ignore[no-untyped-def]
     await window._open_wizard()
     wizard = window.wizard
     wizard.resize(720, 540)
-    from ibdesk.domain import Environment as Env
+    from ibdesk.domain.enums import Environment as Env
 
     wizard.login.username.setText("livejoe")
     wizard.login.password.setText("secret")
@@ -129,11 +129,10 @@ async def scenario(rt, runner) -> None:  # type: ignore[no-untyped-def]
     await shoot(settings, "13-settings")
     settings.reject()
     # the same window in the OS's dark theme
-    from PySide6.QtWidgets import QApplication
-
     # Xvfb has no platform theme to follow, so stand in for a dark OS theme: Fusion with
     # a dark palette, as Qt gives on a desktop set to dark.
     from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance()
     previous_style, previous_palette = app.style().name(), app.palette()

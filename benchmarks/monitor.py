@@ -54,8 +54,8 @@ def _keyring_env(folder: Path) -> None:
 async def build(folder: Path, n: int) -> None:
     from ibdesk.cloud import DigitalOceanClient, DropletCreate
     from ibdesk.cloud.userdata import render_cloud_init
-    from ibdesk.domain import Account, ServerStatus, new_account_id
     from ibdesk.domain import ibeam as ib
+    from ibdesk.domain.models import Account, ServerStatus, new_account_id
     from ibdesk.domain.naming import account_tag, droplet_name
     from ibdesk.sandbox import Sandbox, SandboxOptions
     from ibdesk.secrets import SecretStore
@@ -147,9 +147,9 @@ async def _forwarded_health(remote, path: str, *, timeout: float = 20.0):  # typ
 async def _forwarded_gateway(self):  # type: ignore[no-untyped-def]
     """GatewayProbe.gateway as it was until the channels: httpx through a local forward
     listening on 127.0.0.1 (which any local user could use)."""
-    import httpx
-
     import importlib
+
+    import httpx
 
     from ibdesk.domain import ibeam as ib
     from ibdesk.gateway.tls import INSIDE_SSH
@@ -176,7 +176,7 @@ async def measure(folder: Path, info: dict[str, str], mode: str) -> dict[str, ob
 
     from ibdesk.secrets import DO_TOKEN
     from ibdesk.services import open_runtime
-    from ibdesk.services.monitor import Monitor
+    from ibdesk.services.watch.monitor import Monitor
 
     # the module (`ibdesk.gateway.probe` as an attribute is the probe function)
     probe = importlib.import_module("ibdesk.gateway.probe")

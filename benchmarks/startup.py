@@ -81,7 +81,7 @@ sys.exit(main(["--home", sys.argv[1]]))
 
 
 def seed(home: Path, n: int) -> None:
-    from ibdesk.domain import Account, ServerStatus, new_account_id
+    from ibdesk.domain.models import Account, ServerStatus, new_account_id
     from ibdesk.store import Repository
 
     repo = Repository.open(f"sqlite:///{home / 'ibdesk.sqlite3'}")

@@ -22,13 +22,13 @@ RUNS = 7
 
 
 async def measure(home: Path) -> dict[str, object]:
-    from ibdesk.domain import Environment
+    from ibdesk.domain.enums import Environment
     from ibdesk.sandbox import IBKRUser, Sandbox, SandboxOptions
     from ibdesk.secrets import DO_TOKEN, MemoryKeyring, SecretStore
     from ibdesk.services import open_runtime
-    from ibdesk.services.bundle import BundleBuilder
-    from ibdesk.services.doctor import Doctor
-    from ibdesk.services.provisioner import ConnectRequest, Provisioner
+    from ibdesk.services.connect.provisioner import ConnectRequest, Provisioner
+    from ibdesk.services.support.bundle import BundleBuilder
+    from ibdesk.services.support.doctor import Doctor
 
     options = SandboxOptions(boot_seconds=0.2, action_seconds=0.2, login_seconds=0.2,
                              users=[IBKRUser("bench", "bench pass")])
@@ -68,7 +68,7 @@ def filter_cost() -> dict[str, object]:
     for _ in range(1000):
         remember(random_secrets.token_urlsafe(16))
     formatter = RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    record = logging.LogRecord("ibdesk.services.monitor", logging.INFO, __file__, 1,
+    record = logging.LogRecord("ibdesk.services.watch.monitor", logging.INFO, __file__, 1,
                                "checked %s: %s", ("ib-paper-1a2b3c4d", "running, 41 ms"), None)
     n = 5000
     started = time.perf_counter()

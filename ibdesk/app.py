@@ -107,6 +107,10 @@ def run_window(home: str | None, *, sandbox: bool) -> int:
         from ibdesk.ui import snapshot
 
         window.restore_state(snapshot.read_any(rt.settings.home))  # where it was last time
+        from ibdesk.ui.crash import CrashReporter
+
+        crash = CrashReporter(window, lambda path: controller.write_bundle(None, path))
+        crash.install(loop)
         watch = StallWatch() if os.environ.get("IBDESK_DEBUG_STALLS") == "1" else None
 
         async def main() -> None:
@@ -134,6 +138,7 @@ def run_window(home: str | None, *, sandbox: bool) -> int:
 
         with loop:
             loop.run_until_complete(main())
+        crash.uninstall()
     pool.shutdown(wait=True)
     collector.stop()
     return 0

@@ -10,6 +10,7 @@ queue: a log call on the Qt thread never waits on the disk.
 from __future__ import annotations
 
 import atexit
+import io
 import logging
 import logging.handlers
 import queue
@@ -42,7 +43,7 @@ def log_path(home: Path) -> Path:
 class _PrivateFileHandler(logging.handlers.RotatingFileHandler):
     """Each log file (a rotation makes a new one) is created 0600."""
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self) -> io.TextIOWrapper:
         create_private(Path(self.baseFilename))
         return super()._open()
 

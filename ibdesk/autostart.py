@@ -8,19 +8,25 @@ Each platform's own mechanism, the one its users and admins know how to inspect:
 * Windows: the per-user `Run` key, HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run,
   value `ibdesk`.
 
-The command is the installed `ibdesk` launcher when there is one on PATH (what the .deb,
-the macOS app and the Windows installer put there), else this Python with `-m ibdesk`.
+The command is the installed `ibdesk` launcher when there is one on PATH (what the .deb
+puts there), else how this ibdesk starts itself (the app bundle's own
+executable on macOS and Windows, where nothing is put on PATH; `python -m ibdesk` from a
+checkout).
 No secret is ever part of it.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import plistlib
 import shlex
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
+
+from ibdesk.self_command import self_command
 
 LABEL = "app.ibdesk"
 DESKTOP_FILE = "ibdesk.desktop"
@@ -30,7 +36,7 @@ RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
 def command() -> list[str]:
     """What the login starts: the window (closing it later hides it to the tray)."""
     launcher = shutil.which("ibdesk")
-    return [launcher] if launcher else [sys.executable, "-m", "ibdesk"]
+    return [launcher] if launcher else self_command()
 
 
 def _platform(platform: str | None) -> str:
@@ -55,10 +61,15 @@ def where(platform: str | None = None, home: Path | None = None) -> str:
     return str(_agent_file(home) if system == "darwin" else _xdg_file(home))
 
 
+def _winreg() -> Any:
+    """Windows' registry module (typed as Any: mypy checks this file as Linux code)."""
+    return importlib.import_module("winreg")
+
+
 def is_enabled(platform: str | None = None, home: Path | None = None) -> bool:
     system = _platform(platform)
     if system == "win32":
-        import winreg  # type: ignore[import-not-found,unused-ignore]
+        winreg = _winreg()
 
         try:
             with winreg.OpenKey(winreg.HKEY_CURRENT_USER, RUN_KEY) as key:
@@ -76,7 +87,7 @@ def enable(platform: str | None = None, home: Path | None = None,
     args = argv or command()
     if system == "win32":
         import subprocess
-        import winreg  # type: ignore[import-not-found,unused-ignore]
+        winreg = _winreg()
 
         with winreg.CreateKey(winreg.HKEY_CURRENT_USER, RUN_KEY) as key:
             winreg.SetValueEx(key, "ibdesk", 0, winreg.REG_SZ, subprocess.list2cmdline(args))
@@ -100,7 +111,7 @@ def enable(platform: str | None = None, home: Path | None = None,
 def disable(platform: str | None = None, home: Path | None = None) -> None:
     system = _platform(platform)
     if system == "win32":
-        import winreg  # type: ignore[import-not-found,unused-ignore]
+        winreg = _winreg()
 
         try:
             with winreg.OpenKey(winreg.HKEY_CURRENT_USER, RUN_KEY, 0,

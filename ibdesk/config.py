@@ -52,24 +52,10 @@ class Settings(BaseSettings):
         validate_by_alias=True,
         frozen=True,
     )
-    #: Environment names, shown in error messages; keys of settings.toml are field names.
-    ENV_NAMES: ClassVar[dict[str, str]] = {
-        "home": "IBDESK_HOME",
-        "do_api_url": "IBDESK_DO_API_URL",
-        "database_url": "IBDESK_DATABASE_URL",
-        "keyring_service": "IBDESK_KEYRING_SERVICE",
-        "region": "DIGITAL_OCEAN_REGION",
-        "size": "DIGITAL_OCEAN_SIZE",
-        "image_id": "DIGITAL_OCEAN_IMAGE_ID",
-        "demo_size": "DIGITAL_OCEAN_DEMO_SIZE",
-        "api_key": "DIGITAL_OCEAN_API_KEY",
-        "http_timeout": "IBDESK_HTTP_TIMEOUT",
-        "log_level": "IBDESK_LOG_LEVEL",
-        "sandbox_ssh_map_url": "IBDESK_SANDBOX_SSH_MAP_URL",
-        "public_ip_url": "IBDESK_PUBLIC_IP_URL",
-        "check_interval": "IBDESK_CHECK_INTERVAL",
-        "check_interval_error": "IBDESK_CHECK_INTERVAL_ERROR",
-    }
+    #: Field → its environment variable (the first name of its alias), shown in error
+    #: messages and passed to the monitor worker; keys of settings.toml are field names.
+    #: Filled from the fields below, once the class exists.
+    ENV_NAMES: ClassVar[dict[str, str]] = {}
 
     home: Path = Field(default_factory=default_home, validation_alias=_env("IBDESK_HOME", "home"))
     do_api_url: str = Field(DEFAULT_API_URL,
@@ -173,6 +159,12 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.database_path}"
+
+
+Settings.ENV_NAMES.update({
+    name: str(field.validation_alias.choices[0])
+    for name, field in Settings.model_fields.items()
+    if isinstance(field.validation_alias, AliasChoices)})
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

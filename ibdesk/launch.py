@@ -13,11 +13,11 @@ def sandbox_runtime(home: str | None) -> Iterator[Runtime]:
     """A runtime wired to an in-process sandbox with its own data folder and keyring
     service, so that sandbox accounts never mix with real ones."""
 
-    from ibdesk.paths import sandbox_home
     from ibdesk.domain.errors import KeyringUnavailable
+    from ibdesk.paths import sandbox_home
     from ibdesk.sandbox import SandboxOptions
-    from ibdesk.sandbox.runner import SandboxThread
     from ibdesk.sandbox.keyring import SandboxFileKeyring
+    from ibdesk.sandbox.runner import SandboxThread
     from ibdesk.secrets import DO_TOKEN, SecretStore
     from ibdesk.services.runtime import SandboxInfo
 

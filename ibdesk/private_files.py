@@ -76,5 +76,5 @@ def tighten(home: Path) -> None:
                 entry.chmod(FILE_MODE)
 
 
-__all__ = ["FILE_MODE", "FOLDER_MODE", "create_private", "private_file", "private_folder", "restrict_umask",
-           "tighten"]
+__all__ = ["FILE_MODE", "FOLDER_MODE", "create_private", "private_file", "private_folder",
+           "restrict_umask", "tighten"]

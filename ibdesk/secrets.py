@@ -188,6 +188,7 @@ class SecretStore:
 
 
 __all__ = [
+    "KeyringBackend",
     "DEFAULT_SERVICE",
     "DO_TOKEN",
     "MemoryKeyring",

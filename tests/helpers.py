@@ -7,10 +7,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import pytest
+
 from ibdesk.secrets import MemoryKeyring  # noqa: F401  (re-exported)
+from ibdesk.self_command import is_packaged, self_command
+
+PACKAGED = is_packaged()
+"""The suite runs inside an installed app bundle (`briefcase run --test`, tests/ibdesk.py)."""
+IBDESK = self_command()
+"""Starts ibdesk's command line: `python -m ibdesk`, or the app's own executable."""
+PYTHON = [sys.executable, "--python"] if PACKAGED else [sys.executable]
+"""Starts `python ARGS`: in a bundle the app's executable running tests/child.py."""
+CHECKOUT = Path(__file__).resolve().parent.parent
+needs_checkout = pytest.mark.skipif(
+    not (CHECKOUT / ".ci" / "run").is_file(),
+    reason="reads the checkout's own files (README, .ci, lock file), which no bundle holds")
 
 
 class NoSleep:

@@ -16,7 +16,7 @@ from ibdesk import __version__
 from ibdesk.cli import main
 from ibdesk.secrets import DO_TOKEN, SecretStore
 from tests import spec
-from tests.helpers import CANARY_TOKEN
+from tests.helpers import CANARY_TOKEN, IBDESK, PYTHON
 
 API = "https://do.test"
 ACCOUNT = spec.sample("account/account_get.yml", 200)[0]
@@ -44,7 +44,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str, stdin: str = "") -> tupl
 
 
 def test_version_as_a_real_process() -> None:
-    for cmd in ([sys.executable, "-m", "ibdesk", "--version"],):
+    for cmd in ([*IBDESK, "--version"],):
         result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=60)
         assert result.returncode == 0
         assert result.stdout.strip() == f"ibdesk {__version__}"
@@ -170,6 +170,6 @@ def test_the_window_path_loads_no_command_module() -> None:
     code = ("import sys, ibdesk.cli.app; "
             "print(any(m in sys.modules for m in ('ibdesk.cli.accounts', 'ibdesk.services."
             "provisioner', 'asyncssh', 'httpx')))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    result = subprocess.run([*PYTHON, "-c", code], capture_output=True, text=True,
                             check=True, timeout=60)
     assert result.stdout.strip() == "False"

@@ -112,3 +112,14 @@ def test_a_token_under_a_key_ibdesk_does_not_expect_is_never_echoed(home: Path,
         if not line.startswith("region"):  # unknown key: the value is never shown
             assert secret not in message and "not an ibdesk setting" in message
         assert CANARY_TOKEN not in message
+
+
+def test_every_setting_has_its_environment_name_from_one_place() -> None:
+    """The names come from each field's alias (once written out here and in the monitor
+    worker's start as well): every field has one, in the documented shape."""
+    from ibdesk.config import Settings
+
+    assert set(Settings.ENV_NAMES) == set(Settings.model_fields)
+    assert Settings.ENV_NAMES["api_key"] == "DIGITAL_OCEAN_API_KEY"
+    assert Settings.ENV_NAMES["check_interval"] == "IBDESK_CHECK_INTERVAL"
+    assert all(n.startswith(("IBDESK_", "DIGITAL_OCEAN_")) for n in Settings.ENV_NAMES.values())

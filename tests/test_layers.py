@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import CHECKOUT as ROOT
+from tests.helpers import needs_checkout
+
+pytestmark = needs_checkout
 
 
 def test_import_contracts_hold() -> None:

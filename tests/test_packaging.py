@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 
 import ibdesk
+from tests.helpers import CHECKOUT as ROOT
+from tests.helpers import needs_checkout
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = needs_checkout
 
 
 def _toml(name: str) -> dict:
@@ -27,6 +28,18 @@ def test_versions_and_requirements_agree() -> None:
     assert py["tool"]["briefcase"]["app"]["ibdesk"]["requires"] == py["project"]["dependencies"]
     assert py["project"]["scripts"]["ibdesk"] == "ibdesk.cli:main"
     assert py["project"]["requires-python"] == ">=3.11"
+
+
+def test_the_packaged_suite_gets_what_the_tests_import() -> None:
+    """`briefcase build --test` installs test_requires: the dev extras less the tools only
+    a checkout runs (coverage of the checkout's run, import-linter, ruff and mypy)."""
+    py = _toml("pyproject.toml")
+    checkout_only = {"pytest-cov", "import-linter", "ruff", "mypy", "types-PyYAML",
+                     "types-psutil"}
+    wanted = [r for r in py["project"]["optional-dependencies"]["dev"]
+              if r.split(">")[0].split("=")[0] not in checkout_only]
+    assert py["tool"]["briefcase"]["app"]["ibdesk"]["test_requires"] == wanted
+    assert "tests" in py["tool"]["briefcase"]["app"]["ibdesk"]["test_sources"]
 
 
 def test_briefcase_resources_exist() -> None:

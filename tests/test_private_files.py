@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from ibdesk.config import load_settings, save_settings
 from ibdesk.private_files import tighten
+from tests.helpers import PYTHON
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX modes (Windows: ACLs)")
 
@@ -34,7 +34,7 @@ def test_a_real_ibdesk_process_leaves_nothing_others_can_read(tmp_path: Path) ->
         path.chmod(0o644)
     env = {k: v for k, v in os.environ.items() if not k.startswith("IBDESK_")}
     result = subprocess.run(  # umask 022, as a desktop session has it
-        [sys.executable, "-c", "import os, sys; os.umask(0o022); from ibdesk.cli import main;"
+        [*PYTHON, "-c", "import os, sys; os.umask(0o022); from ibdesk.cli import main;"
          " sys.exit(main(['--home', sys.argv[1], 'info']))", str(home)],
         capture_output=True, text=True, env=env, timeout=120, check=False)
     assert result.returncode == 0, result.stderr

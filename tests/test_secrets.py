@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from keyring.errors import KeyringError, KeyringLocked, NoKeyringError
 
 from ibdesk.domain.errors import KeyringUnavailable, SecretsError
 from ibdesk.secrets import DO_TOKEN, SecretStore, account_secret_names, ibkr_password
-from tests.helpers import CANARY_PASSWORD, MemoryKeyring
+from tests.helpers import CANARY_PASSWORD, PYTHON, MemoryKeyring
 
 
 def test_round_trip_under_one_service(memory_keyring: MemoryKeyring) -> None:
@@ -118,7 +119,7 @@ def test_real_secret_service(tmp_path: Path) -> None:
     script = tmp_path / "real.py"
     script.write_text(_REAL_SCRIPT)
     shell = ('eval "$(printf \'\\n\' | gnome-keyring-daemon --unlock --components=secrets)" '
-             f'>/dev/null && exec "{sys.executable}" "{script}"')
+             f'>/dev/null && exec {shlex.join([*PYTHON, str(script)])}')
     env = {k: v for k, v in os.environ.items() if not k.startswith("DBUS_")}
     env["HOME"] = str(tmp_path)  # a fresh, empty login keyring
     env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.SecretService.Keyring"

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 
 import pytest
+
+from tests.helpers import PYTHON
 
 SCRIPT = """
 import signal, socket, sys
@@ -27,10 +28,10 @@ except BrokenPipeError:
 
 @pytest.mark.skipif(not hasattr(signal, "SIGPIPE"), reason="POSIX signals")
 def test_a_closed_peer_is_an_exception_not_a_killed_process() -> None:
-    died = subprocess.run([sys.executable, "-c", SCRIPT, "as-embedded"],
+    died = subprocess.run([*PYTHON, "-c", SCRIPT, "as-embedded"],
                           capture_output=True, text=True, timeout=60)
     assert died.returncode == -signal.SIGPIPE  # the packaged app's death, reproduced
-    lived = subprocess.run([sys.executable, "-c", SCRIPT, "fixed"],
+    lived = subprocess.run([*PYTHON, "-c", SCRIPT, "fixed"],
                            capture_output=True, text=True, timeout=60)
     assert lived.returncode == 0 and "broken pipe raised" in lived.stdout
 
@@ -43,6 +44,6 @@ def test_every_entry_point_ignores_them_first() -> None:
               "with contextlib.suppress(SystemExit):\n"
               "    main(['--version'])\n"
               "print(signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN)\n")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+    done = subprocess.run([*PYTHON, "-c", script], capture_output=True, text=True,
                           timeout=60)
     assert done.stdout.strip().endswith("True"), done.stderr

@@ -10,73 +10,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ibdesk.cli.output import EXIT_FAILED, EXIT_OK, Output, confirm, read_stdin
+from ibdesk.domain.actions import ServerAction
+from ibdesk.domain.enums import Environment, ServerStatus, TwoFactorHandler
 from ibdesk.domain.errors import IbdeskError
-from ibdesk.domain.models import Account, Environment, ServerStatus, TwoFactorHandler
-from ibdesk.services import local_port
-from ibdesk.services.lifecycle import Lifecycle
-from ibdesk.services.provisioner import ConnectRequest, Progress, Provisioner
-from ibdesk.services.runtime import Runtime
-from ibdesk.services.status import StatusReport, StatusService
-from ibdesk.services.tunnel import KeptTunnel, TunnelEvent, TunnelState
 
-
-def add_parsers(commands: Any, common: argparse.ArgumentParser, parser_class: type) -> None:
-    connect = commands.add_parser(
-        "connect", parents=[common], help="give an IBKR login its own IBeam server")
-    connect.add_argument("--username", help="the IBKR username")
-    connect.add_argument("--environment", choices=[e.value for e in Environment],
-                         help="demo (IBKR's free demo login), paper or live")
-    connect.add_argument("--allow-ssh-from-anywhere", action="store_true",
-                         help="if this computer's public address cannot be found, let the "
-                              "server's SSH admit every address (key-only logins) instead of "
-                              "stopping")
-    connect.add_argument("--password-stdin", action="store_true",
-                         help="read the IBKR password from standard input (all of it, one "
-                              "trailing newline removed); with --two-fa PYOTP the first line "
-                              "is the TOTP secret and the rest the password")
-    connect.add_argument("--two-fa", choices=[h.value for h in TwoFactorHandler],
-                         help="IBeam's 2FA handler (required for live)")
-    connect.add_argument("--region", help="DigitalOcean region (default: setting)")
-    connect.add_argument("--size", help="droplet size (default: setting; smaller for demo)")
-    connect.add_argument("--image", help="image id or slug (default: setting)")
-    connect.add_argument("--wait", action="store_true",
-                         help="wait until IBeam is logged in (else return once the server "
-                              "is requested)")
-    connect.add_argument("--local-port", type=int, metavar="PORT",
-                         help="the account's port on this computer (default: the first "
-                              "free from 5000 up)")
-    connect.add_argument("--resume", metavar="ID",
-                         help="carry an unfinished connect of account ID on")
-
-    commands.add_parser("accounts", parents=[common], help="list the accounts")
-    status = commands.add_parser("status", parents=[common],
-                                 help="check one account now (server and gateway)")
-    status.add_argument("account_id", metavar="ID")
-    for name, text in (("start", "power the server on"),
-                       ("stop", "shut the server down (DigitalOcean still bills it)"),
-                       ("restart", "reboot the server"),
-                       ("delete", "destroy the server and forget the account")):
-        action = commands.add_parser(name, parents=[common], help=text)
-        action.add_argument("account_id", metavar="ID")
-        action.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-        if name != "delete":
-            action.add_argument("--wait", action="store_true",
-                                help="also wait for the gateway to be logged in again")
-    tunnel = commands.add_parser(
-        "tunnel", parents=[common],
-        help="forward the account's gateway to https://localhost:PORT until Ctrl+C")
-    tunnel.add_argument("account_id", metavar="ID")
-    port = commands.add_parser(
-        "port", parents=[common],
-        help="show the account's local port, or give it another (https://localhost:PORT)")
-    port.add_argument("account_id", metavar="ID")
-    port.add_argument("port", type=int, nargs="?", metavar="PORT")
-    tunnel.add_argument("--local-port", type=int, default=None, metavar="PORT",
-                        help="listen here instead of the account's own port (shown by "
-                             "`ibdesk accounts`), for this tunnel only")
+# Each command imports the services it runs (SSH, HTTP, the status rules) itself:
+# `ibdesk accounts`, which scripts call in loops, needs none of them.
+if TYPE_CHECKING:
+    from ibdesk.domain.models import Account
+    from ibdesk.services.connect.provisioner import Progress, Provisioner
+    from ibdesk.services.control.tunnel import TunnelEvent
+    from ibdesk.services.runtime import Runtime
+    from ibdesk.services.watch.status import StatusReport
 
 
 def _account_json(account: Account) -> dict[str, Any]:
@@ -114,6 +62,8 @@ def _run_connect(provisioner: Provisioner, args: argparse.Namespace) -> Account:
         return asyncio.run(provisioner.resume(args.resume, new_password=new_password))
     if not args.username or not args.environment:
         raise IbdeskError("connect needs --username and --environment (or --resume ID).")
+    from ibdesk.services.connect.provisioner import ConnectRequest
+
     password, totp = _read_connect_secrets(args)
     request = ConnectRequest(
         username=args.username, password=password,
@@ -126,6 +76,8 @@ def _run_connect(provisioner: Provisioner, args: argparse.Namespace) -> Account:
 
 
 def cmd_connect(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    from ibdesk.services.connect.provisioner import Provisioner
+
     def show(event: Progress) -> None:
         mark = {"done": "✓", "warning": "!", "failed": "✗", "waiting": "…"}.get(event.state, " ")
         if event.state != "started":
@@ -188,16 +140,20 @@ def _report(out: Output, report: StatusReport) -> int:
 
 
 def cmd_status(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    from ibdesk.services.watch.status import StatusService
+
     return _report(out, asyncio.run(StatusService(rt).check(args.account_id)))
 
 
 def _power(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    from ibdesk.services.control.lifecycle import Lifecycle
+
     account = rt.repository.require_account(args.account_id)
     if args.command in ("stop", "restart"):
         confirm(f"{args.command.capitalize()} the server of {account.id} "
                 f"({account.do_droplet_name})? Its gateway goes offline.", yes=args.yes)
     lifecycle = Lifecycle(rt, on_progress=out.progress)
-    report = asyncio.run(getattr(lifecycle, args.command)(account.id))
+    report = asyncio.run(lifecycle.power(ServerAction(args.command), account.id))
     if args.wait and args.command in ("start", "restart"):
         report = asyncio.run(_wait_running(rt, account.id, out))
     return _report(out, report)
@@ -205,6 +161,8 @@ def _power(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
 
 async def _wait_running(rt: Runtime, account_id: str, out: Output,
                         timeout: float = 600.0) -> StatusReport:
+    from ibdesk.services.watch.status import StatusService
+
     service = StatusService(rt)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -218,6 +176,8 @@ async def _wait_running(rt: Runtime, account_id: str, out: Output,
 
 
 def cmd_delete(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    from ibdesk.services.control.lifecycle import Lifecycle
+
     account = rt.repository.require_account(args.account_id)
     question = (f"Delete {account.id} ({account.username}, {account.environment.value})? Its "
                 f"server {account.do_droplet_name or ''} is destroyed for good.")
@@ -229,6 +189,8 @@ def cmd_delete(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_port(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    from ibdesk.services.control import local_port
+
     if args.port is None:
         account = local_port.port_for(rt, args.account_id)
     else:
@@ -242,6 +204,8 @@ def cmd_port(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_tunnel(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    from ibdesk.services.control.tunnel import KeptTunnel, TunnelState
+
     async def hold() -> None:
         first = True
 
@@ -284,4 +248,4 @@ COMMANDS = {
     "port": cmd_port,
 }
 
-__all__ = ["COMMANDS", "add_parsers"]
+__all__ = ["COMMANDS"]

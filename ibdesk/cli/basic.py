@@ -27,7 +27,7 @@ def cmd_info(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
     token = None if keyring_problem else TokenService(rt).stored()
     repo = rt.repository
     accounts = repo.list_accounts()
-    data = {
+    data: dict[str, Any] = {
         "version": __version__,
         "python": platform.python_version(),
         "home": str(settings.home),
@@ -151,4 +151,7 @@ def cmd_sandbox_install_ibeam(args: argparse.Namespace, out: Output) -> int:
 
 
 
-__all__ = ["cmd_info", "cmd_sandbox_install_ibeam", "cmd_sandbox_serve", "cmd_token"]
+COMMANDS = {"info": cmd_info, "token": cmd_token}
+
+__all__ = ["COMMANDS", "cmd_info", "cmd_sandbox_install_ibeam", "cmd_sandbox_serve",
+           "cmd_token"]

@@ -41,11 +41,11 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from ibdesk.domain.errors import IbdeskError, InvalidInput, SecretsError
 from ibdesk.applog import quiet_libraries
+from ibdesk.domain.errors import IbdeskError, InvalidInput, SecretsError
 from ibdesk.secrets import DO_TOKEN, SSH_PRIVATE_KEY, MemoryKeyring, SecretStore, remember
-from ibdesk.services.monitor import Monitor, MonitorConfig, StatusChange
 from ibdesk.services.runtime import Runtime
+from ibdesk.services.watch.monitor import Monitor, MonitorConfig, StatusChange
 from ibdesk.store import StatusUpdate
 
 log = logging.getLogger("ibdesk.monitor_worker")

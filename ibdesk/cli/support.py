@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from ibdesk.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Output
@@ -23,39 +22,10 @@ from ibdesk.services.runtime import Runtime
 AUTOMATIC_FIXES = (FixAction.UPDATE_FIREWALL, FixAction.RESTART_IBEAM, FixAction.START_SERVER)
 
 
-def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
-    doctor = commands.add_parser(
-        "doctor", parents=[common],
-        help="check the token, firewall and (with ID) the server, SSH, IBeam and the gateway; "
-             "exit 1 when a check failed")
-    doctor.add_argument("account_id", metavar="ID", nargs="?")
-    doctor.add_argument("--fix", action="store_true",
-                        help="apply the fixes ibdesk can make (firewall address, restart IBeam, "
-                             "start the server) without asking")
-    logs = commands.add_parser("logs", parents=[common],
-                               help="IBeam's output and log files from the account's server")
-    logs.add_argument("account_id", metavar="ID")
-    logs.add_argument("--lines", "-n", type=int, default=100, metavar="N",
-                      help="how many of the last lines (default 100, at most 5000)")
-    logs.add_argument("--follow", "-f", action="store_true",
-                      help="keep printing new lines until Ctrl+C")
-    logs.add_argument("--files", action="store_true",
-                      help="list IBeam's log files and print the end of the newest instead")
-    bundle = commands.add_parser(
-        "bundle", parents=[common],
-        help="write a redacted support bundle (zip), or --inspect one")
-    bundle.add_argument("account_id", metavar="ID", nargs="?")
-    bundle.add_argument("-o", "--output", metavar="FILE.zip", type=Path)
-    bundle.add_argument("--include-username", action="store_true",
-                        help="keep the IBKR username in the bundle (hidden by default)")
-    bundle.add_argument("--inspect", metavar="FILE.zip", type=Path,
-                        help="print a readable summary of a bundle")
-
-
 # ---------------------------------------------------------------------------- doctor
 def cmd_doctor(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
-    from ibdesk.services.bundle import format_check
-    from ibdesk.services.doctor import Doctor
+    from ibdesk.services.support.bundle import format_check
+    from ibdesk.services.support.doctor import Doctor
 
     doctor = Doctor(rt)
     results: list[CheckResult] = []
@@ -120,7 +90,7 @@ def _offer_fixes(doctor: Any, results: list[CheckResult], args: argparse.Namespa
 
 # ---------------------------------------------------------------------------- logs
 def cmd_logs(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
-    from ibdesk.services import ibeam_logs
+    from ibdesk.services.support import ibeam_logs
 
     lines = max(0, min(args.lines, 5000))
     if args.files:
@@ -144,7 +114,7 @@ def cmd_logs(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
 
 
 def _log_files(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
-    from ibdesk.services import ibeam_logs
+    from ibdesk.services.support import ibeam_logs
 
     files, name, text = asyncio.run(ibeam_logs.log_files(rt, args.account_id))
     tail = text.splitlines()[-max(args.lines, 0):] if args.lines else []
@@ -157,7 +127,7 @@ def _log_files(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
 
 # ---------------------------------------------------------------------------- bundle
 def cmd_bundle(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
-    from ibdesk.services.bundle import BundleBuilder, inspect_bundle
+    from ibdesk.services.support.bundle import BundleBuilder, inspect_bundle
 
     if args.inspect is not None:
         data, lines = inspect_bundle(args.inspect)
@@ -180,4 +150,4 @@ def cmd_bundle(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
 
 COMMANDS = {"doctor": cmd_doctor, "logs": cmd_logs, "bundle": cmd_bundle}
 
-__all__ = ["COMMANDS", "add_parsers"]
+__all__ = ["COMMANDS"]

@@ -11,38 +11,10 @@ from typing import Any
 
 from ibdesk.cli.output import EXIT_OK, Output, confirm, read_stdin
 from ibdesk.domain.errors import IbdeskError
-from ibdesk.services.credentials import change_password
-from ibdesk.services.monitor import Monitor, MonitorConfig, StatusChange
-from ibdesk.services.reconciler import Orphan, ReconcileReport, Reconciler
+from ibdesk.services.control.credentials import change_password
 from ibdesk.services.runtime import Runtime
-
-
-def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
-    watch = commands.add_parser("watch", parents=[common],
-                                help="stream status changes until Ctrl+C (reconciles first)")
-    watch.add_argument("--interval", type=float, default=5.0, metavar="S",
-                       help="seconds between looks at accounts in transition (default 5)")
-    history = commands.add_parser("history", parents=[common],
-                                  help="every status change of one account")
-    history.add_argument("account_id", metavar="ID")
-    history.add_argument("--limit", type=int, default=None, metavar="N")
-    commands.add_parser("reconcile", parents=[common],
-                        help="finish or undo what a crash interrupted; list orphans")
-    orphans = commands.add_parser(
-        "orphans", parents=[common],
-        help="ibdesk droplets no account here records, with their cost")
-    orphans.add_argument("droplet_ids", metavar="DROPLET_ID", nargs="*", type=int,
-                         help="with --delete: exactly these (needed for another "
-                              "installation's servers)")
-    orphans.add_argument("--delete", action="store_true",
-                         help="destroy this installation's orphans (or the DROPLET_IDs named)")
-    orphans.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    password = commands.add_parser(
-        "password", parents=[common],
-        help="give an account a new IBKR password (after IBKR refused the old one)")
-    password.add_argument("account_id", metavar="ID")
-    password.add_argument("--password-stdin", action="store_true", required=True,
-                          help="read the new password from standard input")
+from ibdesk.services.watch.monitor import Monitor, MonitorConfig, StatusChange
+from ibdesk.services.watch.reconciler import Orphan, Reconciler, ReconcileReport
 
 
 def _change_json(change: StatusChange) -> dict[str, Any]:
@@ -191,4 +163,4 @@ COMMANDS = {
     "password": cmd_password,
 }
 
-__all__ = ["COMMANDS", "add_parsers"]
+__all__ = ["COMMANDS"]

@@ -40,8 +40,8 @@ from ibdesk.cloud.models import (
     DropletCreate,
     Firewall,
     FirewallSpec,
-    InboundRule,
     Image,
+    InboundRule,
     Region,
     Size,
     SSHKey,
@@ -64,6 +64,9 @@ PER_PAGE = 200
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 M = TypeVar("M", bound=BaseModel)
 
+
+Transport = httpx.AsyncBaseTransport
+"""What carries the client's requests (tests and the sandbox give their own)."""
 
 class _BearerAuth(httpx.Auth):
     """Adds the token to each request; its repr never shows it."""
@@ -127,13 +130,14 @@ class DigitalOceanClient:
         *,
         base_url: str = DEFAULT_BASE_URL,
         timeout: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: Transport | None = None,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not token or not token.strip():
-            raise CloudAuthError("No DigitalOcean API token is set. Add one with `ibdesk token set`.")
+            raise CloudAuthError(
+                "No DigitalOcean API token is set. Add one with `ibdesk token set`.")
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.rate_limit = RateLimitState()
@@ -320,7 +324,8 @@ class DigitalOceanClient:
                 try:
                     yield model.model_validate(item)
                 except ValidationError:
-                    raise CloudError(f"DigitalOcean sent a {key} entry ibdesk could not read.") from None
+                    raise CloudError(
+                        f"DigitalOcean sent a {key} entry ibdesk could not read.") from None
             pages = (data.get("links") or {}).get("pages") or {}
             candidate = pages.get("next")
             next_url = self._relative(candidate) if candidate else None
@@ -350,17 +355,6 @@ class DigitalOceanClient:
         data = await self._json("GET", f"/v2/images/{image}", what=f"image {image}")
         return self._parse(Image, data, "image")
 
-    async def list_images(self, *, type: str | None = None, private: bool | None = None,
-                          tag_name: str | None = None) -> list[Image]:
-        params: dict[str, Any] = {}
-        if type:
-            params["type"] = type
-        if private is not None:
-            params["private"] = "true" if private else "false"
-        if tag_name:
-            params["tag_name"] = tag_name
-        return await self._list("/v2/images", "images", Image, params)
-
     # ------------------------------------------------------------------ SSH keys
     async def list_ssh_keys(self) -> list[SSHKey]:
         return await self._list("/v2/account/keys", "ssh_keys", SSHKey)
@@ -381,10 +375,6 @@ class DigitalOceanClient:
     async def create_tag(self, name: str) -> Tag:
         data = await self._json("POST", "/v2/tags", json={"name": name}, what=f"tag {name}")
         return self._parse(Tag, data, "tag")
-
-    async def get_tag(self, name: str) -> Tag:
-        return self._parse(Tag, await self._json("GET", f"/v2/tags/{name}", what=f"tag {name}"),
-                           "tag")
 
     async def delete_tag(self, name: str) -> None:
         await self._request("DELETE", f"/v2/tags/{name}", what=f"tag {name}")
@@ -506,10 +496,6 @@ class DigitalOceanClient:
         await self._request("DELETE", f"/v2/firewalls/{firewall_id}/droplets",
                             json={"droplet_ids": droplet_ids}, what=f"firewall {firewall_id}")
 
-    async def add_firewall_tags(self, firewall_id: str, tags: list[str]) -> None:
-        await self._request("POST", f"/v2/firewalls/{firewall_id}/tags", json={"tags": tags},
-                            what=f"firewall {firewall_id}")
-
     async def remove_firewall_tags(self, firewall_id: str, tags: list[str]) -> None:
         await self._request("DELETE", f"/v2/firewalls/{firewall_id}/tags", json={"tags": tags},
                             what=f"firewall {firewall_id}")
@@ -570,5 +556,5 @@ def classify_error(status: int, what: str | None, *, retry_after: float | None =
                       **fields)
 
 
-__all__ = ["DEFAULT_BASE_URL", "DigitalOceanClient", "PER_PAGE", "RateLimitState", "RetryPolicy",
-           "classify_error"]
+__all__ = ["DEFAULT_BASE_URL", "PER_PAGE", "DigitalOceanClient", "RateLimitState", "RetryPolicy",
+           "Transport", "classify_error"]

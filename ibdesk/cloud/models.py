@@ -195,13 +195,6 @@ class DropletCreate(_Model):
     with_droplet_agent: bool | None = None
 
 
-# ---------------------------------------------------------------- shared/models/action_link.yml
-class ActionLink(_Model):
-    id: int | None = None
-    rel: str | None = None
-    href: str | None = None
-
-
 # ---------------------------------------------------------------- actions/models/action.yml
 class Action(_Model):
     id: int
@@ -277,21 +270,7 @@ class Tag(_Model):
     resources: dict[str, Any] | None = None
 
 
-# ---------------------------------------------------------------- shared/pages.yml, meta.yml
-class PageLinks(_Model):
-    first: str | None = None
-    prev: str | None = None
-    next: str | None = None
-    last: str | None = None
-
-
-class Links(_Model):
-    pages: PageLinks | None = None
-    actions: list[ActionLink] | None = None
-
-
-class Meta(_Model):
-    total: int | None = None
+# shared/pages.yml and meta.yml (links, meta) are read as plain JSON by the client's pager.
 
 
 # ---------------------------------------------------------------- shared/models/error.yml
@@ -304,7 +283,6 @@ class APIErrorBody(_Model):
 __all__ = [
     "APIErrorBody",
     "Action",
-    "ActionLink",
     "DOAccount",
     "Droplet",
     "DropletActionType",
@@ -313,8 +291,6 @@ __all__ = [
     "FirewallSpec",
     "Image",
     "InboundRule",
-    "Links",
-    "Meta",
     "NetworkV4",
     "NetworkV6",
     "OutboundRule",

@@ -24,7 +24,8 @@ _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(-----END [A-Z0-9 ]*PRIVATE KEY-----"
                 r"|\Z)", re.DOTALL), MASK),
     (re.compile(r"\bdo[opr]_v1_[A-Za-z0-9]{16,}"), MASK),
-    (re.compile(r"(?i)(?<![.\w])(bearer|token)(\s+|[=:]\s*)[A-Za-z0-9._~+/=-]{12,}"), rf"\1\2{MASK}"),
+    (re.compile(r"(?i)(?<![.\w])(bearer|token)(\s+|[=:]\s*)[A-Za-z0-9._~+/=-]{12,}"),
+     rf"\1\2{MASK}"),
     # not after a dot: `ibdesk.secrets: stored …` is a logger's name, not an assignment
     (re.compile(r"(?i)(?<![.\w])([A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PYOTP)"
                 r"[A-Z0-9_]*)"

@@ -148,7 +148,8 @@ def derive_status(obs: Observation) -> StatusDecision:
                        "Delete the account and connect it again, or ask DigitalOcean support.")
     # The droplet is active from here on.
     if not obs.gateway_started:
-        return _decide(obs, ServerStatus.PROVISIONING, "Installing and starting IBeam on the server.")
+        return _decide(obs, ServerStatus.PROVISIONING,
+                       "Installing and starting IBeam on the server.")
     health = obs.health
     if health is not None and health.verdict is not None:
         reason, fix = VERDICTS[health.verdict]

@@ -139,7 +139,8 @@ class Remote:
                 if tail:
                     size = (await sftp.stat(path)).size or 0
                     await fh.seek(max(0, size - limit))
-                return bytes(await fh.read(limit))
+                data = await fh.read(limit)  # bytes: the file is opened in binary mode
+                return data if isinstance(data, bytes) else data.encode()
         except (asyncssh.Error, OSError) as exc:
             raise GatewayError(f"Could not read {path} on the server "
                                f"({type(exc).__name__}).") from None
@@ -154,8 +155,8 @@ class Remote:
         except (asyncssh.Error, OSError) as exc:
             raise GatewayError(f"Could not list {path} on the server "
                                f"({type(exc).__name__}).") from None
-        return sorted((e.filename, int(e.attrs.size or 0), int(e.attrs.mtime or 0))
-                      for e in entries if e.filename not in (".", "..")
+        return sorted((_text(e.filename), int(e.attrs.size or 0), int(e.attrs.mtime or 0))
+                      for e in entries if _text(e.filename) not in (".", "..")
                       and e.attrs.type != asyncssh.FILEXFER_TYPE_DIRECTORY)
 
     async def forward(self, remote_port: int, local_port: int = 0,
@@ -241,6 +242,12 @@ async def connect(endpoint: Endpoint, private_key: str, *, pinned_host_key: str 
     finally:
         remote.close()
 
+
+
+def _text(name: bytes | str) -> str:
+    """A file name as SFTP gives it (str for a str path; bytes are decoded as the server's
+    UTF-8, never failing on a stray byte)."""
+    return name if isinstance(name, str) else name.decode("utf-8", "replace")
 
 __all__ = ["ALLOWED_COMMANDS", "Endpoint", "HostKeyChanged", "Remote", "connect",
            "resolve_endpoint"]

@@ -165,13 +165,14 @@ def build_app(sandbox: Sandbox) -> web.Application:
                 return _error(503, "service_unavailable", "The sandbox is stopping.")
             headers, refused = world.rate_limit(token)
             if refused:
-                response = _error(429, "too_many_requests", "API rate limit exceeded.")
-                response.headers.update(headers)
-                return response
+                refusal = _error(429, "too_many_requests", "API rate limit exceeded.")
+                refusal.headers.update(headers)
+                return refusal
             if faults.error_rate and world.random.random() < faults.error_rate:
-                response = _error(500, "server_error", "Unexpected server-side error")
-                response.headers.update(headers)
-                return response
+                refusal = _error(500, "server_error", "Unexpected server-side error")
+                refusal.headers.update(headers)
+                return refusal
+        response: web.StreamResponse
         try:
             response = await handler(request)
         except APIError as exc:

@@ -32,6 +32,7 @@ import signal
 import socket
 import struct
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,8 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             writer.close()
 
 
-def _proxy(port: int):  # type: ignore[no-untyped-def]
+def _proxy(port: int) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter],
+                                  Awaitable[None]]:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             inner_reader, inner_writer = await asyncio.open_connection("127.0.0.1", port)
@@ -132,8 +134,7 @@ async def main(spec_file: str) -> int:
     def terminate() -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, signal.SIGTERM)
-        loop.call_later(float(spec.get("stop_timeout", 10)), lambda: done.done() or
-                        done.set_result(137))
+        loop.call_later(float(spec.get("stop_timeout", 10)), _settle, done, 137)
 
     loop.add_signal_handler(signal.SIGCHLD, reap)
     loop.add_signal_handler(signal.SIGTERM, terminate)
@@ -145,6 +146,12 @@ async def main(spec_file: str) -> int:
     for server in servers:
         server.close()
     return code
+
+
+def _settle(future: asyncio.Future[int], value: int) -> None:
+    """Give `future` its value unless it already has one (the child may have been reaped)."""
+    if not future.done():
+        future.set_result(value)
 
 
 if __name__ == "__main__":

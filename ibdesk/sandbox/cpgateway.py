@@ -40,7 +40,7 @@ import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 PROCESS_NAME = "ibgroup.web.core.clientportal.gw.GatewayStart"
 

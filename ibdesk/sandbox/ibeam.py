@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from asyncssh.forward import SSHForwarder
@@ -578,7 +578,8 @@ class LightIBeam:
         else:
             if self._gateway_app is None:
                 self._gateway_app = web.Server(self._on_gateway)
-            accept = loop.connect_accepted_socket(self._gateway_app, server_end,
+            gateway_app = self._gateway_app  # a protocol factory, which aiohttp's types omit
+            accept = loop.connect_accepted_socket(cast(Any, gateway_app), server_end,
                                                   ssl=self.host.tls)
         # Not awaited here: a TLS server side only returns after its handshake, which
         # needs the client's bytes that flow once this channel is open.
@@ -586,7 +587,7 @@ class LightIBeam:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         _, peer = await loop.create_connection(SSHForwarder, sock=channel_end)
-        return SSHForwarder(peer)  # type: ignore[arg-type]
+        return SSHForwarder(peer)
 
     def health_answer(self, path: str) -> tuple[int, str]:
         """IBeam's health_server.py: /livez, /readyz (tickles the gateway), /activate,
@@ -662,6 +663,7 @@ class _HealthProtocol(asyncio.Protocol):
         self._buffer = b""
         self._transport: asyncio.Transport | None = None
         self._done = False
+        self._answering: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
@@ -671,7 +673,7 @@ class _HealthProtocol(asyncio.Protocol):
         if self._done or b"\r\n\r\n" not in self._buffer and b"\n\n" not in self._buffer:
             return
         self._done = True
-        asyncio.ensure_future(self._answer())
+        self._answering = asyncio.ensure_future(self._answer())  # kept: the loop holds it weakly
 
     async def _answer(self) -> None:
         assert self._transport is not None

@@ -51,6 +51,7 @@ from asyncssh.forward import SSHForwarder
 from ibdesk.sandbox.cpgateway import PROCESS_NAME
 from ibdesk.sandbox.docker import Container
 from ibdesk.sandbox.ibeam import HostContext
+from ibdesk.self_command import module_command
 
 IBEAM_VERSION = "0.5.12"
 PR_SET_PDEATHSIG = 1
@@ -282,13 +283,14 @@ class RealIBeam:
         spec_file = self.folder / "spec.json"
         spec_file.write_text(json.dumps(spec))
         spec_file.chmod(0o600)
+        init, init_env = module_command("ibdesk.sandbox.container_init")
         self._process = await asyncio.create_subprocess_exec(
             "unshare", "--net", "--pid", "--mount", "--fork", "--kill-child",
-            "--mount-proc", sys.executable, "-m", "ibdesk.sandbox.container_init",
-            str(spec_file), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, preexec_fn=_pdeathsig,
+            "--mount-proc", *init, str(spec_file), stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            preexec_fn=_pdeathsig,
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                 "PYTHONPATH": os.pathsep.join(sys.path)})
+                 "PYTHONPATH": os.pathsep.join(sys.path), **init_env})
         assert self._process.stdout is not None and self._process.stderr is not None
         self._readers = [asyncio.create_task(self._read(self._process.stdout, "stdout")),
                          asyncio.create_task(self._read(self._process.stderr, "stderr"))]
@@ -348,7 +350,7 @@ class RealIBeam:
             _, peer = await loop.create_unix_connection(SSHForwarder, str(path))
         except OSError:
             return None  # the container is still coming up
-        return SSHForwarder(peer)  # type: ignore[arg-type]
+        return SSHForwarder(peer)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "real", "state": "running" if self._process and

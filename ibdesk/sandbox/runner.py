@@ -10,9 +10,12 @@ import json
 import signal
 import sys
 import threading
-from typing import TextIO
+from collections.abc import Callable, Coroutine
+from typing import Any, TextIO, TypeVar
 
 from ibdesk.sandbox.server import Sandbox, SandboxOptions
+
+T = TypeVar("T")
 
 
 class SandboxThread:
@@ -58,7 +61,8 @@ class SandboxThread:
             self._loop.call_soon_threadsafe(self._stop.set)
             self._thread.join(timeout=30)
 
-    def call(self, coro_factory, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+    def call(self, coro_factory: Callable[[Sandbox], Coroutine[Any, Any, T]],
+             timeout: float = 30.0) -> T:
         """Run `coro_factory(sandbox)` on the sandbox's loop and return its result."""
         assert self._loop is not None
         future = asyncio.run_coroutine_threadsafe(coro_factory(self.sandbox), self._loop)

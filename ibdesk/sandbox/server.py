@@ -272,9 +272,9 @@ class Sandbox:
             world = self.world
             world.tick()
             if not self.hosts and world.droplets:  # after a restart: bring hosts back
-                for droplet in world.droplets.values():
-                    if world.droplet_status(droplet) == "active":
-                        world.events.append(("restored", droplet.id))
+                for kept in world.droplets.values():
+                    if world.droplet_status(kept) == "active":
+                        world.events.append(("restored", kept.id))
             while world.events:
                 event, droplet_id = world.events.popleft()
                 host = self.hosts.get(droplet_id)

@@ -8,11 +8,16 @@ runs as root, and `stat` reports the owners the droplet would.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import asyncssh
 
 from ibdesk.sandbox.disk import Disk
+
+
+def _opened(file_obj: object) -> BinaryIO:
+    """What asyncssh's SFTPServer hands back from open(): the local file it opened."""
+    return cast(BinaryIO, file_obj)
 
 
 def _text(path: bytes | str) -> str:
@@ -42,7 +47,7 @@ class DiskSFTPServer(asyncssh.SFTPServer):
         super().lsetstat(path, self._take_owner(_text(path), attrs))
 
     def fsetstat(self, file_obj: object, attrs: asyncssh.SFTPAttrs) -> None:
-        path = self._disk.droplet_path(_text(getattr(file_obj, "name")))
+        path = self._disk.droplet_path(_text(_opened(file_obj).name))
         super().fsetstat(file_obj, self._take_owner(path, attrs))
 
     # ------------------------------------------------------------------ owners out
@@ -59,8 +64,9 @@ class DiskSFTPServer(asyncssh.SFTPServer):
         return self._with_owner(_text(path), os.lstat(self.map_path(path)))
 
     def fstat(self, file_obj: object) -> asyncssh.SFTPAttrs:
-        name = _text(getattr(file_obj, "name"))
-        getattr(file_obj, "flush")()
+        handle = _opened(file_obj)
+        name = _text(handle.name)
+        handle.flush()
         return self._with_owner(self._disk.droplet_path(name), os.stat(name))
 
     # ------------------------------------------------------------------ owners follow

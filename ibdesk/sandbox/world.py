@@ -198,18 +198,18 @@ class World:
             if action.applied or now < action.completes_at:
                 continue
             action.applied = True
-            droplet = self.droplets.get(action.droplet_id)
-            if droplet is None or action.outcome != "completed":
+            target = self.droplets.get(action.droplet_id)
+            if target is None or action.outcome != "completed":
                 continue
             if action.type in ("power_off", "shutdown"):
-                droplet.power = "off"
-                self.events.append(("off", droplet.id))
-            elif action.type == "power_on" and droplet.power == "off":
-                droplet.power = "active"
-                self.events.append(("on", droplet.id))
+                target.power = "off"
+                self.events.append(("off", target.id))
+            elif action.type == "power_on" and target.power == "off":
+                target.power = "active"
+                self.events.append(("on", target.id))
             elif action.type in ("reboot", "power_cycle"):
-                droplet.power = "active"
-                self.events.append(("reboot", droplet.id))
+                target.power = "active"
+                self.events.append(("reboot", target.id))
 
     def droplet_status(self, droplet: DropletRec) -> str:
         return "new" if self.now() < droplet.active_at else droplet.power

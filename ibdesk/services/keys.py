@@ -6,10 +6,9 @@ fingerprint, so connecting ten accounts never registers ten keys.
 
 from __future__ import annotations
 
-import asyncssh
-
 from ibdesk.cloud import DigitalOceanClient
 from ibdesk.domain.errors import InvalidRequest, NotFound
+from ibdesk.gateway.keys import md5_fingerprint, new_private_key, public_key
 from ibdesk.secrets import SSH_PRIVATE_KEY, SecretStore
 
 KEY_NAME = "ibdesk"
@@ -24,20 +23,16 @@ class AppKey:
         text = self._secrets.get(SSH_PRIVATE_KEY)
         if text:
             return text
-        key = asyncssh.generate_private_key("ssh-ed25519", comment="ibdesk")
-        text = key.export_private_key().decode()
+        text = new_private_key()
         self._secrets.set(SSH_PRIVATE_KEY, text)
         return text
 
-    def _key(self) -> asyncssh.SSHKey:
-        return asyncssh.import_private_key(self.private_key())
-
     def public_key(self) -> str:
-        return self._key().export_public_key().decode().strip()
+        return public_key(self.private_key())
 
     def fingerprint(self) -> str:
         """DigitalOcean's form: MD5, colon-separated hex."""
-        return self._key().get_fingerprint("md5").removeprefix("MD5:")
+        return md5_fingerprint(self.private_key())
 
     async def ensure_registered(self, client: DigitalOceanClient) -> int:
         """The key's id at DigitalOcean, registering it only if it is not there yet."""

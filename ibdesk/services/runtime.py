@@ -10,19 +10,16 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field
-
 from typing import TYPE_CHECKING
-
-from keyring.backend import KeyringBackend
 
 from ibdesk.config import Settings, load_settings
 from ibdesk.private_files import tighten
 from ibdesk.secrets import SecretStore
 
 if TYPE_CHECKING:  # loaded when first used: the window paints before HTTP is needed
-    import httpx
-
     from ibdesk.cloud import DigitalOceanClient
+    from ibdesk.cloud.client import Transport
+    from ibdesk.secrets import KeyringBackend
     from ibdesk.store import Repository
 
 
@@ -40,7 +37,7 @@ class SandboxInfo:
 class Runtime:
     settings: Settings
     secrets: SecretStore
-    transport: httpx.AsyncBaseTransport | None = None
+    transport: Transport | None = None
     sandbox: SandboxInfo | None = None
     _repository: Repository | None = field(default=None, repr=False)
 
@@ -74,7 +71,7 @@ def open_runtime(
     home: str | os.PathLike[str] | None = None,
     *,
     keyring_backend: KeyringBackend | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
+    transport: Transport | None = None,
     **overrides: object,
 ) -> Runtime:
     settings = load_settings(home, **overrides)

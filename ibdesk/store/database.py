@@ -16,9 +16,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection
@@ -198,5 +196,5 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
-__all__ = ["SCHEMA_HEAD", "WRITE", "create_store_engine", "current_revision", "head_revision", "migrate",
-           "open_engine"]
+__all__ = ["SCHEMA_HEAD", "WRITE", "create_store_engine", "current_revision", "head_revision",
+           "migrate", "open_engine"]

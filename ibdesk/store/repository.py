@@ -13,11 +13,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from sqlalchemy import CursorResult
 
 from ibdesk.domain.errors import InvalidInput, OperationBusy, OperationLost, StoreError
 from ibdesk.domain.models import (
@@ -210,7 +213,7 @@ class Repository:
     def _ports(session: Session) -> dict[int, str]:
         rows = session.execute(select(AccountRow.local_port, AccountRow.id)
                                .where(AccountRow.local_port.is_not(None)))
-        return {int(port): account_id for port, account_id in rows}
+        return {port: account_id for port, account_id in rows if port is not None}
 
     def _free_port(self, session: Session, skip: Callable[[int], bool] | None = None) -> int:
         taken = self._ports(session)
@@ -355,7 +358,9 @@ class Repository:
 
     def delete_account(self, account_id: str) -> bool:
         with self._write() as session:
-            result = session.execute(delete(AccountRow).where(AccountRow.id == account_id))
+            # a DELETE's result is a CursorResult, which SQLAlchemy's types do not say
+            result = cast("CursorResult[Any]", session.execute(
+                delete(AccountRow).where(AccountRow.id == account_id)))
             return bool(result.rowcount)
 
     # ------------------------------------------------------------------ status

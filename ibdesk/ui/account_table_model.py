@@ -17,10 +17,10 @@ from PySide6.QtGui import QColor, QFont
 
 from ibdesk.domain.models import Account, Environment, ServerStatus, StatusDetail
 from ibdesk.ui import status_style
-from ibdesk.ui.snapshot import HEADERS, AccountColumnsModel  # shared with the snapshot
+from ibdesk.ui.columns import HEADERS, AccountColumnsModel, Column
 
 COL_ACCOUNT, COL_ENVIRONMENT, COL_DROPLET, COL_REGION, COL_IP, COL_STATUS, COL_GATEWAY, \
-    COL_PORT, COL_CHECKED, COL_COST = range(10)
+    COL_PORT, COL_CHECKED, COL_COST = tuple(Column)
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -64,6 +64,9 @@ def gateway_text(detail: StatusDetail | None) -> str:
     return "Not connected"
 
 
+_ACCOUNT_FIELDS = frozenset(Account.model_fields)
+
+
 class AccountTableModel(AccountColumnsModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__([], parent)
@@ -84,6 +87,31 @@ class AccountTableModel(AccountColumnsModel):
             return False
         self._rows[row] = (account, detail)
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(HEADERS) - 1))
+        return True
+
+    def merge(self, rows: list[tuple[Account, StatusDetail | None]]) -> bool:
+        """Take a fresh read of the rows, touching only those whose data changed. False
+        (and nothing changed) when the set of accounts differs: then `set_rows`."""
+        if set(self._index) != {account.id for account, _ in rows}:
+            return False
+        for account, detail in rows:
+            if self._rows[self._index[account.id]] != (account, detail):
+                self.update_account(account, detail)
+        return True
+
+    def apply_update(self, update: Any) -> bool:
+        """One monitor result (`ui.monitor_process.Update`: status, time, changed fields,
+        detail), applied in memory; True when the row changed."""
+        row = self._index.get(update.account_id)
+        if row is None:
+            return False
+        account, old_detail = self._rows[row]
+        changes = {k: v for k, v in update.fields.items() if k in _ACCOUNT_FIELDS}
+        changes.update(do_server_status=update.status, do_last_status_check=update.at)
+        new = account.model_copy(update=changes)
+        if new == account and update.detail == old_detail:
+            return False
+        self.update_account(new, update.detail)
         return True
 
     def row_of(self, account_id: str) -> int | None:

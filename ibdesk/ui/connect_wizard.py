@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QVBoxLayout,
-    QWizard,
     QWidget,
+    QWizard,
     QWizardPage,
 )
 from qasync import asyncSlot
@@ -41,10 +41,17 @@ from ibdesk.domain.errors import AddressUnknown, IbdeskError, LoginRefused
 from ibdesk.domain.ibeam import UNWORKABLE_TWO_FA
 from ibdesk.domain.models import Environment, TwoFactorHandler
 from ibdesk.domain.naming import droplet_name
-from ibdesk.services.catalogue import Catalogue, ServerPlan
-from ibdesk.services.provisioner import STEP_TITLES, ConnectRequest, Progress, Step, validate
+from ibdesk.services.connect.catalogue import Catalogue, ServerPlan
+from ibdesk.services.connect.provisioner import (
+    STEP_TITLES,
+    ConnectRequest,
+    Progress,
+    Step,
+    validate,
+)
 from ibdesk.ui import dialogs, status_style
 from ibdesk.ui.controller import Controller
+from ibdesk.ui.tasks import spawn
 
 PAGE_TOKEN, PAGE_LOGIN, PAGE_SERVER, PAGE_REVIEW, PAGE_PROGRESS = range(5)
 
@@ -205,8 +212,8 @@ class ServerPage(QWizardPage):
         layout = QFormLayout(self)
         self.region = QComboBox()
         self.region.setAccessibleName("Region")
-        self.size = QComboBox()
-        self.size.setAccessibleName("Size")
+        self.size_box = QComboBox()
+        self.size_box.setAccessibleName("Size")
         self.image = QLineEdit()
         self.image.setAccessibleName("Image")
         self.image.setPlaceholderText("empty: Ubuntu 24.04 with Docker and IBeam installed")
@@ -227,20 +234,20 @@ class ServerPage(QWizardPage):
         self.status.setWordWrap(True)
         self.error = _error_label()
         layout.addRow("&Region:", self.region)
-        layout.addRow("Si&ze:", self.size)
+        layout.addRow("Si&ze:", self.size_box)
         layout.addRow("&Image:", self.image)
         layout.addRow("", self.image_note)
         layout.addRow("&Local port:", self.port)
         layout.addRow(self.status)
         layout.addRow(self.error)
         self.region.currentIndexChanged.connect(self._fill_sizes)
-        self.size.currentIndexChanged.connect(self._on_choice_changed)
+        self.size_box.currentIndexChanged.connect(self._on_choice_changed)
         self.image.textChanged.connect(self._on_choice_changed)
         self.port.valueChanged.connect(self._on_choice_changed)
         self._recheck = QTimer(self)  # the plan shown while choosing, not only on Next
         self._recheck.setSingleShot(True)
         self._recheck.setInterval(600)
-        self._recheck.timeout.connect(lambda: asyncio.ensure_future(self.check()))
+        self._recheck.timeout.connect(lambda: spawn(self.check()))
         self._port_suggested = False
         self.catalogue: Catalogue | None = None
         self.plan: ServerPlan | None = None
@@ -296,18 +303,18 @@ class ServerPage(QWizardPage):
         settings = self._wizard.controller.rt.settings
         env = self._wizard.login.environment_value()
         wanted = settings.demo_size if env is Environment.DEMO else settings.size
-        self.size.clear()
+        self.size_box.clear()
         for size in self.catalogue.sizes_in(self.region.currentData() or ""):
-            self.size.addItem(f"{size.vcpus} vCPU · {size.memory // 1024 or 0.5} GB · "
+            self.size_box.addItem(f"{size.vcpus} vCPU · {size.memory // 1024 or 0.5} GB · "
                               f"{size.disk} GB disk — ${size.price_monthly:g}/month "
                               f"({size.slug})", size)
-        index = next((i for i in range(self.size.count())
-                      if self.size.itemData(i).slug == wanted), 0)
-        self.size.setCurrentIndex(index)
+        index = next((i for i in range(self.size_box.count())
+                      if self.size_box.itemData(i).slug == wanted), 0)
+        self.size_box.setCurrentIndex(index)
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:  # noqa: N802
-        return (self.catalogue is not None and self.size.count() > 0
+        return (self.catalogue is not None and self.size_box.count() > 0
                 and self.catalogue.droplets_left > 0)
 
     def _on_choice_changed(self) -> None:
@@ -333,7 +340,7 @@ class ServerPage(QWizardPage):
     async def check(self) -> bool:
         """Ask DigitalOcean whether this region, size and image go together (a too-small
         disk or a withdrawn image is refused here, with what to pick instead)."""
-        size = self.size.currentData()
+        size = self.size_box.currentData()
         if size is None:
             return False
         self.status.setText("Checking the region, size and image with DigitalOcean…")
@@ -388,7 +395,7 @@ class ReviewPage(QWizardPage):
     def initializePage(self) -> None:  # noqa: N802
         w = self._wizard
         request = w.login.request()
-        size = w.server.size.currentData()
+        size = w.server.size_box.currentData()
         region = w.server.region.currentData()
         plan = w.server.plan
         env = request.environment.value
@@ -446,7 +453,7 @@ class ProgressPage(QWizardPage):
         self.retry_password.setAccessibleName("IBKR password, again")
         self.retry_password.setPlaceholderText("the IBKR password, as you type it on IBKR's site")
         self.retry_button = QPushButton("&Try again")
-        self.retry_button.clicked.connect(lambda: asyncio.ensure_future(self.try_again()))
+        self.retry_button.clicked.connect(lambda: spawn(self.try_again()))
         self.retry_password.returnPressed.connect(self.retry_button.click)
         label = QLabel("&Password:")
         label.setBuddy(self.retry_password)
@@ -508,19 +515,19 @@ class ProgressPage(QWizardPage):
         w = self._wizard
         request = w.login.request()
         request.region = w.server.region.currentData()
-        request.size = w.server.size.currentData().slug
+        request.size = w.server.size_box.currentData().slug
         request.image = (str(w.server.plan.image) if w.server.plan is not None
                          else w.server.image.text().strip() or None)
         request.local_port = w.server.port.value()
         try:
             try:
-                account = await w.controller.connect(request, self.on_progress)
+                account = await w.controller.connect_account(request, self.on_progress)
             except AddressUnknown as exc:  # asked, never assumed
                 if not await self.allow_anywhere(exc.user_message):
                     self.error.setText(exc.user_message)
                     return
                 request.allow_ssh_from_anywhere = True
-                account = await w.controller.connect(request, self.on_progress)
+                account = await w.controller.connect_account(request, self.on_progress)
         except IbdeskError as exc:
             self._failed(exc)
             return
@@ -650,5 +657,5 @@ class ConnectWizard(QWizard):
         await self.controller.run_action(account_id, "delete")
 
 
-__all__ = ["ConnectWizard", "LeaveChoice", "PAGE_LOGIN", "PAGE_PROGRESS", "PAGE_REVIEW", "PAGE_SERVER",
-           "PAGE_TOKEN"]
+__all__ = ["PAGE_LOGIN", "PAGE_PROGRESS", "PAGE_REVIEW", "PAGE_SERVER", "PAGE_TOKEN",
+           "ConnectWizard", "LeaveChoice"]

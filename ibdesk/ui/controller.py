@@ -29,18 +29,19 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
+from ibdesk.domain.actions import ServerAction
 from ibdesk.domain.errors import IbdeskError
 from ibdesk.domain.models import Account, StatusDetail, StatusEvent
 from ibdesk.services.runtime import Runtime
 
 if TYPE_CHECKING:
     from ibdesk.domain.diagnosis import CheckResult, FixAction
-    from ibdesk.services.catalogue import Catalogue, ServerPlan
-    from ibdesk.services.monitor import MonitorConfig
+    from ibdesk.services.connect.catalogue import Catalogue, ServerPlan
+    from ibdesk.services.connect.provisioner import ConnectRequest, Progress
+    from ibdesk.services.control.tunnel import KeptTunnel
+    from ibdesk.services.watch.monitor import MonitorConfig
+    from ibdesk.services.watch.reconciler import ReconcileReport
     from ibdesk.ui.monitor_process import MonitorProcess
-    from ibdesk.services.provisioner import ConnectRequest, Progress
-    from ibdesk.services.reconciler import ReconcileReport
-    from ibdesk.services.tunnel import KeptTunnel
 
 # The services below are imported where first used: the window paints its accounts
 # before SSH, HTTP and the provisioning code are loaded (start-up time).
@@ -107,8 +108,8 @@ class Controller(QObject):
     async def _watch(self) -> None:
         # The reconciler brings the cloud client, SSH and the lifecycle with it (≈0.6 s of
         # imports): loaded on a worker thread, so the window paints and answers meanwhile.
-        await asyncio.to_thread(importlib.import_module, "ibdesk.services.reconciler")
-        from ibdesk.services.reconciler import Reconciler
+        await asyncio.to_thread(importlib.import_module, "ibdesk.services.watch.reconciler")
+        from ibdesk.services.watch.reconciler import Reconciler
 
         try:
             report = await Reconciler(self.rt).run()
@@ -218,14 +219,14 @@ class Controller(QObject):
         return account
 
     async def catalogue(self) -> Catalogue:
-        from ibdesk.services.catalogue import load_catalogue
+        from ibdesk.services.connect.catalogue import load_catalogue
 
         return await load_catalogue(self.rt)
 
     async def plan_server(self, region: str, size: str, image: str | None) -> ServerPlan:
         """What a connect will really use, checked with DigitalOcean (InvalidInput with what
         to pick instead when it would be refused)."""
-        from ibdesk.services.catalogue import plan
+        from ibdesk.services.connect.catalogue import plan
 
         return await plan(self.rt, region, size, image)
 
@@ -247,9 +248,9 @@ class Controller(QObject):
                                                      OperationState.FAILED)))
         return {op.account_id for op in ops if op.kind == "connect"}
 
-    async def connect(self, request: ConnectRequest,
-                      on_progress: Callable[[Progress], None]) -> Account:
-        from ibdesk.services.provisioner import Provisioner
+    async def connect_account(self, request: ConnectRequest,
+                              on_progress: Callable[[Progress], None]) -> Account:
+        from ibdesk.services.connect.provisioner import Provisioner
 
         provisioner = Provisioner(self.rt, on_progress=on_progress)
         try:
@@ -266,7 +267,7 @@ class Controller(QObject):
                      on_progress: Callable[[Progress], None]) -> Account:
         """Carry an unfinished connect on (with the password given again after IBKR refused
         it), with its progress."""
-        from ibdesk.services.provisioner import Provisioner
+        from ibdesk.services.connect.provisioner import Provisioner
 
         provisioner = Provisioner(self.rt, on_progress=on_progress)
         try:
@@ -284,14 +285,17 @@ class Controller(QObject):
         self.action_started.emit(account_id, action)
         error = ""
         try:
-            from ibdesk.services.lifecycle import Lifecycle
+            from ibdesk.services.control.lifecycle import Lifecycle
 
-            if action == "resume":
-                from ibdesk.services.provisioner import Provisioner
+            wanted = ServerAction(action)
+            if wanted is ServerAction.RESUME:
+                from ibdesk.services.connect.provisioner import Provisioner
 
                 await Provisioner(self.rt).resume(account_id)
+            elif wanted is ServerAction.DELETE:
+                await Lifecycle(self.rt).delete(account_id)
             else:
-                await getattr(Lifecycle(self.rt), action)(account_id)
+                await Lifecycle(self.rt).power(wanted, account_id)
             if action == "delete":
                 await self.close_tunnel(account_id, forget=False)
                 self.latency.pop(account_id, None)
@@ -306,13 +310,13 @@ class Controller(QObject):
         return not error
 
     async def change_password(self, account_id: str, password: str) -> None:
-        from ibdesk.services.credentials import change_password
+        from ibdesk.services.control.credentials import change_password
 
         await change_password(self.rt, account_id, password)
         await self.monitor.refresh(account_id)
 
     def _tunnel_events(self, account_id: str) -> Callable[[Any], None]:
-        from ibdesk.services.tunnel import TunnelState
+        from ibdesk.services.control.tunnel import TunnelState
 
         def on_event(event: Any) -> None:
             if self._closed or account_id not in self._tunnels:
@@ -338,7 +342,7 @@ class Controller(QObject):
         do. The trader's choice is remembered: the app reopens it when it starts again."""
         if account_id in self._tunnels:
             return 0
-        from ibdesk.services.tunnel import KeptTunnel
+        from ibdesk.services.control.tunnel import KeptTunnel
 
         tunnel = KeptTunnel(self.rt, account_id, port, on_event=self._tunnel_events(account_id))
         self._tunnels[account_id] = tunnel
@@ -360,7 +364,7 @@ class Controller(QObject):
     async def restore_tunnels(self) -> list[str]:
         """Reopen the tunnels the trader had open when the app last ran (their servers may
         still be booting: each comes up when its server answers)."""
-        from ibdesk.services.tunnel import KeptTunnel
+        from ibdesk.services.control.tunnel import KeptTunnel
 
         accounts = [a for a, _ in await self.accounts() if a.keep_tunnel]
         restored = []
@@ -391,7 +395,7 @@ class Controller(QObject):
 
     async def set_local_port(self, account_id: str, port: int) -> Account:
         """Give the account another local port; an open tunnel moves to it at once."""
-        from ibdesk.services import local_port
+        from ibdesk.services.control import local_port
 
         reopen = account_id in self._tunnels
         account = await local_port.change(self.rt, account_id, port,
@@ -408,7 +412,7 @@ class Controller(QObject):
     async def check_local_port(self, port: int, account_id: str | None = None) -> None:
         """InvalidInput with what to do when the port cannot be the account's (None: a new
         account's): another account's first, then held by a program here."""
-        from ibdesk.services import local_port
+        from ibdesk.services.control import local_port
 
         await local_port.check(self.rt, port, account_id,
                                tunnel_open_on=self.open_tunnels().get(account_id or "", 0))
@@ -431,7 +435,7 @@ class Controller(QObject):
         return await asyncio.to_thread(read)
 
     async def suggest_local_port(self) -> int:
-        from ibdesk.services import local_port
+        from ibdesk.services.control import local_port
 
         return await asyncio.to_thread(local_port.suggest, self.rt)
 
@@ -439,7 +443,7 @@ class Controller(QObject):
     async def diagnose(self, account_id: str | None,
                        on_result: Callable[[CheckResult], None]) -> list[CheckResult]:
         """Run the doctor's checks, handing each result over as it finishes."""
-        from ibdesk.services.doctor import Doctor
+        from ibdesk.services.support.doctor import Doctor
 
         results = []
         async for result in Doctor(self.rt).run(account_id):
@@ -448,7 +452,7 @@ class Controller(QObject):
         return results
 
     async def apply_fix(self, action: FixAction, account_id: str | None) -> str:
-        from ibdesk.services.doctor import Doctor
+        from ibdesk.services.support.doctor import Doctor
 
         said = await Doctor(self.rt).apply(action, account_id)
         if account_id is not None:
@@ -458,13 +462,13 @@ class Controller(QObject):
 
     async def ibeam_log(self, account_id: str, lines: int = 500) -> list[str]:
         """IBeam's last output lines on the account's server."""
-        from ibdesk.services import ibeam_logs
+        from ibdesk.services.support import ibeam_logs
 
         return await ibeam_logs.container_log(self.rt, account_id, lines)
 
     async def write_bundle(self, account_id: str | None, path: Path, *,
                            include_username: bool = False) -> Path:
-        from ibdesk.services.bundle import BundleBuilder
+        from ibdesk.services.support.bundle import BundleBuilder
 
         report = await BundleBuilder(self.rt, include_username=include_username).build(
             account_id, path)
@@ -483,7 +487,7 @@ class Controller(QObject):
         if {"region", "size", "demo_size", "image_id"} & set(changes) and \
                 await self.has_token():
             from ibdesk.domain.errors import InvalidInput
-            from ibdesk.services.catalogue import plan
+            from ibdesk.services.connect.catalogue import plan
 
             settings = self.rt.settings
             region = str(changes.get("region", settings.region))

@@ -40,6 +40,7 @@ from ibdesk.domain.diagnosis import CheckResult, CheckState, FixAction
 from ibdesk.domain.errors import IbdeskError
 from ibdesk.ui import dialogs, status_style
 from ibdesk.ui.controller import Controller
+from ibdesk.ui.tasks import spawn
 
 STATE_TEXT = {CheckState.OK: "OK", CheckState.WARNING: "Warning", CheckState.FAILED: "Failed",
               CheckState.SKIPPED: "Skipped"}
@@ -247,7 +248,9 @@ class DiagnoseDialog(QDialog):
                 f"<b style='color:{state_colour(CheckState.FAILED)}'>{len(failed)} problem"
                 f"{'s' if len(failed) > 1 else ''} found.</b> Start with: {escape(first.title)}"
                 f" — {escape(first.fix or first.evidence)}")
-            self.tree.setCurrentItem(self.tree.topLevelItem(self.results.index(first)))
+            item = self.tree.topLevelItem(self.results.index(first))
+            if item is not None:
+                self.tree.setCurrentItem(item)
         elif warned:
             self.heading.setText(f"<b style='color:{state_colour(CheckState.WARNING)}'>No "
                                  f"failures, {len(warned)} warning"
@@ -271,8 +274,9 @@ class DiagnoseDialog(QDialog):
     def _clear_fixes(self) -> None:
         while self.fix_buttons.count():
             item = self.fix_buttons.takeAt(0)
-            if item is not None and item.widget() is not None:
-                item.widget().deleteLater()
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
 
     def fix_button(self, action: FixAction) -> QPushButton | None:
         for i in range(self.fix_buttons.count()):
@@ -287,7 +291,7 @@ class DiagnoseDialog(QDialog):
         if action is FixAction.NEW_PASSWORD and self.account_id is not None:
             self.password_requested.emit(self.account_id)
             return
-        asyncio.ensure_future(self.apply_fix(action))
+        spawn(self.apply_fix(action))
 
     async def apply_fix(self, action: FixAction) -> None:
         self.heading.setText(f"{FIX_LABELS[action]}…")
@@ -309,7 +313,7 @@ class DiagnoseDialog(QDialog):
         path, _ = QFileDialog.getSaveFileName(self, "Save support bundle",
                                               str(Path.home() / name), "Zip files (*.zip)")
         if path:
-            asyncio.ensure_future(self.save_bundle(Path(path)))
+            spawn(self.save_bundle(Path(path)))
 
     async def save_bundle(self, path: Path) -> Path | None:
         self.bundle_button.setEnabled(False)

@@ -29,6 +29,15 @@ def warning(parent: QWidget | None, title: str, text: str) -> QMessageBox:
     return box
 
 
+def inform(parent: QWidget | None, title: str, text: str) -> QMessageBox:
+    """Say something done (a file written) and return at once."""
+    box = QMessageBox(QMessageBox.Icon.Information, title, text,
+                      QMessageBox.StandardButton.Ok, parent)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box
+
+
 async def ask(parent: QWidget | None, title: str, text: str, *, default_yes: bool = False
               ) -> bool:
     """Yes or No, awaited without a nested event loop (No is the default unless said)."""
@@ -50,4 +59,4 @@ async def ask(parent: QWidget | None, title: str, text: str, *, default_yes: boo
         box.deleteLater()
 
 
-__all__ = ["ask", "warning"]
+__all__ = ["ask", "inform", "warning"]

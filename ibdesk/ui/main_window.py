@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSplitter,
-    QSystemTrayIcon,
     QStackedWidget,
+    QSystemTrayIcon,
     QTableView,
     QToolBar,
     QVBoxLayout,
@@ -35,13 +35,15 @@ from PySide6.QtWidgets import (
 from qasync import asyncSlot
 
 from ibdesk import __version__
+from ibdesk.domain.actions import Ask, ServerAction, allowed_actions
 from ibdesk.domain.errors import IbdeskError
 from ibdesk.domain.models import Account, Environment, StatusDetail
 from ibdesk.private_files import create_private
-from ibdesk.ui.account_table_model import COL_ACCOUNT, AccountRole, AccountTableModel
 from ibdesk.ui import dialogs
+from ibdesk.ui.account_table_model import COL_ACCOUNT, AccountRole, AccountTableModel
 from ibdesk.ui.controller import Controller
 from ibdesk.ui.status_panel import StatusPanel
+from ibdesk.ui.tasks import spawn
 from ibdesk.ui.tray import Tray
 
 log = logging.getLogger(__name__)
@@ -294,19 +296,9 @@ class MainWindow(QMainWindow):
     async def _apply(self) -> None:
         """Re-read the rows; only the rows whose data changed are touched."""
         rows = await self.controller.accounts()
-        ids = [a.id for a, _ in rows]
-        if {self.model.account_at(r).id for r in range(self.model.rowCount())} != set(ids):
+        if not self.model.merge(rows):  # an account came or went
             await self.reload()
             return
-        for account, detail in rows:
-            row = self.model.row_of(account.id)
-            if row is None:
-                continue
-            index = self.model.index(row, 0)
-            old_account = self.model.data(index, AccountRole.ACCOUNT)
-            old_detail = self.model.data(index, AccountRole.DETAIL)
-            if old_account != account or old_detail != detail:
-                self.model.update_account(account, detail)
         self.unfinished = await self.controller.unfinished_connects()
         self._update_tray([a for a, _ in rows])
         self._show_cost()
@@ -340,7 +332,6 @@ class MainWindow(QMainWindow):
 
     def _row_menu(self, point: Any) -> None:
         """Right-click on a row: the panel's actions for that account."""
-        from PySide6.QtWidgets import QMenu
 
         index = self.table.indexAt(point)
         if not index.isValid():
@@ -355,28 +346,25 @@ class MainWindow(QMainWindow):
     def row_menu(self, account: Account) -> Any:
         from PySide6.QtWidgets import QMenu
 
-        from ibdesk.ui.status_panel import ACTIONS, actions_allowed
-
         menu = QMenu(self)
-        allowed = actions_allowed(account, account.id in self.controller.busy,
+        allowed = allowed_actions(account, busy=account.id in self.controller.busy,
                                   resumable=account.id in self.unfinished)
         kept = self.controller.tunnel_port(account.id) or \
             self.controller.tunnel_waiting(account.id)
-        for action, text in ACTIONS:
-            if action in ("password", "resume") and action not in allowed:
+        for action in ServerAction:
+            if action.only_when_allowed and action not in allowed:
                 continue
-            if action == "tunnel" and kept:
-                text = "Close &tunnel"
+            text = "Close &tunnel" if action is ServerAction.TUNNEL and kept else action.label
             item = menu.addAction(text)
-            item.setEnabled(action in allowed or (action == "tunnel" and bool(kept)))
+            item.setEnabled(action in allowed or (action is ServerAction.TUNNEL and bool(kept)))
             item.triggered.connect(lambda _=False, a=action: self._on_action_requested(
                 account.id, a))
         menu.addSeparator()
-        for action, text in (("copy_url", f"Cop&y https://localhost:{account.local_port}"),
-                             ("port", "C&hange port…")):
+        for extra, text in (("copy_url", f"Cop&y https://localhost:{account.local_port}"),
+                            ("port", "C&hange port…")):
             item = menu.addAction(text)
             item.setEnabled(bool(account.local_port))
-            item.triggered.connect(lambda _=False, a=action: self._on_action_requested(
+            item.triggered.connect(lambda _=False, a=extra: self._on_action_requested(
                 account.id, a))
         return menu
 
@@ -414,19 +402,9 @@ class MainWindow(QMainWindow):
         thousand-account cycle never holds a frame."""
         selected = self.selected_account_id()
         touched_selected = False
-        fields = set(Account.model_fields)
         for start in range(0, len(updates), UPDATE_CHUNK):
             for update in updates[start:start + UPDATE_CHUNK]:
-                row = self.model.row_of(update.account_id)
-                if row is None:
-                    continue
-                account = self.model.account_at(row)
-                changes = {k: v for k, v in update.fields.items() if k in fields}
-                changes.update(do_server_status=update.status, do_last_status_check=update.at)
-                new = account.model_copy(update=changes)
-                old_detail = self.model.data(self.model.index(row, 0), AccountRole.DETAIL)
-                if new != account or update.detail != old_detail:
-                    self.model.update_account(new, update.detail)
+                if self.model.apply_update(update):
                     touched_selected |= update.account_id == selected
             await asyncio.sleep(0)
         self._update_tray(self.model.accounts())
@@ -462,12 +440,12 @@ class MainWindow(QMainWindow):
 
     def _on_action_started(self, account_id: str, action: str) -> None:
         if account_id == self.selected_account_id():
-            asyncio.ensure_future(self._show_selected())
+            spawn(self._show_selected())
 
     def _on_action_finished(self, account_id: str, action: str, error: str) -> None:
         if error:  # emitted inside the action's task: a box that does not block it
             dialogs.warning(self, f"{action.capitalize()} failed", error)
-        asyncio.ensure_future(self._apply())
+        spawn(self._apply())
 
     def _on_tunnel_changed(self, account_id: str, port: int) -> None:
         self._update_tray(self.model.accounts())
@@ -475,7 +453,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(
                 f"Gateway of {account_id} at https://localhost:{port} for your programs.")
         if account_id == self.selected_account_id():
-            asyncio.ensure_future(self._show_selected())
+            spawn(self._show_selected())
 
     def _on_monitoring_changed(self, why: str) -> None:
         """A standing banner while the monitor cannot ask DigitalOcean: statuses of the
@@ -498,7 +476,7 @@ class MainWindow(QMainWindow):
             return
         go, value = self.ask_first(account, action)
         if go:
-            asyncio.ensure_future(self.perform(account_id, action, confirmed=True, value=value))
+            spawn(self.perform(account_id, action, confirmed=True, value=value))
 
     def ask_first(self, account: Account, action: str) -> tuple[bool, Any]:
         """What the action needs from the person (a confirmation, a password, a port):
@@ -518,7 +496,8 @@ class MainWindow(QMainWindow):
                 "https://localhost:PORT. Each account has its own.",
                 account.local_port or 5000, 1024, 65535)
             return (bool(ok and port != account.local_port), port)
-        if action in ("start", "stop", "restart", "delete"):
+        wanted = ServerAction.parse(action)
+        if wanted is not None and wanted.ask is Ask.CONFIRMATION:
             return self.confirm(account, action), None
         return True, None
 
@@ -573,8 +552,6 @@ class MainWindow(QMainWindow):
         return await self.controller.run_action(account_id, action)
 
     def confirm(self, account: Account, action: str) -> bool:
-        if action == "start":
-            return True
         if action == "delete":
             text = (f"Delete {account.username} ({account.environment.value})?\n\nIts server "
                     f"{account.do_droplet_name or ''} is destroyed for good and billing stops.")
@@ -631,7 +608,7 @@ class MainWindow(QMainWindow):
             return
         go, password = self.ask_first(account, "password")  # asked outside any task
         if go:
-            asyncio.ensure_future(self._new_password_then_recheck(account_id, password))
+            spawn(self._new_password_then_recheck(account_id, password))
 
     async def _new_password_then_recheck(self, account_id: str, password: str) -> None:
         if await self.perform(account_id, "password", confirmed=True, value=password):
@@ -647,7 +624,7 @@ class MainWindow(QMainWindow):
         return dialog
 
     def open_wizard(self) -> None:
-        asyncio.ensure_future(self._open_wizard())
+        spawn(self._open_wizard())
 
     async def _open_wizard(self) -> None:
         if self.wizard is not None and self.wizard.isVisible():

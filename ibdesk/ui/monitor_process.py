@@ -15,9 +15,7 @@ import contextlib
 import itertools
 import json
 import logging
-import os
 import secrets as secrets_module
-import sys
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -28,7 +26,9 @@ from PySide6.QtNetwork import QHostAddress, QTcpServer, QTcpSocket
 from ibdesk.domain.errors import GatewayError, IbdeskError
 from ibdesk.domain.models import Account, ServerStatus, StatusDetail, StatusEvent
 from ibdesk.secrets import DO_TOKEN, SSH_PRIVATE_KEY
+from ibdesk.self_command import self_command
 from ibdesk.services.runtime import Runtime
+from ibdesk.ui.tasks import spawn
 
 log = logging.getLogger("ibdesk.monitor")
 STOP_TIMEOUT_MS = 15000
@@ -56,14 +56,10 @@ class Update:
 
 
 def worker_command() -> tuple[str, list[str]]:
-    """How to start ibdesk again as the worker: `python -m ibdesk` from a Python
-    installation; the app's own executable in a packaged app (Briefcase's stub passes its
-    arguments on to ibdesk's command line)."""
-    exe = sys.executable
-    name = os.path.basename(exe).lower()
-    if name.startswith(("python", "pypy")):
-        return exe, ["-m", "ibdesk"]
-    return exe, []
+    """How to start ibdesk again as the worker (ibdesk.self_command: `python -m ibdesk`, or
+    the packaged app's own executable)."""
+    program, *args = self_command()
+    return program, args
 
 
 class MonitorProcess(QObject):
@@ -109,7 +105,8 @@ class MonitorProcess(QObject):
     # ------------------------------------------------------------------ process
     async def _secrets(self) -> tuple[str | None, str | None]:
         secrets = self._rt.secrets
-        return await asyncio.to_thread(lambda: (secrets.get(DO_TOKEN), secrets.get(SSH_PRIVATE_KEY)))
+        return await asyncio.to_thread(
+            lambda: (secrets.get(DO_TOKEN), secrets.get(SSH_PRIVATE_KEY)))
 
     async def _ensure_started(self) -> None:
         if self._closed:
@@ -127,18 +124,19 @@ class MonitorProcess(QObject):
             raise GatewayError("The monitor is shut down.")
         process = QProcess(self)
         env = QProcessEnvironment.systemEnvironment()
-        for name, value in (("IBDESK_HOME", str(settings.home)),
-                            ("IBDESK_DO_API_URL", settings.do_api_url),
-                            ("IBDESK_DATABASE_URL", settings.effective_database_url),
-                            ("IBDESK_KEYRING_SERVICE", settings.keyring_service),
-                            ("IBDESK_SANDBOX_SSH_MAP_URL", settings.sandbox_ssh_map_url),
-                            ("IBDESK_PUBLIC_IP_URL", settings.public_ip_url),
-                            ("IBDESK_HTTP_TIMEOUT", str(settings.http_timeout))):
+        names = settings.ENV_NAMES
+        for field, value in (("home", str(settings.home)),
+                             ("do_api_url", settings.do_api_url),
+                             ("database_url", settings.effective_database_url),
+                             ("keyring_service", settings.keyring_service),
+                             ("sandbox_ssh_map_url", settings.sandbox_ssh_map_url),
+                             ("public_ip_url", settings.public_ip_url),
+                             ("http_timeout", str(settings.http_timeout))):
             if value:
-                env.insert(name, value)
+                env.insert(names[field], value)
             else:
-                env.remove(name)
-        env.remove("DIGITAL_OCEAN_API_KEY")  # the token travels through the pipe only
+                env.remove(names[field])
+        env.remove(names["api_key"])  # the token travels through the pipe only
         process.setProcessEnvironment(env)
         process.readyReadStandardOutput.connect(self._read_stdout)
         process.readyReadStandardError.connect(self._read_stderr)
@@ -296,7 +294,7 @@ class MonitorProcess(QObject):
 
     def _restart(self) -> None:
         if not self._closed and self._process is None:
-            asyncio.ensure_future(self._restart_and_watch())
+            spawn(self._restart_and_watch())
 
     async def _restart_and_watch(self) -> None:
         with contextlib.suppress(IbdeskError):
@@ -356,7 +354,7 @@ class MonitorProcess(QObject):
         if process is None:
             return
         done = asyncio.get_running_loop().create_future()
-        process.finished.connect(lambda *_: done.done() or done.set_result(None))
+        process.finished.connect(lambda *_: None if done.done() else done.set_result(None))
         if process.state() != QProcess.ProcessState.NotRunning:
             process.closeWriteChannel()
             try:

@@ -31,6 +31,7 @@ from ibdesk.config import overridden_by_environment
 from ibdesk.domain.errors import IbdeskError
 from ibdesk.ui import status_style
 from ibdesk.ui.controller import Controller
+from ibdesk.ui.tasks import spawn
 
 TEXT_FIELDS = [("region", "Region", "DigitalOcean region slug, e.g. nyc1, ams3, sgp1"),
                ("size", "Size", "droplet size slug for paper and live, e.g. s-1vcpu-1gb"),
@@ -115,7 +116,7 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.error)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
                                         | QDialogButtonBox.StandardButton.Cancel)
-        self.buttons.accepted.connect(lambda: asyncio.ensure_future(self.save()))
+        self.buttons.accepted.connect(lambda: spawn(self.save()))
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
 

@@ -19,13 +19,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtWidgets import QHeaderView, QLabel, QMainWindow, QTableView, QVBoxLayout, QWidget
 
 from ibdesk.private_files import create_private
+from ibdesk.ui.columns import HEADERS, AccountColumnsModel
 
-HEADERS = ["Account", "Env", "Server", "Region", "Address", "Status", "Gateway",
-           "Port", "Checked", "$/month"]
 FILE_NAME = "window-snapshot.json"
 VERSION = 1
 MAX_ROWS = 5000
@@ -89,27 +88,6 @@ def read(home: Path) -> dict[str, Any] | None:
             isinstance(r, list) and len(r) == len(HEADERS) for r in rows):
         return None
     return data
-
-
-class AccountColumnsModel(QAbstractTableModel):
-    """Rows of accounts under the table's columns: the shape the live table and the
-    snapshot share (each says what a cell shows)."""
-
-    def __init__(self, rows: list[Any], parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._rows = rows
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[section]
-        return None
 
 
 class SnapshotModel(AccountColumnsModel):

@@ -6,8 +6,7 @@ domain objects, and the buttons emit requests the main window carries out.
 
 Signals:
     action_requested(str, str): account id, action (start | stop | restart | delete | tunnel
-        | diagnose | password)
-    refresh_requested(str): account id
+        | diagnose | logs | password | resume)
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ibdesk.domain.actions import ServerAction, allowed_actions
 from ibdesk.domain.models import Account, ServerStatus, StatusDetail, StatusEvent
 from ibdesk.ui import status_style
 from ibdesk.ui.account_table_model import age, gateway_text
@@ -86,57 +86,8 @@ class LatencyChart(QWidget):
                    f"max {max(self._points):.0f} ms")
 
 
-# Mnemonics unique across the window (Alt+T was both Stop and Open tunnel; Alt+D both
-# Delete and Diagnose this computer): the toolbar has C, F, I, S, A and Q.
-ACTIONS = [("start", "Sta&rt"), ("stop", "St&op"), ("restart", "R&estart"),
-           ("tunnel", "Open &tunnel"), ("diagnose", "Dia&gnose…"), ("delete", "&Delete…"),
-           ("logs", "IBeam &log…"), ("password", "New &password…"),
-           ("resume", "Res&ume setup")]
-
-WHEN = {
-    "start": "Starts the server. Only for a stopped server.",
-    "stop": "Shuts the server down (DigitalOcean still bills a stopped server). Not while "
-            "it is being set up or is already stopped.",
-    "restart": "Reboots the server; IBeam logs in again. Not while it is being set up or is "
-               "stopped.",
-    "tunnel": "Opens the gateway on this computer for your programs. Only while the gateway "
-              "is running.",
-    "diagnose": "Runs every check on this server and offers the fixes ibdesk can make.",
-    "logs": "Shows IBeam's output on the server (what it did, and what IBKR said). Once the "
-            "server exists.",
-    "delete": "Destroys the server for good; billing stops.",
-    "password": "Delivers a new IBKR password. Only after IBKR refused the stored one.",
-    "resume": "Carries the unfinished setup of this server on from where it stopped.",
-}
-"""Each button's tooltip: what it does and when it applies (a disabled button says why)."""
-BUSY_TEXT = {"start": "Starting…", "stop": "Stopping…", "restart": "Restarting…",
-             "delete": "Deleting…", "resume": "Setting up…"}
-
-
-def actions_allowed(account: Account, busy: bool, *, resumable: bool = False) -> set[str]:
-    """Which actions apply to the account in its current status (`resumable`: it has an
-    unfinished connect that Resume carries on)."""
-    if busy:
-        return set()
-    resume = {"resume"} if resumable and account.login_refused is None else set()
-    if account.do_droplet_id is None:
-        return {"delete", "diagnose"} | resume
-    status = account.do_server_status
-    allowed = {"delete", "diagnose", "logs"} | resume
-    if status is ServerStatus.STOPPED:
-        allowed.add("start")
-    if account.login_refused is not None:
-        allowed.add("password")
-    if status in (ServerStatus.RUNNING, ServerStatus.INITIALIZING, ServerStatus.ERROR):
-        allowed |= {"stop", "restart"}
-    if status is ServerStatus.RUNNING:
-        allowed.add("tunnel")
-    return allowed
-
-
 class StatusPanel(QWidget):
     action_requested = Signal(str, str)
-    refresh_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -185,10 +136,10 @@ class StatusPanel(QWidget):
         layout.addWidget(self.warning)
 
         buttons = QGridLayout()
-        self.buttons: dict[str, QPushButton] = {}
-        for i, (action, text) in enumerate(ACTIONS):
-            button = QPushButton(text)
-            button.setAccessibleName(text.replace("&", "").rstrip("…"))
+        self.buttons: dict[ServerAction, QPushButton] = {}
+        for i, action in enumerate(ServerAction):
+            button = QPushButton(action.label)
+            button.setAccessibleName(action.label.replace("&", "").rstrip("…"))
             button.clicked.connect(lambda _=False, a=action: self._request(a))
             buttons.addWidget(button, i // 3, i % 3)
             self.buttons[action] = button
@@ -270,8 +221,8 @@ class StatusPanel(QWidget):
                 widget.hide()
             for button in self.buttons.values():
                 button.setEnabled(False)
-            self.buttons["password"].hide()
-            self.buttons["resume"].hide()
+            self.buttons[ServerAction.PASSWORD].hide()
+            self.buttons[ServerAction.RESUME].hide()
             for label in self.fact_labels.values():
                 label.setText("—")
             self.history.clear()
@@ -288,21 +239,22 @@ class StatusPanel(QWidget):
         self.fix.setText(f"<b>What to do:</b> {detail.fix}" if detail and detail.fix else "")
         self.warning.setVisible(bool(detail and detail.warning))
         self.warning.setText(f"⚠ {detail.warning}" if detail and detail.warning else "")
-        allowed = actions_allowed(account, busy_action is not None, resumable=resumable)
+        allowed = allowed_actions(account, busy=busy_action is not None, resumable=resumable)
         for action, button in self.buttons.items():
             button.setEnabled(action in allowed)
-            button.setToolTip(WHEN[action] if busy_action is None else
+            button.setToolTip(action.when if busy_action is None else
                               f"Wait: {busy_action} is under way.")
-        self.buttons["password"].setVisible("password" in allowed)
-        self.buttons["resume"].setVisible("resume" in allowed)
+            if action.only_when_allowed:
+                button.setVisible(action in allowed)
         kept = tunnel_port or tunnel_waiting
-        self.buttons["tunnel"].setText("Close &tunnel" if kept else "Open &tunnel")
+        self.buttons[ServerAction.TUNNEL].setText("Close &tunnel" if kept else "Open &tunnel")
         if kept:
-            self.buttons["tunnel"].setEnabled(True)
+            self.buttons[ServerAction.TUNNEL].setEnabled(True)
         self.progress.setVisible(busy_action is not None)
         if busy_action:
-            self.progress.setFormat(BUSY_TEXT.get(busy_action,
-                                                  f"{busy_action.capitalize()}…"))
+            running = ServerAction.parse(busy_action)
+            self.progress.setFormat(running.busy_label if running and running.busy_label
+                                    else f"{busy_action.capitalize()}…")
         port = account.local_port
         self.port_row.setVisible(bool(kept or port))
         self.copy_url.setEnabled(bool(port))
@@ -363,4 +315,4 @@ class StatusPanel(QWidget):
             self.action_requested.emit(self._account.id, action)
 
 
-__all__ = ["ACTIONS", "LatencyChart", "StatusPanel", "actions_allowed"]
+__all__ = ["LatencyChart", "StatusPanel"]

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from ibdesk.domain import Account, Environment, ServerStatus, new_account_id
+from ibdesk.domain.enums import Environment, ServerStatus
 from ibdesk.domain.errors import CloudError, IbdeskError
-from ibdesk.domain.models import ACCOUNT_ID_RE
+from ibdesk.domain.models import ACCOUNT_ID_RE, Account, new_account_id
 
 
 def test_account_ids_have_the_seed_shape() -> None:

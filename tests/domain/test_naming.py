@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ibdesk.domain import (
-    Environment,
+from ibdesk.domain.enums import Environment
+from ibdesk.domain.naming import (
+    DROPLET_NAME_MAX,
     account_tag,
     droplet_name,
     next_droplet_name,
@@ -15,7 +16,6 @@ from ibdesk.domain import (
     request_tag,
     username_slug,
 )
-from ibdesk.domain.naming import DROPLET_NAME_MAX
 
 DO_NAME = re.compile(r"^[a-zA-Z0-9]?[a-z0-9A-Z.\-]*[a-z0-9A-Z]$")  # droplet_single_create.yml
 DO_TAG = re.compile(r"^[a-zA-Z0-9_\-\:]+$")  # tags.yml

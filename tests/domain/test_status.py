@@ -6,15 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ibdesk.domain import (
-    DropletState,
-    GatewayHealth,
-    IBeamVerdict,
+from ibdesk.domain.enums import DropletState, IBeamVerdict, ServerStatus
+from ibdesk.domain.models import GatewayHealth
+from ibdesk.domain.status import (
+    COMPETING_WARNING,
+    REAUTH_GRACE,
+    STARTUP_GRACE,
+    VERDICTS,
     Observation,
-    ServerStatus,
     derive_status,
 )
-from ibdesk.domain.status import COMPETING_WARNING, REAUTH_GRACE, STARTUP_GRACE, VERDICTS
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from ibdesk.domain import Account, Environment, OperationOwner, TwoFactorHandler
+from ibdesk.domain.enums import Environment, TwoFactorHandler
+from ibdesk.domain.models import Account, OperationOwner
 from ibdesk.sandbox import IBKRUser, Sandbox, SandboxOptions
 from ibdesk.secrets import DO_TOKEN
 from ibdesk.services import Runtime, open_runtime
-from ibdesk.services.provisioner import ConnectRequest, Progress, Provisioner, Timing
+from ibdesk.services.connect.provisioner import ConnectRequest, Progress, Provisioner, Timing
 
 TOTP = "JBSWY3DPEHPK3PXP"
 USERS = [IBKRUser("demo4711", "demo pass"), IBKRUser("paperjane", "p@per'pa$$"),

@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-from ibdesk.domain import ServerStatus
+from ibdesk.domain.enums import ServerStatus
 from ibdesk.domain.errors import GatewayError
 from ibdesk.domain.models import Account, IBeamVerdict, OperationState
 from ibdesk.sandbox import Sandbox
 from ibdesk.services import Runtime
-from ibdesk.services.credentials import change_password
-from ibdesk.services.monitor import Monitor, MonitorConfig
+from ibdesk.services.control.credentials import change_password
 from ibdesk.services.remote import RemoteAccess
-from ibdesk.services.status import StatusService
+from ibdesk.services.watch.monitor import Monitor, MonitorConfig
+from ibdesk.services.watch.status import StatusService
 from tests.e2e.conftest import cycle_until, provisioner, request
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from ibdesk import applog
-from ibdesk.domain import Environment, ServerStatus, TwoFactorHandler
+from ibdesk.domain.enums import Environment, ServerStatus, TwoFactorHandler
 from ibdesk.sandbox import IBKRUser, Sandbox
 from ibdesk.secrets import SSH_PRIVATE_KEY
-from ibdesk.services.bundle import USERNAME_MASK, BundleBuilder, inspect_bundle
-from ibdesk.services.provisioner import ConnectRequest
+from ibdesk.services.connect.provisioner import ConnectRequest
+from ibdesk.services.support.bundle import USERNAME_MASK, BundleBuilder, inspect_bundle
 from tests.e2e.conftest import options, provisioner, runtime_for
 from tests.helpers import CANARY_PASSWORD
 

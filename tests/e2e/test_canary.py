@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -15,12 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ibdesk.domain import Environment, TwoFactorHandler
+from ibdesk.domain.enums import Environment, TwoFactorHandler
 from ibdesk.sandbox import IBKRUser, Sandbox
 from ibdesk.secrets import SSH_PRIVATE_KEY
-from ibdesk.services.provisioner import ConnectRequest
+from ibdesk.services.connect.provisioner import ConnectRequest
 from tests.e2e.conftest import options, provisioner, runtime_for
-from tests.helpers import CANARY_PASSWORD
+from tests.helpers import CANARY_PASSWORD, IBDESK
 
 CANARY_TOTP = "CANARYTOTPSECRETAAAAAAAAAAAAAAAA"
 
@@ -73,7 +73,7 @@ def test_cli_processes_leak_nothing(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("IBDESK_", "DIGITAL_OCEAN_", "DBUS_"))}
     serve = subprocess.Popen(
-        [sys.executable, "-m", "ibdesk", "sandbox", "serve", "--json", "--boot-seconds", "0.3",
+        [*IBDESK, "sandbox", "serve", "--json", "--boot-seconds", "0.3",
          "--login-seconds", "0.3", "--action-seconds", "0.2", "--ibkr-users", str(users)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -86,7 +86,7 @@ def test_cli_processes_leak_nothing(tmp_path: Path) -> None:
         env.update(IBDESK_HOME=str(home), HOME=str(tmp_path), IBDESK_DO_API_URL=info["api_url"],
                    IBDESK_SANDBOX_SSH_MAP_URL=info["ssh_map_url"],
                    IBDESK_PUBLIC_IP_URL=info["public_ip_url"])
-        ibdesk = f'"{sys.executable}" -m ibdesk'
+        ibdesk = shlex.join(IBDESK)
         script = (
             'eval "$(printf \'\\n\' | gnome-keyring-daemon --unlock --components=secrets)" '
             f'>/dev/null && {ibdesk} token set --stdin < "{tmp_path}/token" && '

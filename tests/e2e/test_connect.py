@@ -8,8 +8,8 @@ import pytest
 from keyring.backends import fail
 
 from ibdesk.cloud import DigitalOceanClient
-from ibdesk.domain import Environment, ServerStatus
 from ibdesk.domain import ibeam as ib
+from ibdesk.domain.enums import Environment, ServerStatus
 from ibdesk.domain.errors import (
     AddressUnknown,
     CloudAuthError,
@@ -23,8 +23,8 @@ from ibdesk.domain.naming import APP_TAG, account_tag
 from ibdesk.sandbox import Sandbox
 from ibdesk.secrets import DO_TOKEN, SSH_PRIVATE_KEY, ibkr_password, totp_secret
 from ibdesk.services import Runtime
-from ibdesk.services.firewall import FIREWALL_NAME
-from ibdesk.services.provisioner import Progress, Step
+from ibdesk.services.connect.firewall import FIREWALL_NAME
+from ibdesk.services.connect.provisioner import Progress, Step
 from tests.e2e.conftest import TOTP, options, provisioner, request, runtime_for
 
 
@@ -181,7 +181,7 @@ async def test_wrong_password_stops_ibeam_without_retrying(sandbox: Sandbox,
 
 async def test_ssh_blocked_by_the_firewall(sandbox: Sandbox, rt: Runtime) -> None:
     async with DigitalOceanClient(sandbox.token, base_url=sandbox.api_url) as do:
-        from ibdesk.services.firewall import _spec
+        from ibdesk.services.connect.firewall import _spec
 
         await do.create_firewall(_spec(["192.0.2.1/32"]))
     rt.settings = rt.settings.model_copy(update={"public_ip_url": "http://127.0.0.1:9/"})
@@ -293,7 +293,7 @@ async def test_a_degraded_first_boot_carries_on(sandbox: Sandbox, rt: Runtime,
     sandbox.world.faults.cloud_init_degraded = 1
     events: list[Progress] = []
     prov = provisioner(rt, events)
-    with caplog.at_level("INFO", logger="ibdesk.services.provisioner"):
+    with caplog.at_level("INFO", logger="ibdesk.services.connect.provisioner"):
         account = await prov.connect(request("paper"))
     assert account.do_server_status is ServerStatus.RUNNING
     assert any("degraded done" in w for w in prov.warnings)
@@ -338,7 +338,7 @@ async def test_a_line_break_anywhere_in_a_password_is_refused(sandbox: Sandbox, 
 async def test_2fa_handlers_that_cannot_work_are_refused(sandbox: Sandbox, rt: Runtime,
                                                          handler: str) -> None:
     """Point 8: only PYOTP works as ibdesk runs IBeam; each other says why not."""
-    from ibdesk.domain import TwoFactorHandler
+    from ibdesk.domain.enums import TwoFactorHandler
 
     with pytest.raises(InvalidInput, match=f"The {handler} 2FA handler cannot work here: it "):
         await provisioner(rt).connect(request("live", two_fa_handler=TwoFactorHandler(handler)))

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncssh
 import httpx
 import pytest
 
-from ibdesk.domain import ServerStatus
+from ibdesk.domain.enums import ServerStatus
 from ibdesk.domain.errors import CloudError, StoreError
 from ibdesk.sandbox import Sandbox
 from ibdesk.secrets import ibkr_password
 from ibdesk.services import Runtime
-from ibdesk.services.lifecycle import Lifecycle
-from ibdesk.services.status import StatusService
-from ibdesk.services.tunnel import open_tunnel
+from ibdesk.services.control.lifecycle import Lifecycle
+from ibdesk.services.control.tunnel import open_tunnel
+from ibdesk.services.watch.status import StatusService
 from tests.e2e.conftest import provisioner, request
 from tests.helpers import until
 
@@ -132,8 +130,8 @@ async def test_a_kept_tunnel_comes_back_on_the_same_port_after_a_restart(
         sandbox: Sandbox, rt: Runtime) -> None:
     """Issue 14, point 2: the tunnel died silently on Stop, Start or Restart while ibdesk
     still showed its URL. Kept, it says it is down and comes back on the same port."""
-    from ibdesk.services.lifecycle import Lifecycle
-    from ibdesk.services.tunnel import KeptTunnel, TunnelEvent, TunnelState
+    from ibdesk.services.control.lifecycle import Lifecycle
+    from ibdesk.services.control.tunnel import KeptTunnel, TunnelEvent, TunnelState
 
     account = await provisioner(rt).connect(request("paper"))
     events: list[TunnelEvent] = []
@@ -174,7 +172,7 @@ async def test_a_tunnel_whose_network_went_silent_is_noticed_and_reopened(
     closes the SSH connection then, so a tunnel that only watched for a close said
     "https://localhost:PORT" for good while nothing answered. SSH keepalives notice."""
     from ibdesk.gateway import ssh
-    from ibdesk.services.tunnel import KeptTunnel, TunnelEvent, TunnelState
+    from ibdesk.services.control.tunnel import KeptTunnel, TunnelEvent, TunnelState
 
     monkeypatch.setattr(ssh, "KEEPALIVE_INTERVAL", 0.3)
     monkeypatch.setattr(ssh, "KEEPALIVE_COUNT", 2)

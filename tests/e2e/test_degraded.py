@@ -8,11 +8,11 @@ listeners (the window's banner and tray, `ibdesk watch`), and says when it is wh
 
 from __future__ import annotations
 
-from ibdesk.domain import ServerStatus
+from ibdesk.domain.enums import ServerStatus
 from ibdesk.domain.models import IBeamVerdict
 from ibdesk.sandbox import IBKRUser, Sandbox
 from ibdesk.services import Runtime
-from ibdesk.services.monitor import Monitor, MonitorConfig
+from ibdesk.services.watch.monitor import Monitor, MonitorConfig
 from tests.e2e.conftest import cycle_until, provisioner, request
 
 

@@ -12,8 +12,8 @@ from ibdesk.domain.models import Account
 from ibdesk.sandbox import IBKRUser, Sandbox
 from ibdesk.sandbox.ibeam import LightIBeam
 from ibdesk.services import Runtime
-from ibdesk.services.doctor import Doctor
-from ibdesk.services.lifecycle import Lifecycle
+from ibdesk.services.control.lifecycle import Lifecycle
+from ibdesk.services.support.doctor import Doctor
 from tests.e2e.conftest import TOTP, provisioner, request
 
 

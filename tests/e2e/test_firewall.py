@@ -11,12 +11,12 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from ibdesk.cloud import DigitalOceanClient, InboundRule, RuleTarget
+from ibdesk.cloud.public_ip import public_address
+from ibdesk.domain.diagnosis import FixAction
 from ibdesk.sandbox import Sandbox
 from ibdesk.services import Runtime
-from ibdesk.services.doctor import Doctor
-from ibdesk.services.firewall import BOOK_FILE, FIREWALL_NAME, SourceBook
-from ibdesk.services.network import public_address
-from ibdesk.domain.diagnosis import FixAction
+from ibdesk.services.connect.firewall import BOOK_FILE, FIREWALL_NAME, SourceBook
+from ibdesk.services.support.doctor import Doctor
 from tests.e2e.conftest import provisioner, request
 
 

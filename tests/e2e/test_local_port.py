@@ -14,13 +14,14 @@ import socket
 import httpx
 import pytest
 
-from ibdesk.domain import ServerStatus
+from ibdesk.domain.enums import ServerStatus
 from ibdesk.domain.errors import InvalidInput
 from ibdesk.sandbox import Sandbox
 from ibdesk.sandbox.ibkr import account_number
-from ibdesk.services import Runtime, local_port
-from ibdesk.services.lifecycle import Lifecycle
-from ibdesk.services.tunnel import KeptTunnel, PortTaken, TunnelState
+from ibdesk.services import Runtime
+from ibdesk.services.control import local_port
+from ibdesk.services.control.lifecycle import Lifecycle
+from ibdesk.services.control.tunnel import KeptTunnel, PortTaken, TunnelState
 from tests.e2e.conftest import provisioner, request
 from tests.helpers import until
 

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import pytest
 
-from ibdesk.domain import ServerStatus
 from ibdesk.domain.diagnosis import FixAction
+from ibdesk.domain.enums import ServerStatus
 from ibdesk.domain.errors import LoginRefused
 from ibdesk.domain.models import Account
 from ibdesk.sandbox import IBKRUser, Sandbox
 from ibdesk.services import Runtime
-from ibdesk.services.credentials import change_password
-from ibdesk.services.doctor import Doctor
-from ibdesk.services.lifecycle import Lifecycle
-from ibdesk.services.status import StatusService
+from ibdesk.services.control.credentials import change_password
+from ibdesk.services.control.lifecycle import Lifecycle
+from ibdesk.services.support.doctor import Doctor
+from ibdesk.services.watch.status import StatusService
 from tests.e2e.conftest import provisioner, request
 from tests.sandbox.conftest import advance
 

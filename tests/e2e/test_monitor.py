@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from ibdesk.domain import ServerStatus
 from ibdesk.domain.diagnosis import CheckState
+from ibdesk.domain.enums import ServerStatus
 from ibdesk.sandbox import IBKRUser, Sandbox
 from ibdesk.services import Runtime
-from ibdesk.services.credentials import change_password
-from ibdesk.services.doctor import Doctor
-from ibdesk.services.monitor import Monitor, MonitorConfig, StatusChange
+from ibdesk.services.control.credentials import change_password
+from ibdesk.services.support.doctor import Doctor
+from ibdesk.services.watch.monitor import Monitor, MonitorConfig, StatusChange
 from tests.e2e.conftest import cycle_until, options, provisioner, request, runtime_for
 
 

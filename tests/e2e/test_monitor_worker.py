@@ -6,15 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
-from ibdesk.domain import ServerStatus
+from ibdesk.domain.enums import ServerStatus
 from ibdesk.sandbox import Sandbox
 from ibdesk.secrets import DO_TOKEN, SSH_PRIVATE_KEY
 from ibdesk.services import Runtime
 from tests.e2e.conftest import provisioner, request
+from tests.helpers import IBDESK
 
 
 async def _line(stream: asyncio.StreamReader) -> dict[str, Any]:
@@ -38,7 +38,7 @@ async def test_worker_protocol(sandbox: Sandbox, rt: Runtime, home: Path) -> Non
     env.update(IBDESK_DO_API_URL=sandbox.api_url, IBDESK_SANDBOX_SSH_MAP_URL=sandbox.ssh_map_url,
                IBDESK_PUBLIC_IP_URL=sandbox.public_ip_url,
                PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")  # nothing to read there
-    argv = [sys.executable, "-m", "ibdesk", "--home", str(home), "monitor-worker",
+    argv = [*IBDESK, "--home", str(home), "monitor-worker",
             "--fast", "0.2", "--steady", "0.5"]
     proc = await asyncio.create_subprocess_exec(
         *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,

@@ -11,24 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from ibdesk.domain import (
-    InvalidInput,
-    OperationBusy,
-    OperationLost,
-    OperationOwner,
-    OperationState,
-    ServerStatus,
-)
-from ibdesk.domain.errors import CloudUnavailable
-from ibdesk.domain.models import Account, Environment, new_account_id
+from ibdesk.domain.enums import OperationState, ServerStatus
+from ibdesk.domain.errors import CloudUnavailable, InvalidInput, OperationBusy, OperationLost
+from ibdesk.domain.models import Account, Environment, OperationOwner, new_account_id
 from ibdesk.domain.naming import installation_of, installation_tag, request_tag
 from ibdesk.sandbox import Sandbox
 from ibdesk.secrets import ibkr_password
 from ibdesk.services import Runtime, ownership
+from ibdesk.services.connect.provisioner import Progress, Provisioner, Step
+from ibdesk.services.control.lifecycle import Lifecycle
 from ibdesk.services.installation import installation_id
-from ibdesk.services.lifecycle import Lifecycle
-from ibdesk.services.provisioner import Progress, Provisioner, Step
-from ibdesk.services.reconciler import OrphanKind, Reconciler
+from ibdesk.services.watch.reconciler import OrphanKind, Reconciler
 from tests.e2e.conftest import FAST, provisioner, request, runtime_for, set_owner
 
 

@@ -25,16 +25,16 @@ from typing import Any
 import httpx
 import pytest
 
-from ibdesk.domain import Environment, ServerStatus, TwoFactorHandler
 from ibdesk.domain import ibeam as ib
 from ibdesk.domain.diagnosis import CheckState
+from ibdesk.domain.enums import Environment, ServerStatus, TwoFactorHandler
 from ibdesk.domain.errors import IbdeskError
 from ibdesk.sandbox import IBKRUser, Sandbox
 from ibdesk.sandbox.realibeam import RealIBeamUnavailable, check_machine
 from ibdesk.services import Runtime
-from ibdesk.services.doctor import Doctor
-from ibdesk.services.provisioner import ConnectRequest, Provisioner, Timing
-from ibdesk.services.tunnel import open_tunnel
+from ibdesk.services.connect.provisioner import ConnectRequest, Provisioner, Timing
+from ibdesk.services.control.tunnel import open_tunnel
+from ibdesk.services.support.doctor import Doctor
 from tests.e2e.conftest import options, runtime_for
 
 pytestmark = pytest.mark.real_ibeam

@@ -6,21 +6,21 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
 from ibdesk.cloud import DigitalOceanClient, DropletCreate
-from ibdesk.domain import OperationState, ServerStatus
+from ibdesk.domain.enums import ServerStatus
+from ibdesk.domain.naming import installation_tag
 from ibdesk.sandbox import Sandbox
 from ibdesk.secrets import ibkr_password
 from ibdesk.services import Runtime
-from ibdesk.domain.naming import installation_tag
 from ibdesk.services.installation import installation_id
-from ibdesk.services.reconciler import OrphanKind, Reconciler
+from ibdesk.services.watch.reconciler import OrphanKind, Reconciler
 from tests.e2e.conftest import FAST, provisioner, request, set_owner
+from tests.helpers import IBDESK
 
 
 async def test_pending_connect_is_finished(sandbox: Sandbox, rt: Runtime) -> None:
@@ -87,7 +87,7 @@ def served(tmp_path: Path):  # type: ignore[no-untyped-def]
     users.write_text(json.dumps({"users": [{"username": "paperjane",
                                             "password": "p@per'pa$$"}]}))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ibdesk", "sandbox", "serve", "--json", "--boot-seconds", "0.3",
+        [*IBDESK, "sandbox", "serve", "--json", "--boot-seconds", "0.3",
          "--login-seconds", "0.3", "--action-seconds", "0.2", "--droplet-limit", "100",
          "--ibkr-users", str(users)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         text=True)
@@ -109,14 +109,14 @@ def _env(info: dict, home: Path) -> dict[str, str]:
 
 
 def _ibdesk(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ibdesk", *args], input=stdin, env=env,
+    return subprocess.run([*IBDESK, *args], input=stdin, env=env,
                           capture_output=True, text=True, timeout=120, check=False)
 
 
 def _paused_at(env: dict[str, str], pause: str, *args: str,
                stdin: str = "") -> subprocess.Popen[str]:
     """Start `ibdesk ARGS` and return it alive, holding its operation, at `pause`."""
-    proc = subprocess.Popen([sys.executable, "-m", "ibdesk", *args],
+    proc = subprocess.Popen([*IBDESK, *args],
                             env={**env, "IBDESK_PAUSE_AT": pause}, stdin=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     assert proc.stdin is not None and proc.stderr is not None
@@ -140,7 +140,7 @@ def _killed_at(env: dict[str, str], pause: str, *args: str, stdin: str = "") -> 
 
 def _at_once(env: dict[str, str], *commands: list[str]) -> list[subprocess.CompletedProcess[str]]:
     """Run several ibdesk commands at the same moment; their results in order."""
-    procs = [subprocess.Popen([sys.executable, "-m", "ibdesk", *args], env=env,
+    procs = [subprocess.Popen([*IBDESK, *args], env=env,
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for args in commands]
     results = []

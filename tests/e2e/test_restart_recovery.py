@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from ibdesk.domain import ServerStatus
+from ibdesk.domain.enums import ServerStatus
 from ibdesk.sandbox import Sandbox
 from ibdesk.services import Runtime
-from ibdesk.services.lifecycle import Lifecycle
-from ibdesk.services.monitor import Monitor, MonitorConfig
+from ibdesk.services.control.lifecycle import Lifecycle
+from ibdesk.services.watch.monitor import Monitor, MonitorConfig
 from tests.e2e.conftest import provisioner, request
 
 

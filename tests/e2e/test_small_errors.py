@@ -9,26 +9,26 @@ import json
 import logging
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from ibdesk import applog
-from ibdesk.domain import ServerStatus
+from ibdesk.domain.enums import ServerStatus
 from ibdesk.domain.errors import InvalidInput
 from ibdesk.sandbox import Sandbox
 from ibdesk.secrets import totp_secret
 from ibdesk.services import Runtime
-from ibdesk.services.monitor import Monitor
+from ibdesk.services.watch.monitor import Monitor
 from tests.e2e.conftest import TOTP, provisioner, request
+from tests.helpers import IBDESK
 
 
 def _ibdesk(home: Path, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IBDESK_", "DIGITAL_"))}
     env["PYTHON_KEYRING_BACKEND"] = "ibdesk.sandbox.keyring.EnvFileKeyring"
     env["IBDESK_TEST_KEYRING_FILE"] = str(home.parent / "keyring.json")
-    return subprocess.run([sys.executable, "-m", "ibdesk", "--sandbox", "--home", str(home),
+    return subprocess.run([*IBDESK, "--sandbox", "--home", str(home),
                            *args], input=stdin, env=env, capture_output=True, timeout=180,
                           check=False)
 

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ibdesk.cloud import DigitalOceanClient
-from ibdesk.domain import TwoFactorHandler
 from ibdesk.domain import ibeam as ib
+from ibdesk.domain.enums import TwoFactorHandler
 from ibdesk.sandbox import Sandbox
 from ibdesk.sandbox.runner import SandboxThread
 from tests.sandbox.conftest import Machine, advance, boot_machine, deliver, fast_options
@@ -93,8 +93,8 @@ async def test_wrong_password_counts_then_shuts_down(sandbox: Sandbox,
     assert "Invalid username password combination" in split.stderr
     assert "Maximum number of failed authentication attempts (IBEAM_MAX_FAILED_AUTH=2) " \
            "reached" in merged and "Login attempt number" in merged
-    data, _ = host.read_file(
-        f"{ib.OUTPUTS_DIR}/ibeam_log__{datetime.fromtimestamp(sandbox.world.now(), UTC):%Y-%m-%d}.txt")
+    day = datetime.fromtimestamp(sandbox.world.now(), UTC)
+    data, _ = host.read_file(f"{ib.OUTPUTS_DIR}/ibeam_log__{day:%Y-%m-%d}.txt")
     assert b"IBeam will shut down" in data
     assert b"wrong" not in data  # IBeam's log never holds the password
 
@@ -112,7 +112,8 @@ async def test_password_changed_at_ibkr(sandbox: Sandbox, do: DigitalOceanClient
     async with httpx.AsyncClient(headers=admin) as client:
         changed = await client.post(f"{base}/users/jdoe123", json={"password": "n3w at ibkr"})
         assert changed.status_code == 200 and "n3w" not in changed.text
-        assert (await client.post(f"{base}/users/nobody", json={"password": "x"})).status_code == 404
+        nobody = await client.post(f"{base}/users/nobody", json={"password": "x"})
+        assert nobody.status_code == 404
         assert (await client.post(f"{base}/users/jdoe123", json={"pin": "1"})).status_code == 400
         await client.post(f"{base}/droplets/{machine.droplet.id}/gateway",
                           json={"session_reset": True})

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import asyncssh
@@ -15,11 +14,12 @@ import httpx
 from ibdesk.cloud import DigitalOceanClient
 from ibdesk.domain import ibeam as ib
 from ibdesk.sandbox import Sandbox
+from tests.helpers import IBDESK
 from tests.sandbox.conftest import advance, boot_machine, deliver, fast_options
 
 
 def _serve(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "ibdesk", "sandbox", "serve", *args],
+    return subprocess.Popen([*IBDESK, "sandbox", "serve", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
@@ -73,7 +73,7 @@ def test_serve_human_output_and_bad_users_file(tmp_path: Path) -> None:
         assert "sandboxdemo" in lines[3]
     finally:
         _stop(proc)
-    bad = subprocess.run([sys.executable, "-m", "ibdesk", "sandbox", "serve", "--ibkr-users",
+    bad = subprocess.run([*IBDESK, "sandbox", "serve", "--ibkr-users",
                           str(tmp_path / "missing.json")], capture_output=True, text=True,
                          timeout=60, check=False)
     assert bad.returncode == 1 and bad.stderr.startswith("ibdesk: The IBKR users file")

@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ibdesk.domain import Account, OperationState, ServerStatus, new_account_id
+from ibdesk.domain.enums import OperationState, ServerStatus
 from ibdesk.domain.errors import OperationBusy, OperationLost, StoreError
-from ibdesk.domain.models import OperationOwner, StatusDetail
+from ibdesk.domain.models import Account, OperationOwner, StatusDetail, new_account_id
 from ibdesk.store import Repository
 
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
-from ibdesk.domain import Account
+from ibdesk.domain.models import Account
 from ibdesk.store import Repository
+from tests.helpers import PYTHON
 
 WRITER = textwrap.dedent("""
     import sys
-    from ibdesk.domain import ServerStatus
+    from ibdesk.domain.enums import ServerStatus
     from ibdesk.store import Repository
 
     url, account_id, tag, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -33,7 +33,7 @@ def test_two_processes_write_at_once(tmp_path: Path) -> None:
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
     # Let both processes race on the migration as well: the file starts empty.
-    procs = [subprocess.Popen([sys.executable, str(script), url, aid, tag, "0"],
+    procs = [subprocess.Popen([*PYTHON, str(script), url, aid, tag, "0"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for aid, tag in zip(account_ids, "ab", strict=True)]
     for proc in procs:
@@ -45,7 +45,7 @@ def test_two_processes_write_at_once(tmp_path: Path) -> None:
     repo.close()
 
     n = 150
-    procs = [subprocess.Popen([sys.executable, str(script), url, aid, tag, str(n)],
+    procs = [subprocess.Popen([*PYTHON, str(script), url, aid, tag, str(n)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for aid, tag in zip(account_ids, "ab", strict=True)]
     outputs = [proc.communicate(timeout=300) for proc in procs]

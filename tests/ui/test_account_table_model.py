@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from PySide6.QtCore import QSortFilterProxyModel, Qt
 from pytestqt.qtbot import QtBot
 
-from ibdesk.domain import Account, ServerStatus, StatusDetail
+from ibdesk.domain.enums import ServerStatus
+from ibdesk.domain.models import Account, StatusDetail
 from ibdesk.ui.account_table_model import (
     COL_COST,
     COL_GATEWAY,
@@ -77,3 +78,35 @@ def test_age_words() -> None:
     assert age(now - timedelta(seconds=5), now) == "5 s ago"
     assert age(now - timedelta(minutes=3), now) == "3 min ago"
     assert age(now - timedelta(hours=2), now) == "2 h ago"
+
+
+def test_a_fresh_read_touches_only_the_rows_that_changed() -> None:
+    model = AccountTableModel()
+    model.set_rows([(account(i), None) for i in range(3)])
+    touched: list[int] = []
+    model.dataChanged.connect(lambda top, _bottom, *_: touched.append(top.row()))
+    assert model.merge([(account(0), None), (account(1, ServerStatus.STOPPED), None),
+                        (account(2), None)])
+    assert touched == [1] and model.account_at(1).do_server_status is ServerStatus.STOPPED
+    assert not model.merge([(account(0), None)])  # an account went: the caller re-reads
+    assert model.rowCount() == 3
+
+
+def test_a_monitor_result_is_applied_in_memory_when_it_changes_something() -> None:
+    from types import SimpleNamespace
+
+    model = AccountTableModel()
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    model.set_rows([(account(1, do_last_status_check=at), None)])
+    same = SimpleNamespace(account_id=account(1).id, status=ServerStatus.RUNNING, at=at,
+                           fields={}, detail=None)
+    assert not model.apply_update(same)
+    moved = SimpleNamespace(account_id=account(1).id, status=ServerStatus.ERROR, at=at,
+                            fields={"do_ip_address": "198.18.0.9", "unknown": 1},
+                            detail=StatusDetail(reason="The gateway does not answer."))
+    assert model.apply_update(moved)
+    shown = model.account_at(0)
+    assert shown.do_server_status is ServerStatus.ERROR and shown.do_ip_address == "198.18.0.9"
+    assert model.data(model.index(0, 0), AccountRole.DETAIL).reason.startswith("The gateway")
+    assert not model.apply_update(SimpleNamespace(account_id="ib-paper-ffffffff", status=None,
+                                                  at=at, fields={}, detail=None))

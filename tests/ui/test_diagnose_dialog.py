@@ -23,7 +23,7 @@ def test_diagnose_fix_and_bundle(loop: qasync.QEventLoop, sandboxed: Runtime, qt
     sandbox = sandboxed.runner.sandbox  # type: ignore[attr-defined]
 
     async def scenario() -> None:
-        account = await controller.connect(request("paper"), lambda _: None)
+        account = await controller.connect_account(request("paper"), lambda _: None)
         dialog = DiagnoseDialog(controller, account.id, "paperjane (paper)")
         qtbot.addWidget(dialog)
         dialog.show()
@@ -83,7 +83,8 @@ def test_after_a_new_password_diagnose_waits_for_the_login(loop: qasync.QEventLo
     old refusal still there. It waits until the login with the new one has ended."""
     import asyncio
 
-    from ibdesk.domain import Account, ServerStatus
+    from ibdesk.domain.enums import ServerStatus
+    from ibdesk.domain.models import Account
 
     calls: list[str] = []
     states = iter([ServerStatus.ERROR, ServerStatus.INITIALIZING, ServerStatus.INITIALIZING,

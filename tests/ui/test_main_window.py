@@ -14,9 +14,9 @@ from PySide6.QtGui import QIcon, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
-from ibdesk.domain import ServerStatus
-from ibdesk.services.monitor import MonitorConfig
+from ibdesk.domain.enums import ServerStatus
 from ibdesk.services.runtime import Runtime
+from ibdesk.services.watch.monitor import MonitorConfig
 from ibdesk.ui import dialogs, snapshot
 from ibdesk.ui.connect_wizard import PAGE_LOGIN, PAGE_PROGRESS, PAGE_REVIEW, PAGE_SERVER
 from ibdesk.ui.controller import Controller
@@ -104,7 +104,7 @@ def test_wizard_to_running_then_every_action(window: MainWindow, loop: qasync.QE
         wizard.next()
         assert wizard.currentId() == PAGE_SERVER
         await until(wizard.server.isComplete)
-        assert wizard.server.size.currentData().slug == "s-1vcpu-1gb"
+        assert wizard.server.size_box.currentData().slug == "s-1vcpu-1gb"
         wizard.next()  # asks DigitalOcean whether region, size and image go together
         await until(lambda: wizard.currentId() == PAGE_REVIEW)
         # the image and its warning are said on the Server page and on Review, before Create
@@ -243,7 +243,7 @@ def test_the_tunnel_is_shown_down_then_back_on_its_port_after_a_restart(
 
     async def scenario() -> None:
         await win.start()
-        account = await win.controller.connect(request("paper"), lambda _: None)
+        account = await win.controller.connect_account(request("paper"), lambda _: None)
         await until(lambda: win.model.row_of(account.id) is not None
                     and _status(win, account.id) is ServerStatus.RUNNING)
         win.select(account.id)
@@ -278,7 +278,7 @@ def test_with_a_tray_closing_hides_and_quit_asks_about_tunnels(
 
     async def scenario() -> None:
         await win.start()
-        account = await win.controller.connect(request("paper"), lambda _: None)
+        account = await win.controller.connect_account(request("paper"), lambda _: None)
         await until(lambda: win.model.row_of(account.id) is not None)
         assert await win.perform(account.id, "tunnel")
         port = win.controller.tunnel_port(account.id)
@@ -346,7 +346,7 @@ def test_keys_tooltips_and_confirmations_a_keyboard_user_meets(
     defaulted to Yes; a wrong live-delete confirmation closed silently."""
     from PySide6.QtWidgets import QInputDialog
 
-    from ibdesk.domain import Account
+    from ibdesk.domain.models import Account
 
     win = window
     texts = [a.text() for a in (win.connect_action, win.refresh_action, win.diagnose_action,
@@ -391,7 +391,7 @@ def test_the_panels_age_counts_and_a_stopped_server_shows_no_latency(
     table counted on, and the latency chart showed the last value of a stopped server."""
     from datetime import UTC, datetime, timedelta
 
-    from ibdesk.domain import Account
+    from ibdesk.domain.models import Account
 
     win = window
     running = Account(id="ib-paper-0a0b0c0d", username="u", environment="paper",
@@ -423,7 +423,7 @@ def test_a_refused_login_reaches_the_tray(window: MainWindow, loop: qasync.QEven
 
     async def scenario() -> None:
         await win.start()
-        account = await win.controller.connect(request("paper"), lambda _: None)
+        account = await win.controller.connect_account(request("paper"), lambda _: None)
         await until(lambda: win.model.row_of(account.id) is not None
                     and _status(win, account.id) is ServerStatus.RUNNING)
         assert win.tray is not None and win.tray.notifications == []
@@ -455,7 +455,7 @@ def test_monitoring_degraded_is_shown_until_it_is_whole(window: MainWindow,
 
     async def scenario() -> None:
         await win.start()
-        account = await win.controller.connect(request("paper"), lambda _: None)
+        account = await win.controller.connect_account(request("paper"), lambda _: None)
         await until(lambda: win.model.row_of(account.id) is not None
                     and _status(win, account.id) is ServerStatus.RUNNING)
         first = win.model.account_at(win.model.row_of(account.id) or 0).do_last_status_check
@@ -492,7 +492,7 @@ def test_closing_hides_at_once_then_shuts_everything_down(window: MainWindow,
 
     async def scenario() -> None:
         await win.start()
-        account = await win.controller.connect(request("paper"), lambda _: None)
+        account = await win.controller.connect_account(request("paper"), lambda _: None)
         await until(lambda: win.model.row_of(account.id) is not None)
         process = win.controller.monitor._process
         await until(lambda: process is not None and process.processId() > 0)
@@ -531,7 +531,7 @@ def test_each_account_has_its_own_port_in_the_wizard_the_panel_and_the_next_star
 
     async def scenario() -> None:
         await win.start()
-        account = await win.controller.connect(request("paper"), lambda _: None)
+        account = await win.controller.connect_account(request("paper"), lambda _: None)
         port = account.local_port
         assert port is not None
         await until(lambda: win.model.row_of(account.id) is not None
@@ -614,7 +614,7 @@ def test_a_question_open_during_a_monitor_cycle_drops_no_status_update(
 
     async def scenario() -> None:
         await win.start()
-        account = await win.controller.connect(request("paper"), lambda _: None)
+        account = await win.controller.connect_account(request("paper"), lambda _: None)
         await until(lambda: win.model.row_of(account.id) is not None
                     and _status(win, account.id) is ServerStatus.RUNNING)
         update = StatusUpdate(account.id, ServerStatus.ERROR, "a cycle's news",
@@ -695,7 +695,7 @@ def test_the_tray_the_row_menu_and_resume_reach_each_account(
     unfinished setup had no Resume button."""
     from PySide6.QtWidgets import QApplication
 
-    from ibdesk.domain import Account
+    from ibdesk.domain.models import Account
     from ibdesk.ui.main_window import MAX_COLUMN_WIDTH
     from tests.e2e.conftest import provisioner
 
@@ -704,7 +704,7 @@ def test_the_tray_the_row_menu_and_resume_reach_each_account(
 
     async def scenario() -> None:
         await win.start()
-        account = await win.controller.connect(request("paper"), lambda _: None)
+        account = await win.controller.connect_account(request("paper"), lambda _: None)
         await until(lambda: win.model.row_of(account.id) is not None
                     and _status(win, account.id) is ServerStatus.RUNNING)
         assert win.tray is not None
@@ -819,7 +819,7 @@ def test_ibeams_log_is_in_the_window(window: MainWindow, loop: qasync.QEventLoop
 
     async def scenario() -> None:
         await win.start()
-        account = await win.controller.connect(request("paper"), lambda _: None)
+        account = await win.controller.connect_account(request("paper"), lambda _: None)
         await until(lambda: win.model.row_of(account.id) is not None)
         win.select(account.id)
         await win._show_selected()
@@ -845,7 +845,7 @@ def test_long_texts_never_grow_the_window_or_clip_it(window: MainWindow, qtbot: 
     pointer) and had a minimum height of about 708 px that clipped rows."""
     from PySide6.QtWidgets import QApplication
 
-    from ibdesk.domain import Account, StatusDetail
+    from ibdesk.domain.models import Account, StatusDetail
 
     win = window
     win.resize(760, 520)
@@ -865,7 +865,7 @@ def test_the_login_page_refuses_a_bad_totp_secret(window: MainWindow,
                                                   loop: qasync.QEventLoop) -> None:
     """Issue 14's walk-through: a bad TOTP secret was accepted (and failed on the server,
     at IBKR's prompt, costing refused codes)."""
-    from ibdesk.domain import Environment, TwoFactorHandler
+    from ibdesk.domain.enums import Environment, TwoFactorHandler
 
     win = window
     loop.run_until_complete(win._open_wizard())

@@ -12,7 +12,7 @@ import qasync
 from ibdesk.services.runtime import Runtime
 from ibdesk.ui.controller import Controller
 from tests.e2e.conftest import request
-from tests.helpers import run_scenario, until
+from tests.helpers import PYTHON, run_scenario, until
 
 
 def test_results_arrive_and_a_dead_worker_comes_back(loop: qasync.QEventLoop,
@@ -22,7 +22,7 @@ def test_results_arrive_and_a_dead_worker_comes_back(loop: qasync.QEventLoop,
     controller.cycle_finished.connect(cycles.append)
 
     async def scenario() -> None:
-        account = await controller.connect(request("paper"), lambda _: None)
+        account = await controller.connect_account(request("paper"), lambda _: None)
         monitor = controller.monitor
         delivered = asyncio.get_running_loop().create_future()
         controller.cycle_finished.connect(
@@ -59,7 +59,6 @@ def test_the_worker_is_heard_when_a_stub_swallows_its_stdout(
     system log on macOS through std-nslog), so a worker that answered on stdout was never
     heard. Results come over a loopback channel that takes only the token's connection."""
     import socket
-    import sys
 
     import pytest
 
@@ -67,11 +66,11 @@ def test_the_worker_is_heard_when_a_stub_swallows_its_stdout(
 
     assert isinstance(monkeypatch, pytest.MonkeyPatch)
     monkeypatch.setattr(monitor_process, "worker_command",
-                        lambda: (sys.executable, ["-c", STUB]))
+                        lambda: (PYTHON[0], [*PYTHON[1:], "-c", STUB]))
     controller = Controller(sandboxed)
 
     async def scenario() -> None:
-        account = await controller.connect(request("paper"), lambda _: None)
+        account = await controller.connect_account(request("paper"), lambda _: None)
         monitor = controller.monitor
         await asyncio.wait_for(monitor.watch(), 30)  # ready arrived, over the channel
         assert monitor._socket is not None
@@ -89,7 +88,6 @@ def test_the_worker_is_heard_when_a_stub_swallows_its_stdout(
 def test_a_connection_without_the_token_is_refused(
         loop: qasync.QEventLoop, sandboxed: Runtime, monkeypatch: object) -> None:
     import socket
-    import sys
 
     import pytest
 
@@ -98,7 +96,7 @@ def test_a_connection_without_the_token_is_refused(
     assert isinstance(monkeypatch, pytest.MonkeyPatch)
     slow = "import time; time.sleep(1.5)\n" + STUB  # a stranger gets there first
     monkeypatch.setattr(monitor_process, "worker_command",
-                        lambda: (sys.executable, ["-c", slow]))
+                        lambda: (PYTHON[0], [*PYTHON[1:], "-c", slow]))
     controller = Controller(sandboxed)
 
     async def scenario() -> None:

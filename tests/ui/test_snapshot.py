@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import qasync
@@ -17,7 +16,7 @@ from ibdesk.ui import snapshot
 from ibdesk.ui.controller import Controller
 from ibdesk.ui.main_window import MainWindow
 from tests.e2e.conftest import request
-from tests.helpers import run_scenario
+from tests.helpers import PYTHON, run_scenario
 
 ROW = ["ib-paper-1a2b3c4d", "paper", "jane-ib-paper-1", "nyc1", "198.18.0.3", "Running",
        "Logged in", "5000", "5 s ago", "$6"]
@@ -34,7 +33,8 @@ def test_round_trip_and_refusals(tmp_path: Path, qtbot: QtBot) -> None:
         "jane-ib-paper-1"
     assert "Loading" in window.note.text()
     assert window.table.columnWidth(2) > 0  # measured, as no widths were saved
-    snapshot.write(tmp_path, [ROW], title="ibdesk", widths=[81, 50, 150, 60, 100, 90, 120, 70, 80, 90])
+    snapshot.write(tmp_path, [ROW], title="ibdesk",
+                   widths=[81, 50, 150, 60, 100, 90, 120, 70, 80, 90])
     saved = snapshot.read(tmp_path)
     assert saved is not None
     sized = snapshot.SnapshotWindow(saved)
@@ -52,7 +52,7 @@ def test_closing_window_saves_what_the_table_shows(loop: qasync.QEventLoop,
     window = MainWindow(controller)
 
     async def scenario() -> None:
-        account = await controller.connect(request("paper"), lambda _: None)
+        account = await controller.connect_account(request("paper"), lambda _: None)
         window.model.set_rows(await controller.accounts())  # rows only: no selection
         await window._save_snapshot()
         data = snapshot.read(sandboxed.settings.home)
@@ -78,13 +78,13 @@ def test_the_snapshot_paints_before_heavy_imports(tmp_path: Path) -> None:
         "def show(self):\n"
         "    original(self)\n"
         "    heavy = [m for m in ('pydantic', 'sqlalchemy', 'keyring', 'httpx', 'asyncssh',\n"
-        "             'qasync', 'ibdesk.domain', 'ibdesk.services') if m in sys.modules]\n"
+        "             'qasync', 'ibdesk.domain.models', 'ibdesk.services') if m in sys.modules]\n"
         "    print('rows', self.model.rowCount(), 'heavy', heavy, flush=True)\n"
         "    os._exit(0)\n"
         "snapshot.SnapshotWindow.show = show\n"
         "from ibdesk.cli.app import main\n"
         f"main(['--home', {str(tmp_path)!r}])\n")
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+    result = subprocess.run([*PYTHON, "-c", probe], capture_output=True, text=True,
                             timeout=60, env=env, check=False)
     assert result.stdout.strip() == "rows 1000 heavy []", result.stdout + result.stderr

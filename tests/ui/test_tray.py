@@ -6,7 +6,8 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
-from ibdesk.domain import Account, ServerStatus
+from ibdesk.domain.enums import ServerStatus
+from ibdesk.domain.models import Account
 from ibdesk.ui.tray import Tray, summary
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ibdesk.cloud import DigitalOceanClient, DOAccount, Image, Region, Size
 from ibdesk.domain.errors import InvalidInput, NotFound
-from ibdesk.services.ibeam_control import SEED_IMAGE_ID
+from ibdesk.services.control.ibeam_control import SEED_IMAGE_ID
 from ibdesk.services.remote import in_thread
 from ibdesk.services.runtime import Runtime
 from ibdesk.services.token import TokenService

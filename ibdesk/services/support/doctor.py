@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from ibdesk.cloud import DigitalOceanClient
+from ibdesk.cloud.public_ip import public_address
 from ibdesk.domain import ibeam as ib
 from ibdesk.domain.diagnosis import CheckResult, CheckState, FixAction, recognise
 from ibdesk.domain.errors import (
@@ -27,20 +28,19 @@ from ibdesk.domain.errors import (
     SecretsError,
 )
 from ibdesk.domain.models import Account, IBeamVerdict
-from ibdesk.domain.status import VERDICTS
 from ibdesk.domain.naming import APP_TAG
+from ibdesk.domain.status import VERDICTS
 from ibdesk.domain.wording import clip
 from ibdesk.gateway import HostKeyChanged, Remote
 from ibdesk.gateway.probe import Inspection, inspect
-from ibdesk.services.firewall import (
+from ibdesk.services.connect.catalogue import STOCK_IMAGES
+from ibdesk.services.connect.firewall import (
     ANYWHERE,
     FIREWALL_NAME,
     ensure_firewall,
     ssh_sources,
 )
-from ibdesk.services import ibeam_control
-from ibdesk.services.catalogue import STOCK_IMAGES
-from ibdesk.services.network import public_address
+from ibdesk.services.control import ibeam_control
 from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.runtime import Runtime
 from ibdesk.services.token import TokenService
@@ -424,14 +424,14 @@ class Doctor:
                 await ibeam_control.start(remote, account)
             return "IBeam restarted; it logs in within a minute or two."
         if action is FixAction.START_SERVER:
-            from ibdesk.services.lifecycle import Lifecycle
+            from ibdesk.services.control.lifecycle import Lifecycle
 
             await Lifecycle(self._rt).start(account_id)
             return "The server is starting."
         if action is FixAction.NEW_PASSWORD:
             if not password:
                 raise InvalidInput("Enter the new IBKR password.")
-            from ibdesk.services.credentials import change_password
+            from ibdesk.services.control.credentials import change_password
 
             await change_password(self._rt, account_id, password)
             return "New password delivered; IBeam is logging in again."

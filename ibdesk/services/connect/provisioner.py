@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from ibdesk.cloud import DigitalOceanClient, Droplet, DropletCreate
+from ibdesk.cloud.public_ip import public_address
 from ibdesk.cloud.userdata import render_cloud_init
 from ibdesk.domain import ibeam as ib
 from ibdesk.domain.cloudinit import CloudInitStatus, parse_status
@@ -63,13 +64,13 @@ from ibdesk.domain.status import Observation, derive_status
 from ibdesk.domain.totp import normalise_totp_secret
 from ibdesk.gateway import Remote, probe
 from ibdesk.secrets import ibkr_password, totp_secret
-from ibdesk.services import ibeam_control, ownership
-from ibdesk.services import local_port as ports
-from ibdesk.services.catalogue import ServerPlan, plan_server
-from ibdesk.services.firewall import NO_ADDRESS, ensure_firewall
-from ibdesk.services.keys import AppKey
-from ibdesk.services.network import public_address
+from ibdesk.services import ownership
+from ibdesk.services.connect.catalogue import ServerPlan, plan_server
+from ibdesk.services.connect.firewall import NO_ADDRESS, ensure_firewall
+from ibdesk.services.control import ibeam_control
+from ibdesk.services.control import local_port as ports
 from ibdesk.services.installation import installation_id
+from ibdesk.services.keys import AppKey
 from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.runtime import Runtime
 from ibdesk.services.testhooks import pause_point

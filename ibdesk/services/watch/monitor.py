@@ -48,11 +48,11 @@ from ibdesk.domain.models import (
 from ibdesk.domain.naming import APP_TAG
 from ibdesk.gateway import GatewayProbe, Remote
 from ibdesk.oslimits import raise_file_limit
-from ibdesk.services import ibeam_control
+from ibdesk.services.control import ibeam_control
 from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.runtime import Runtime
-from ibdesk.services.status import basis, evaluate
 from ibdesk.services.token import TokenService
+from ibdesk.services.watch.status import basis, evaluate
 from ibdesk.store import StatusUpdate
 
 log = logging.getLogger(__name__)
@@ -345,6 +345,7 @@ class Monitor:
     # ------------------------------------------------------------------ one account
     async def _look(self, account: Account, stats: CycleStats) -> StatusUpdate | None:
         now = datetime.now(UTC)
+        health: GatewayHealth | None = None
         if not self._listed:  # DigitalOcean never answered yet: the guard only
             if account.ibeam_started and account.login_refused is None and \
                     account.do_server_status in (ServerStatus.RUNNING, ServerStatus.INITIALIZING):
@@ -355,7 +356,6 @@ class Monitor:
             return None
         droplet = self._droplets.get(account.do_droplet_id or -1)
         missing = droplet is None
-        health: GatewayHealth | None = None
         if droplet is not None and droplet.status == "active" and account.ibeam_started and \
                 account.login_refused is None:
             health = await self._probe(account)

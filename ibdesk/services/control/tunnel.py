@@ -107,7 +107,7 @@ class KeptTunnel:
 
     async def _choose_port(self) -> None:
         if self._own_port:
-            from ibdesk.services.local_port import port_for
+            from ibdesk.services.control.local_port import port_for
 
             account = await in_thread(port_for, self._rt, self.account_id)
             assert account.local_port is not None
@@ -147,7 +147,7 @@ class KeptTunnel:
             self._say(TunnelState.DOWN, "Tunnel closed.")
 
     async def _hold(self, ready: asyncio.Future[int]) -> None:
-        from ibdesk.services.local_port import listening, taken_sentence
+        from ibdesk.services.control.local_port import listening, taken_sentence
 
         if self.port and await in_thread(listening, self.port):
             # another program has the port: say which, and wait for it (never another port)

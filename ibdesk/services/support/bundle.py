@@ -113,7 +113,7 @@ class BundleBuilder:
         return _json(self.scrub(data))
 
     async def build(self, account_id: str | None, output: Path) -> BundleReport:
-        from ibdesk.services.doctor import Doctor
+        from ibdesk.services.support.doctor import Doctor
 
         await in_thread(self._load_secrets, account_id)
         report = BundleReport(output)
@@ -194,7 +194,7 @@ class BundleBuilder:
 
     async def _ibeam_log(self, account_id: str, report: BundleReport) -> str:
         from ibdesk.domain import ibeam as ib
-        from ibdesk.services.ibeam_logs import latest_file_tail
+        from ibdesk.services.support.ibeam_logs import latest_file_tail
 
         account = await in_thread(self._rt.repository.require_account, account_id)
         try:

@@ -32,9 +32,9 @@ from ibdesk.domain.models import (
 from ibdesk.domain.naming import APP_TAG, account_of, account_tag, installation_of
 from ibdesk.secrets import account_secret_names, ibkr_password
 from ibdesk.services import ownership
+from ibdesk.services.connect.provisioner import Provisioner, Timing
+from ibdesk.services.control.lifecycle import Lifecycle
 from ibdesk.services.installation import installation_id
-from ibdesk.services.lifecycle import Lifecycle
-from ibdesk.services.provisioner import Provisioner, Timing
 from ibdesk.services.remote import in_thread
 from ibdesk.services.runtime import Runtime
 from ibdesk.services.token import TokenService

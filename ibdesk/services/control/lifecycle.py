@@ -13,20 +13,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from datetime import UTC, datetime
 from collections.abc import Callable
+from datetime import UTC, datetime
 
-from ibdesk.cloud import Action, DigitalOceanClient
+from ibdesk.cloud import Action, DigitalOceanClient, Droplet
+from ibdesk.domain.actions import ServerAction
 from ibdesk.domain.errors import CloudError, GatewayError, InvalidInput, NotFound
 from ibdesk.domain.models import Account, OperationOwner, OperationState, ServerStatus
 from ibdesk.domain.naming import account_tag
 from ibdesk.secrets import account_secret_names
-from ibdesk.services import ibeam_control, ownership
+from ibdesk.services import ownership
+from ibdesk.services.control import ibeam_control
 from ibdesk.services.remote import RemoteAccess, in_thread
-from ibdesk.services.testhooks import pause_point
 from ibdesk.services.runtime import Runtime
-from ibdesk.services.status import StatusReport, StatusService
+from ibdesk.services.testhooks import pause_point
 from ibdesk.services.token import TokenService
+from ibdesk.services.watch.status import StatusReport, StatusService
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +81,7 @@ class Lifecycle:
         return await do.wait_for_action(started.id, timeout=self._timeout, poll=self._poll)
 
     @staticmethod
-    async def _droplet_or_none(do: DigitalOceanClient, account: Account):  # type: ignore[no-untyped-def]
+    async def _droplet_or_none(do: DigitalOceanClient, account: Account) -> Droplet | None:
         try:
             return await do.get_droplet(account.do_droplet_id or 0)
         except NotFound:
@@ -104,6 +106,16 @@ class Lifecycle:
             return account
         self._say("IBKR refused this login: IBeam stays stopped until it is fixed")
         return account
+
+    async def power(self, action: ServerAction, account_id: str) -> StatusReport:
+        """Start, stop or restart: the power actions a person asks for by name."""
+        if action is ServerAction.START:
+            return await self.start(account_id)
+        if action is ServerAction.STOP:
+            return await self.stop(account_id)
+        if action is ServerAction.RESTART:
+            return await self.restart(account_id)
+        raise InvalidInput(f"{action.value} is not a power action.")
 
     async def start(self, account_id: str) -> StatusReport:
         account = await self._account(account_id)

@@ -16,16 +16,14 @@ from ibdesk.domain.models import (
     Account,
     DropletState,
     GatewayHealth,
-    IBeamVerdict,
     ServerStatus,
 )
 from ibdesk.domain.status import Observation, StatusDecision, derive_status
 from ibdesk.gateway import probe
-from ibdesk.services import ibeam_control
+from ibdesk.services.control import ibeam_control
 from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.runtime import Runtime
 from ibdesk.services.token import TokenService
-
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from ibdesk.domain import ibeam as ib
 from ibdesk.domain.errors import InvalidInput
 from ibdesk.domain.models import IBeamVerdict, ServerStatus
 from ibdesk.secrets import ibkr_password, totp_secret
-from ibdesk.services import ibeam_control
+from ibdesk.services.control import ibeam_control
 from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.runtime import Runtime
 

@@ -1,0 +1,2 @@
+"""Connecting a login: the plan (region, size, image), the firewall, the provisioner's
+steps."""

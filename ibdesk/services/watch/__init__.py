@@ -1,0 +1,2 @@
+"""Knowing each account's state: the status rules applied, the monitor, the reconciler
+after a crash."""

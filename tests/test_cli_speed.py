@@ -1,0 +1,43 @@
+"""The command line imports what a command uses and nothing more (issue 16): scripts call
+`ibdesk accounts --json` in loops, and `--version` used to take 1.07 s because the entry
+point imported nearly everything. The timings are benchmarks/cli.py's; this checks the
+cause, which does not depend on how fast the machine is."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.helpers import PYTHON
+
+PROBE = """
+import contextlib, json, sys
+from ibdesk.cli import main
+with contextlib.suppress(SystemExit):
+    main(sys.argv[1:])
+heavy = ("sqlalchemy", "alembic", "pydantic", "pydantic_settings", "keyring", "asyncssh",
+         "httpx", "aiohttp", "PySide6", "ibdesk.services", "ibdesk.store", "ibdesk.gateway",
+         "ibdesk.cloud")
+print(json.dumps(sorted(m for m in heavy if m in sys.modules)), file=sys.stderr)
+"""
+
+
+def _loaded(home: object, *argv: str) -> list[str]:
+    done = subprocess.run([*PYTHON, "-c", PROBE, *argv], capture_output=True, text=True,
+                          timeout=120, env=None)
+    return json.loads(done.stderr.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["no-such-command"],
+                                  ["connect", "--help"]])
+def test_parsing_loads_nothing_heavy(home: object, argv: list[str]) -> None:
+    assert _loaded(home, *argv) == []
+
+
+def test_accounts_loads_no_ssh_http_or_qt(home: object) -> None:
+    loaded = _loaded(home, "--json", "accounts")
+    assert "ibdesk.store" in loaded  # it did read the store
+    assert not {"asyncssh", "httpx", "aiohttp", "PySide6", "ibdesk.gateway",
+                "ibdesk.cloud"} & set(loaded)
