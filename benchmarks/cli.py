@@ -20,27 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from startup import seed  # benchmarks/startup.py: n accounts in a store under home
+
 FLOOR_SQLITE = """
 import json, sqlite3, sys
 rows = sqlite3.connect(sys.argv[1]).execute("SELECT * FROM accounts").fetchall()
 print(json.dumps([list(map(str, r)) for r in rows])[:10])
 """
-
-
-def seed(home: Path, n: int) -> Path:
-    from ibdesk.domain.models import Account, ServerStatus, new_account_id
-    from ibdesk.store.repository import Repository
-
-    database = home / "ibdesk.sqlite3"
-    repo = Repository.open(f"sqlite:///{database}")
-    for i in range(n):
-        repo.add_account(Account(id=new_account_id("paper"), username=f"trader{i}",
-                                 environment="paper", do_droplet_id=10_000 + i,
-                                 do_droplet_name=f"trader{i}-ib-paper-1", do_region="nyc1",
-                                 do_ip_address=f"198.18.{i // 250}.{i % 250 + 2}",
-                                 do_server_status=ServerStatus.RUNNING, price_monthly=6.0))
-    repo.close()
-    return database
 
 
 def median_seconds(argv: list[str], runs: int, env: dict[str, str]) -> float:
@@ -63,7 +49,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
         home.mkdir()
-        database = seed(home, 1000)
+        seed(home, 1000)
+        database = home / "ibdesk.sqlite3"
         env = dict(os.environ, IBDESK_HOME=str(home), PYTHON_KEYRING_BACKEND=
                    "keyring.backends.null.Keyring")
         cases = [

@@ -19,6 +19,8 @@ import pytest
 
 from tests.helpers import MemoryKeyring
 
+pytest_plugins = ["tests.helpers.fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:

@@ -6,27 +6,7 @@ Qt thread for hundreds of milliseconds at a time; in a process of its own it sha
 neither the GIL nor the window's event loop. (An abort seen with it on the window's loop
 was PySide6 6.12.0's reference-count fault: see tests/ui/test_qt_binding.py.)
 
-Protocol (JSON, one object per line; the window starts it, nobody else should):
-    with --channel HOST:PORT, stdin's very first line is {"channel": "<one-time token>"}:
-        the worker connects to that local socket, sends the token as its first line, and
-        writes everything below to the socket instead of stdout. Packaged apps need it:
-        Briefcase's Windows GUI stub sends stdout to a log file, and on macOS std-nslog
-        replaces sys.stdout with the system log, so the window would never read a line.
-        The socket is loopback only, and the window takes the one connection that
-        presents the token before any secret is sent.
-    stdin, first line:  {"token": "...", "ssh_key": "..."}
-        The two secrets the monitor needs, read from the keyring by the window and handed
-        over through this private pipe; held in this process's memory only.
-    stdin, then:        {"id": N, "cmd": "refresh", "account_id": "..."}
-                        {"id": N, "cmd": "cycle", "force": true}
-                        {"cmd": "intervals", "steady": S, "error": S}
-                        {"cmd": "secrets", "token": "...", "ssh_key": "..."}
-                        end of input: stop, close every connection, exit 0
-    stdout:             {"type": "ready"}
-                        {"type": "change", "event": {...}, "account": {...}}
-                        {"type": "cycle", "updates": [{...}, ...]}  (≤ 100 per line)
-                        {"type": "monitoring", "degraded": null | "why"}  (on change)
-                        {"type": "done", "id": N, "error": null | "sentence"}
+The protocol it speaks with the window is ibdesk.services.watch.worker_protocol.
 Log records go to stderr (the window writes them into its own log).
 """
 
@@ -46,10 +26,10 @@ from ibdesk.domain.errors import IbdeskError, InvalidInput, SecretsError
 from ibdesk.secrets import DO_TOKEN, SSH_PRIVATE_KEY, MemoryKeyring, SecretStore, remember
 from ibdesk.services.runtime import Runtime
 from ibdesk.services.watch.monitor import Monitor, MonitorConfig, StatusChange
+from ibdesk.services.watch.worker_protocol import CYCLE_CHUNK, Command, Message
 from ibdesk.store import StatusUpdate
 
 log = logging.getLogger("ibdesk.monitor_worker")
-CYCLE_CHUNK = 100
 
 
 MIN_INTERVAL, MAX_INTERVAL = 0.01, 86_400.0
@@ -78,7 +58,7 @@ def update_json(update: StatusUpdate) -> dict[str, Any]:
 
 
 def change_json(change: StatusChange) -> dict[str, Any]:
-    return {"type": "change", "event": change.event.model_dump(mode="json"),
+    return {"type": Message.CHANGE, "event": change.event.model_dump(mode="json"),
             "account": change.account.model_dump(mode="json")}
 
 
@@ -129,7 +109,7 @@ class _Worker:
         """In lines of at most CYCLE_CHUNK updates, so that the window handles a thousand
         accounts' results as several short steps, never one long one."""
         for start in range(0, len(updates), CYCLE_CHUNK):
-            self.send({"type": "cycle",
+            self.send({"type": Message.CYCLE,
                        "updates": [update_json(u) for u in updates[start:start + CYCLE_CHUNK]]})
 
     async def handle(self, message: dict[str, Any]) -> None:
@@ -137,16 +117,16 @@ class _Worker:
         cmd = message.get("cmd")
         error: str | None = None
         try:
-            if cmd == "refresh":
+            if cmd == Command.REFRESH:
                 await self.monitor.refresh(str(message["account_id"]))
-            elif cmd == "cycle":
+            elif cmd == Command.CYCLE:
                 await self.monitor.cycle(force=bool(message.get("force")))
-            elif cmd == "intervals":
+            elif cmd == Command.INTERVALS:
                 config = self.monitor.config
                 steady = interval(message.get("steady", config.slow_interval))
                 error_every = interval(message.get("error", config.error_interval))
                 config.slow_interval, config.error_interval = steady, error_every
-            elif cmd == "secrets":
+            elif cmd == Command.SECRETS:
                 self.keep_secrets(message)
                 self.monitor.retry_now()
             else:
@@ -157,7 +137,7 @@ class _Worker:
             log.exception("monitor command %s failed", cmd)
             error = f"The monitor failed ({type(exc).__name__})."
         if "id" in message:
-            self.send({"type": "done", "id": message["id"], "error": error})
+            self.send({"type": Message.DONE, "id": message["id"], "error": error})
 
     async def run(self, config: MonitorConfig, channel: str | None = None) -> None:
         lines = _stdin_lines()
@@ -177,10 +157,10 @@ class _Worker:
         self.monitor.subscribe(lambda change: self.send(change_json(change)))
         self.monitor.subscribe_cycles(self.send_cycle)
         self.monitor.subscribe_degraded(
-            lambda why: self.send({"type": "monitoring", "degraded": why}))
+            lambda why: self.send({"type": Message.MONITORING, "degraded": why}))
         stop = asyncio.Event()
         watching = asyncio.ensure_future(self.monitor.run(stop))
-        self.send({"type": "ready"})
+        self.send({"type": Message.READY})
         pending: set[asyncio.Task[None]] = set()
         while True:
             line = await lines.get()

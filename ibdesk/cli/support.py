@@ -19,8 +19,6 @@ from ibdesk.domain.diagnosis import CheckResult, CheckState, FixAction
 from ibdesk.domain.errors import IbdeskError
 from ibdesk.services.runtime import Runtime
 
-AUTOMATIC_FIXES = (FixAction.UPDATE_FIREWALL, FixAction.RESTART_IBEAM, FixAction.START_SERVER)
-
 
 # ---------------------------------------------------------------------------- doctor
 def cmd_doctor(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
@@ -61,7 +59,7 @@ def _offer_fixes(doctor: Any, results: list[CheckResult], args: argparse.Namespa
     wanted: list[FixAction] = []
     for result in results:
         action = result.action
-        if action in AUTOMATIC_FIXES and action not in wanted and \
+        if action is not None and action.automatic and action not in wanted and \
                 result.state in (CheckState.FAILED, CheckState.WARNING):
             wanted.append(action)
     if not wanted:
@@ -69,9 +67,7 @@ def _offer_fixes(doctor: Any, results: list[CheckResult], args: argparse.Namespa
     interactive = sys.stdin.isatty() and not out.as_json
     done: list[str] = []
     for action in wanted:
-        label = {FixAction.UPDATE_FIREWALL: "Update the firewall to admit this computer",
-                 FixAction.RESTART_IBEAM: "Restart IBeam on the server",
-                 FixAction.START_SERVER: "Start the server"}[action]
+        label = action.sentence
         if not args.fix:
             if not interactive:
                 out.progress(f"Fix available: {label.lower()} (run with --fix to apply).")

@@ -31,6 +31,73 @@ class CheckState(StrEnum):
     """Not run, because an earlier check it needs failed."""
 
 
+class Needs(StrEnum):
+    """What a check needs before it can run; without it the check is skipped, saying why."""
+
+    NOTHING = "nothing"
+    TOKEN = "token"
+    """A DigitalOcean token that DigitalOcean accepts."""
+    ACCOUNT = "account"
+    """An account (`ibdesk doctor ID`; Diagnose on a row)."""
+    SSH = "ssh"
+    """An SSH connection to the account's server (after the `ssh` check passed)."""
+
+
+class Check(StrEnum):
+    """Every check of the doctor, in the order they run."""
+
+    KEYRING = "keyring"
+    TOKEN = "token"
+    TOKEN_WRITE = "token_write"
+    DROPLET_LIMIT = "droplet_limit"
+    IMAGE = "image"
+    FIREWALL = "firewall"
+    DROPLET = "droplet"
+    SSH = "ssh"
+    CLOCK = "clock"
+    CONTAINER = "container"
+    LIVEZ = "livez"
+    READYZ = "readyz"
+    AUTH = "auth"
+    LOG = "log"
+
+    @property
+    def label(self) -> str:
+        """Its title in every list of results."""
+        return _CHECKS[self][0]
+
+    @property
+    def needs(self) -> Needs:
+        return _CHECKS[self][1]
+
+    @classmethod
+    def needing(cls, need: Needs) -> list[Check]:
+        return [check for check in cls if check.needs is need]
+
+    @classmethod
+    def run_for(cls, *, account: bool) -> list[Check]:
+        """The checks a run makes: all of them for an account, else this computer's."""
+        return [c for c in cls if account or c.needs in (Needs.NOTHING, Needs.TOKEN)]
+
+
+_CHECKS = {
+    Check.KEYRING: ("System keyring", Needs.NOTHING),
+    Check.TOKEN: ("DigitalOcean token", Needs.NOTHING),
+    Check.TOKEN_WRITE: ("Token can create servers", Needs.TOKEN),
+    Check.DROPLET_LIMIT: ("Droplets left under the limit", Needs.TOKEN),
+    Check.IMAGE: ("Image available in the region", Needs.ACCOUNT),
+    Check.FIREWALL: ("Firewall admits this computer", Needs.TOKEN),
+    Check.DROPLET: ("Droplet", Needs.ACCOUNT),
+    Check.SSH: ("SSH and host key", Needs.ACCOUNT),
+    Check.CLOCK: ("Server clock", Needs.SSH),
+    Check.CONTAINER: ("IBeam container", Needs.SSH),
+    Check.LIVEZ: ("IBeam alive (/livez)", Needs.SSH),
+    Check.READYZ: ("IBeam ready (/readyz)", Needs.SSH),
+    Check.AUTH: ("IBKR session (auth status)", Needs.SSH),
+    Check.LOG: ("IBeam's log", Needs.SSH),
+}
+
+
 class FixAction(StrEnum):
     """Fixes ibdesk can apply by itself (a button in the Diagnose view)."""
 
@@ -38,6 +105,29 @@ class FixAction(StrEnum):
     RESTART_IBEAM = "restart_ibeam"
     NEW_PASSWORD = "new_password"
     START_SERVER = "start_server"
+
+    @property
+    def label(self) -> str:
+        """The button's text in the Diagnose view."""
+        return _FIX_TEXTS[self][0]
+
+    @property
+    def sentence(self) -> str:
+        """What it does, as the command line asks about it ("…? [y/N]")."""
+        return _FIX_TEXTS[self][1]
+
+    @property
+    def automatic(self) -> bool:
+        """`ibdesk doctor --fix` may apply it unasked; a new password must be typed."""
+        return self is not FixAction.NEW_PASSWORD
+
+
+_FIX_TEXTS = {
+    FixAction.UPDATE_FIREWALL: ("Update firewall", "Update the firewall to admit this computer"),
+    FixAction.RESTART_IBEAM: ("Restart IBeam", "Restart IBeam on the server"),
+    FixAction.NEW_PASSWORD: ("New password…", "Give the account a new IBKR password"),
+    FixAction.START_SERVER: ("Start server", "Start the server"),
+}
 
 
 class CheckResult(BaseModel):

@@ -55,10 +55,6 @@ def state_colour(state: CheckState) -> str:
 ICON_COLOUR = {CheckState.OK: "#2f855a", CheckState.WARNING: "#b7791f",
                CheckState.FAILED: "#c53030", CheckState.SKIPPED: "#718096"}
 """Icon fills carry white glyphs, so they stay the same on light and dark themes."""
-FIX_LABELS = {FixAction.UPDATE_FIREWALL: "Update firewall",
-              FixAction.RESTART_IBEAM: "Restart IBeam",
-              FixAction.NEW_PASSWORD: "New password…",
-              FixAction.START_SERVER: "Start server"}
 COL_STATE, COL_CHECK, COL_EVIDENCE, COL_FIX = range(4)
 
 
@@ -265,8 +261,8 @@ class DiagnoseDialog(QDialog):
                     continue
                 actions.append(result.action)
         for action in actions:
-            button = QPushButton(FIX_LABELS[action])
-            button.setAccessibleName(FIX_LABELS[action].rstrip("…"))
+            button = QPushButton(action.label)
+            button.setAccessibleName(action.label.rstrip("…"))
             button.setProperty("fix_action", action.value)
             button.clicked.connect(lambda _=False, a=action: self._on_fix(a))
             self.fix_buttons.addWidget(button)
@@ -294,14 +290,14 @@ class DiagnoseDialog(QDialog):
         spawn(self.apply_fix(action))
 
     async def apply_fix(self, action: FixAction) -> None:
-        self.heading.setText(f"{FIX_LABELS[action]}…")
+        self.heading.setText(f"{action.label}…")
         self._clear_fixes()
         self.progress.show()
         try:
             said = await self.controller.apply_fix(action, self.account_id)
         except IbdeskError as exc:
             self.progress.hide()
-            dialogs.warning(self, FIX_LABELS[action], exc.user_message)
+            dialogs.warning(self, action.label, exc.user_message)
             self._summarise()
             return
         self.heading.setText(said)

@@ -28,6 +28,7 @@ from ibdesk.domain.models import Account, ServerStatus, StatusDetail, StatusEven
 from ibdesk.secrets import DO_TOKEN, SSH_PRIVATE_KEY
 from ibdesk.self_command import self_command
 from ibdesk.services.runtime import Runtime
+from ibdesk.services.watch.worker_protocol import Command, Message
 from ibdesk.ui.tasks import spawn
 
 log = logging.getLogger("ibdesk.monitor")
@@ -233,28 +234,28 @@ class MonitorProcess(QObject):
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
-        if kind == "ready":
+        if kind == Message.READY:
             self._restarts = 0
             if self._ready is not None and not self._ready.done():
                 self._ready.set_result(None)
             self.ready.emit()
-        elif kind == "done":
+        elif kind == Message.DONE:
             future = self._waiting.pop(int(message["id"]), None)
             if future is not None and not future.done():
                 if message.get("error"):
                     future.set_exception(GatewayError(str(message["error"])))
                 else:
                     future.set_result(None)
-        elif kind == "change" and not self._closed:
+        elif kind == Message.CHANGE and not self._closed:
             change = Change(StatusEvent.model_validate(message["event"]),
                             Account.model_validate(message["account"]))
             for listener in list(self._on_change):
                 listener(change)
-        elif kind == "monitoring" and not self._closed:
+        elif kind == Message.MONITORING and not self._closed:
             why = message.get("degraded")
             for degraded_listener in list(self._on_degraded):
                 degraded_listener(str(why) if why else None)
-        elif kind == "cycle" and not self._closed:
+        elif kind == Message.CYCLE and not self._closed:
             updates = [Update(u) for u in message["updates"]]
             for cycle_listener in list(self._on_cycle):
                 cycle_listener(updates)
@@ -308,7 +309,7 @@ class MonitorProcess(QObject):
         secrets = await self._secrets()
         if secrets != self._sent_secrets:
             self._sent_secrets = secrets
-            await self._command({"cmd": "secrets", "token": secrets[0],
+            await self._command({"cmd": Command.SECRETS, "token": secrets[0],
                                  "ssh_key": secrets[1]}, sync=False)
 
     async def _command(self, data: dict[str, Any], *, sync: bool = True) -> None:
@@ -327,15 +328,15 @@ class MonitorProcess(QObject):
         await self._ensure_started()
 
     async def refresh(self, account_id: str) -> None:
-        await self._command({"cmd": "refresh", "account_id": account_id})
+        await self._command({"cmd": Command.REFRESH, "account_id": account_id})
 
     async def cycle(self, *, force: bool = False) -> None:
-        await self._command({"cmd": "cycle", "force": force})
+        await self._command({"cmd": Command.CYCLE, "force": force})
 
     def set_intervals(self, *, steady: float | None = None, error: float | None = None) -> None:
         self._steady = steady if steady is not None else self._steady
         self._error = error if error is not None else self._error
-        self._write({"cmd": "intervals", "steady": self._steady, "error": self._error})
+        self._write({"cmd": Command.INTERVALS, "steady": self._steady, "error": self._error})
 
     @property
     def steady(self) -> float:

@@ -1,3 +1,4 @@
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
@@ -7,16 +8,7 @@ import respx
 
 from ibdesk.cloud import DigitalOceanClient
 from tests.helpers import CANARY_TOKEN, NoSleep
-
-BASE = "https://api.test"
-
-
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers.cloud import BASE, Clock
 
 
 @pytest.fixture

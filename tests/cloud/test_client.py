@@ -19,8 +19,8 @@ from ibdesk.domain.errors import (
     RateLimited,
 )
 from tests import spec
-from tests.cloud.conftest import BASE, Clock
 from tests.helpers import CANARY_TOKEN, NoSleep
+from tests.helpers.cloud import BASE, Clock
 
 ACCOUNT = spec.sample("account/account_get.yml", 200)[0]
 DROPLET = spec.examples("droplets/droplets_get.yml", 200)[0]["droplet"]

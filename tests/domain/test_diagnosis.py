@@ -138,3 +138,18 @@ def test_worst_state() -> None:
     assert worst([r(CheckState.OK), r(CheckState.SKIPPED)]) is CheckState.OK
     assert worst([r(CheckState.OK), r(CheckState.WARNING)]) is CheckState.WARNING
     assert worst([r(CheckState.WARNING), r(CheckState.FAILED)]) is CheckState.FAILED
+
+
+def test_one_table_of_checks_and_fixes() -> None:
+    """What each check needs decides what a run without an account makes and what an
+    SSH failure skips; each fix says its own label for the window and the command line."""
+    from ibdesk.domain.diagnosis import Check, FixAction, Needs
+
+    assert [c.value for c in Check.run_for(account=False)] == [
+        "keyring", "token", "token_write", "droplet_limit", "firewall"]
+    assert Check.run_for(account=True) == list(Check)
+    assert Check.needing(Needs.SSH) == [Check.CLOCK, Check.CONTAINER, Check.LIVEZ,
+                                        Check.READYZ, Check.AUTH, Check.LOG]
+    assert len({c.label for c in Check}) == len(Check)
+    assert [f for f in FixAction if not f.automatic] == [FixAction.NEW_PASSWORD]
+    assert all(f.label and f.sentence[0].isupper() for f in FixAction)

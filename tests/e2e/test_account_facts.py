@@ -22,7 +22,7 @@ from ibdesk.services.control.credentials import change_password
 from ibdesk.services.remote import RemoteAccess
 from ibdesk.services.watch.monitor import Monitor, MonitorConfig
 from ibdesk.services.watch.status import StatusService
-from tests.e2e.conftest import cycle_until, provisioner, request
+from tests.helpers.e2e import cycle_until, provisioner, request
 
 
 async def test_a_new_password_during_a_monitor_cycle_is_not_undone(sandbox: Sandbox,

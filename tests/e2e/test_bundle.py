@@ -17,8 +17,8 @@ from ibdesk.sandbox import IBKRUser, Sandbox
 from ibdesk.secrets import SSH_PRIVATE_KEY
 from ibdesk.services.connect.provisioner import ConnectRequest
 from ibdesk.services.support.bundle import USERNAME_MASK, BundleBuilder, inspect_bundle
-from tests.e2e.conftest import options, provisioner, runtime_for
 from tests.helpers import CANARY_PASSWORD
+from tests.helpers.e2e import options, provisioner, runtime_for
 
 CANARY_TOTP = "CANARYTOTPSECRETAAAAAAAAAAAAAAAA"
 CANARY_TOKEN = "canary-token-Zq81-not-shaped-like-a-token"

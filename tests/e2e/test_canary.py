@@ -19,8 +19,8 @@ from ibdesk.domain.enums import Environment, TwoFactorHandler
 from ibdesk.sandbox import IBKRUser, Sandbox
 from ibdesk.secrets import SSH_PRIVATE_KEY
 from ibdesk.services.connect.provisioner import ConnectRequest
-from tests.e2e.conftest import options, provisioner, runtime_for
 from tests.helpers import CANARY_PASSWORD, IBDESK
+from tests.helpers.e2e import options, provisioner, runtime_for
 
 CANARY_TOTP = "CANARYTOTPSECRETAAAAAAAAAAAAAAAA"
 

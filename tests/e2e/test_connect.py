@@ -25,7 +25,7 @@ from ibdesk.secrets import DO_TOKEN, SSH_PRIVATE_KEY, ibkr_password, totp_secret
 from ibdesk.services import Runtime
 from ibdesk.services.connect.firewall import FIREWALL_NAME
 from ibdesk.services.connect.provisioner import Progress, Step
-from tests.e2e.conftest import TOTP, options, provisioner, request, runtime_for
+from tests.helpers.e2e import TOTP, options, provisioner, request, runtime_for
 
 
 @pytest.mark.parametrize("env", ["demo", "paper", "live"])

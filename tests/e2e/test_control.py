@@ -14,8 +14,8 @@ from ibdesk.services import Runtime
 from ibdesk.services.control.lifecycle import Lifecycle
 from ibdesk.services.control.tunnel import open_tunnel
 from ibdesk.services.watch.status import StatusService
-from tests.e2e.conftest import provisioner, request
 from tests.helpers import until
+from tests.helpers.e2e import provisioner, request
 
 
 def lifecycle(rt: Runtime, said: list[str] | None = None) -> Lifecycle:

@@ -13,7 +13,7 @@ from ibdesk.domain.models import IBeamVerdict
 from ibdesk.sandbox import IBKRUser, Sandbox
 from ibdesk.services import Runtime
 from ibdesk.services.watch.monitor import Monitor, MonitorConfig
-from tests.e2e.conftest import cycle_until, provisioner, request
+from tests.helpers.e2e import cycle_until, provisioner, request
 
 
 def _change_password_at_ibkr(sandbox: Sandbox, droplet_id: int) -> None:

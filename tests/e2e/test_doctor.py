@@ -7,14 +7,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ibdesk.domain.diagnosis import CheckResult, CheckState, FixAction
+from ibdesk.domain.diagnosis import Check, CheckResult, CheckState, FixAction
 from ibdesk.domain.models import Account
 from ibdesk.sandbox import IBKRUser, Sandbox
 from ibdesk.sandbox.ibeam import LightIBeam
 from ibdesk.services import Runtime
 from ibdesk.services.control.lifecycle import Lifecycle
 from ibdesk.services.support.doctor import Doctor
-from tests.e2e.conftest import TOTP, provisioner, request
+from tests.helpers.e2e import TOTP, provisioner, request
 
 
 async def diagnose(rt: Runtime, account_id: str | None) -> dict[str, CheckResult]:
@@ -50,7 +50,11 @@ async def test_healthy_account_passes_every_check(rt: Runtime, running: tuple) -
     assert list(results) == ["keyring", "token", "token_write", "droplet_limit", "image",
                              "firewall", "droplet", "ssh", "clock", "container", "livez",
                              "readyz", "auth", "log"]
+    assert list(results) == [c.value for c in Check.run_for(account=True)]  # the table's
+    assert [r.title for r in results.values()] == [c.label for c in Check]
     assert failed(results) == set()
+    computer = await diagnose(rt, None)
+    assert list(computer) == [c.value for c in Check.run_for(account=False)]
     assert "authenticated=True" in results["auth"].evidence
     assert "203.0.113.10" in results["firewall"].evidence
     assert results["ssh"].evidence.count("SHA256:") == 1
@@ -186,7 +190,7 @@ async def test_vanished_droplet_and_bad_token(sandbox: Sandbox, rt: Runtime,
 
 async def test_read_only_token_is_named(home) -> None:  # type: ignore[no-untyped-def]
     from ibdesk.secrets import DO_TOKEN
-    from tests.e2e.conftest import options, runtime_for
+    from tests.helpers.e2e import options, runtime_for
 
     async with Sandbox(options(read_only_tokens=["dop_v1_readonly"])) as sandbox:
         rt = runtime_for(sandbox, home)

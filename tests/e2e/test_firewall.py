@@ -17,7 +17,7 @@ from ibdesk.sandbox import Sandbox
 from ibdesk.services import Runtime
 from ibdesk.services.connect.firewall import BOOK_FILE, FIREWALL_NAME, SourceBook
 from ibdesk.services.support.doctor import Doctor
-from tests.e2e.conftest import provisioner, request
+from tests.helpers.e2e import provisioner, request
 
 
 def _firewall(sandbox: Sandbox) -> dict:  # type: ignore[type-arg]

@@ -22,8 +22,8 @@ from ibdesk.services import Runtime
 from ibdesk.services.control import local_port
 from ibdesk.services.control.lifecycle import Lifecycle
 from ibdesk.services.control.tunnel import KeptTunnel, PortTaken, TunnelState
-from tests.e2e.conftest import provisioner, request
 from tests.helpers import until
+from tests.helpers.e2e import provisioner, request
 
 
 async def ibkr_account(port: int) -> str | None:

@@ -22,8 +22,8 @@ from ibdesk.services.control.credentials import change_password
 from ibdesk.services.control.lifecycle import Lifecycle
 from ibdesk.services.support.doctor import Doctor
 from ibdesk.services.watch.status import StatusService
-from tests.e2e.conftest import provisioner, request
-from tests.sandbox.conftest import advance
+from tests.helpers.e2e import provisioner, request
+from tests.helpers.sandbox import advance
 
 NEW = "changed-at-ibkr"
 

@@ -16,7 +16,7 @@ from ibdesk.services import Runtime
 from ibdesk.services.control.credentials import change_password
 from ibdesk.services.support.doctor import Doctor
 from ibdesk.services.watch.monitor import Monitor, MonitorConfig, StatusChange
-from tests.e2e.conftest import cycle_until, options, provisioner, request, runtime_for
+from tests.helpers.e2e import cycle_until, options, provisioner, request, runtime_for
 
 
 async def _accounts(rt: Runtime, n: int) -> list[str]:
@@ -131,7 +131,7 @@ async def test_refused_2fa_codes_are_stopped_by_the_monitor(home) -> None:  # ty
     """IBeam never counts refused 2FA codes and retries every maintenance run: after the
     trader reset the authenticator at IBKR, the monitor stops IBeam at the second one."""
     from ibdesk.domain import ibeam as ib
-    from tests.e2e.conftest import TOTP
+    from tests.helpers.e2e import TOTP
 
     users = [IBKRUser("livejoe", "l!ve\"pass", totp_secret=TOTP)]
     async with Sandbox(options(users=users, maintenance_seconds=0.3)) as sandbox:

@@ -13,8 +13,8 @@ from ibdesk.domain.enums import ServerStatus
 from ibdesk.sandbox import Sandbox
 from ibdesk.secrets import DO_TOKEN, SSH_PRIVATE_KEY
 from ibdesk.services import Runtime
-from tests.e2e.conftest import provisioner, request
 from tests.helpers import IBDESK
+from tests.helpers.e2e import provisioner, request
 
 
 async def _line(stream: asyncio.StreamReader) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from ibdesk.services.connect.provisioner import Progress, Provisioner, Step
 from ibdesk.services.control.lifecycle import Lifecycle
 from ibdesk.services.installation import installation_id
 from ibdesk.services.watch.reconciler import OrphanKind, Reconciler
-from tests.e2e.conftest import FAST, provisioner, request, runtime_for, set_owner
+from tests.helpers.e2e import FAST, provisioner, request, runtime_for, set_owner
 
 
 def _interrupted_connect(rt: Runtime, step: str = "secrets") -> Account:

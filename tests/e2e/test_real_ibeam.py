@@ -35,7 +35,7 @@ from ibdesk.services import Runtime
 from ibdesk.services.connect.provisioner import ConnectRequest, Provisioner, Timing
 from ibdesk.services.control.tunnel import open_tunnel
 from ibdesk.services.support.doctor import Doctor
-from tests.e2e.conftest import options, runtime_for
+from tests.helpers.e2e import options, runtime_for
 
 pytestmark = pytest.mark.real_ibeam
 

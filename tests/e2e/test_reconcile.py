@@ -19,8 +19,8 @@ from ibdesk.secrets import ibkr_password
 from ibdesk.services import Runtime
 from ibdesk.services.installation import installation_id
 from ibdesk.services.watch.reconciler import OrphanKind, Reconciler
-from tests.e2e.conftest import FAST, provisioner, request, set_owner
 from tests.helpers import IBDESK
+from tests.helpers.e2e import FAST, provisioner, request, set_owner
 
 
 async def test_pending_connect_is_finished(sandbox: Sandbox, rt: Runtime) -> None:
@@ -96,6 +96,7 @@ def served(tmp_path: Path):  # type: ignore[no-untyped-def]
     yield info
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=30)
+    proc.stdout.close()
 
 
 def _env(info: dict, home: Path) -> dict[str, str]:
@@ -131,6 +132,8 @@ def _paused_at(env: dict[str, str], pause: str, *args: str,
 def _kill(proc: subprocess.Popen[str]) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
+    if proc.stderr is not None:
+        proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
 
 

@@ -17,7 +17,7 @@ from ibdesk.sandbox import Sandbox
 from ibdesk.services import Runtime
 from ibdesk.services.control.lifecycle import Lifecycle
 from ibdesk.services.watch.monitor import Monitor, MonitorConfig
-from tests.e2e.conftest import provisioner, request
+from tests.helpers.e2e import provisioner, request
 
 
 async def test_a_restart_comes_back_to_running_without_a_false_error(sandbox: Sandbox,

@@ -20,8 +20,8 @@ from ibdesk.sandbox import Sandbox
 from ibdesk.secrets import totp_secret
 from ibdesk.services import Runtime
 from ibdesk.services.watch.monitor import Monitor
-from tests.e2e.conftest import TOTP, provisioner, request
 from tests.helpers import IBDESK
+from tests.helpers.e2e import TOTP, provisioner, request
 
 
 def _ibdesk(home: Path, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:

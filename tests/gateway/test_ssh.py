@@ -16,14 +16,8 @@ from ibdesk.domain.errors import GatewayUnreachable
 from ibdesk.gateway import ALLOWED_COMMANDS, Endpoint, HostKeyChanged, connect, resolve_endpoint
 from ibdesk.sandbox import Sandbox
 from ibdesk.sandbox.runner import SandboxThread
-from tests.sandbox.conftest import Machine, boot_machine, fast_options
-
-# What a password may hold: quotes, $, backslashes, /, &, ;, spaces, tabs, non-ASCII; not a
-# line break, which IBeam's text-mode read would change (ib.check_deliverable refuses it).
-PASSWORDS = st.text(
-    alphabet=st.one_of(st.sampled_from(list("'\"$\\/&;| `\t!#*?~()<>{}[]%=")),
-                       st.characters(codec="utf-8", exclude_categories=("Cs",))),
-    min_size=1, max_size=48).filter(lambda p: not set(p) & {"\r", "\n", "\x00"})
+from tests.helpers.sandbox import Machine, boot_machine, fast_options
+from tests.helpers.strategies import PASSWORDS
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from ibdesk.domain.errors import (
 )
 from ibdesk.sandbox import Sandbox
 from tests.helpers import NoSleep
-from tests.sandbox.conftest import advance, fast_options
+from tests.helpers.sandbox import advance, fast_options
 
 
 def spec(name: str = "jdoe-ib-demo-1", **kw: object) -> DropletCreate:

@@ -19,7 +19,7 @@ from ibdesk.domain.cloudinit import parse_status
 from ibdesk.gateway.probe import HEALTH_TIMEOUT
 from ibdesk.sandbox import Sandbox
 from ibdesk.sandbox.firstboot import OUTPUT_LOG
-from tests.sandbox.conftest import advance, boot_machine, deliver
+from tests.helpers.sandbox import advance, boot_machine, deliver
 
 
 async def _logs(machine, merged: bool = True) -> tuple[str, str]:  # type: ignore[no-untyped-def]
@@ -197,7 +197,7 @@ async def test_a_slow_readyz_is_waited_for(sandbox: Sandbox, do: DigitalOceanCli
 async def test_owners_without_root_are_kept_and_checked_the_same_way() -> None:
     """A person's own sandbox cannot chown to uid 1000: it keeps owners in a table, and
     IBeam's reading of its files follows them exactly as the kernel would."""
-    from tests.sandbox.conftest import fast_options
+    from tests.helpers.sandbox import fast_options
 
     async with Sandbox(fast_options(real_owners=False)) as sandbox:
         async with DigitalOceanClient(sandbox.token, base_url=sandbox.api_url) as do:

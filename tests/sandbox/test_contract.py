@@ -12,7 +12,7 @@ import pytest
 
 from ibdesk.sandbox import Sandbox
 from tests import spec
-from tests.sandbox.conftest import advance, fast_options
+from tests.helpers.sandbox import advance, fast_options
 
 ERROR_SCHEMA = spec.schema("droplets/droplets_get.yml", 404)
 

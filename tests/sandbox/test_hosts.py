@@ -9,7 +9,7 @@ import pytest
 from ibdesk.cloud import DigitalOceanClient, FirewallSpec, InboundRule, RuleTarget
 from ibdesk.domain import ibeam as ib
 from ibdesk.sandbox import Sandbox
-from tests.sandbox.conftest import advance, boot_machine, deliver, write_file
+from tests.helpers.sandbox import advance, boot_machine, deliver, write_file
 
 
 async def test_only_registered_keys_and_root_get_in(sandbox: Sandbox,
@@ -150,7 +150,7 @@ async def test_destroy_removes_host_and_disk(sandbox: Sandbox, do: DigitalOceanC
 
 
 async def test_seed_snapshot_has_the_seeds_files(do: DigitalOceanClient) -> None:
-    from tests.sandbox.conftest import fast_options
+    from tests.helpers.sandbox import fast_options
 
     async with Sandbox(fast_options(with_seed_image=True)) as seeded:
         async with DigitalOceanClient(seeded.token, base_url=seeded.api_url) as client:

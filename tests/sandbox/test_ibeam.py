@@ -16,14 +16,14 @@ import asyncssh
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from ibdesk.cloud import DigitalOceanClient
 from ibdesk.domain import ibeam as ib
 from ibdesk.domain.enums import TwoFactorHandler
 from ibdesk.sandbox import Sandbox
 from ibdesk.sandbox.runner import SandboxThread
-from tests.sandbox.conftest import Machine, advance, boot_machine, deliver, fast_options
+from tests.helpers.sandbox import Machine, advance, boot_machine, deliver, fast_options
+from tests.helpers.strategies import PASSWORDS
 
 
 @dataclass
@@ -250,12 +250,6 @@ async def test_gateway_rate_limit(sandbox: Sandbox, do: DigitalOceanClient) -> N
         codes = [(await gw.api.post("/v1/api/iserver/auth/status")).status_code
                  for _ in range(12)]
     assert codes.count(429) >= 1 and codes[0] == 401  # no session yet, but counted
-
-
-PASSWORDS = st.text(
-    alphabet=st.one_of(st.sampled_from(list("'\"$\\/&;| `\t!#*?~()<>{}[]%")),
-                       st.characters(codec="utf-8", exclude_categories=("Cs",))),
-    min_size=1, max_size=40).filter(lambda p: not set(p) & {"\r", "\n", "\x00"})
 
 
 @pytest.fixture(scope="module")

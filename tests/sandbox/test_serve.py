@@ -15,7 +15,7 @@ from ibdesk.cloud import DigitalOceanClient
 from ibdesk.domain import ibeam as ib
 from ibdesk.sandbox import Sandbox
 from tests.helpers import IBDESK
-from tests.sandbox.conftest import advance, boot_machine, deliver, fast_options
+from tests.helpers.sandbox import advance, boot_machine, deliver, fast_options
 
 
 def _serve(*args: str) -> subprocess.Popen[str]:

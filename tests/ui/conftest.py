@@ -16,7 +16,7 @@ from ibdesk.secrets import DO_TOKEN
 from ibdesk.services import open_runtime
 from ibdesk.services.runtime import Runtime, SandboxInfo
 from ibdesk.ui.gc_guard import QtThreadCollector
-from tests.e2e.conftest import options
+from tests.helpers.e2e import options
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ from ibdesk.ui.connect_wizard import PAGE_LOGIN, PAGE_PROGRESS, PAGE_REVIEW, PAG
 from ibdesk.ui.controller import Controller
 from ibdesk.ui.main_window import MainWindow
 from ibdesk.ui.tray import Tray
-from tests.e2e.conftest import request
 from tests.helpers import run_scenario, until
+from tests.helpers.e2e import request
 
 
 @pytest.fixture
@@ -661,7 +661,7 @@ def test_refresh_checks_every_row_and_the_bill_is_in_the_status_bar(
     win = quiet_window
 
     async def scenario() -> None:
-        from tests.e2e.conftest import provisioner
+        from tests.helpers.e2e import provisioner
 
         first = await provisioner(sandboxed).connect(request("paper"))
         second = await provisioner(sandboxed).connect(request("demo"))
@@ -697,7 +697,7 @@ def test_the_tray_the_row_menu_and_resume_reach_each_account(
 
     from ibdesk.domain.models import Account
     from ibdesk.ui.main_window import MAX_COLUMN_WIDTH
-    from tests.e2e.conftest import provisioner
+    from tests.helpers.e2e import provisioner
 
     win = window
     win.tray = Tray(QIcon(), win)

@@ -11,8 +11,8 @@ import qasync
 
 from ibdesk.services.runtime import Runtime
 from ibdesk.ui.controller import Controller
-from tests.e2e.conftest import request
 from tests.helpers import PYTHON, run_scenario, until
+from tests.helpers.e2e import request
 
 
 def test_results_arrive_and_a_dead_worker_comes_back(loop: qasync.QEventLoop,

@@ -15,8 +15,8 @@ from ibdesk.services.runtime import Runtime
 from ibdesk.ui import snapshot
 from ibdesk.ui.controller import Controller
 from ibdesk.ui.main_window import MainWindow
-from tests.e2e.conftest import request
 from tests.helpers import PYTHON, run_scenario
+from tests.helpers.e2e import request
 
 ROW = ["ib-paper-1a2b3c4d", "paper", "jane-ib-paper-1", "nyc1", "198.18.0.3", "Running",
        "Logged in", "5000", "5 s ago", "$6"]

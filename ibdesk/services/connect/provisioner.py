@@ -78,8 +78,6 @@ from ibdesk.services.token import TokenService
 
 log = logging.getLogger(__name__)
 
-MAX_FAILED_AUTH = 2
-"""IBeam stops after this many refused logins, far below IBKR's lockout."""
 IBEAM_VERSION_LABEL = ib.IBEAM_IMAGE.rsplit(":", 1)[1]
 
 
@@ -106,10 +104,22 @@ STEP_TITLES = {
 }
 
 
+class StepState(StrEnum):
+    """Where a step is, as the wizard's list and the CLI's lines show it."""
+
+    STARTED = "started"
+    WAITING = "waiting"
+    """Still going, with news (waiting for SSH, for IBeam's login)."""
+    WARNING = "warning"
+    """Done, with something the person should know (kept on screen)."""
+    DONE = "done"
+    FAILED = "failed"
+
+
 @dataclass(frozen=True)
 class Progress:
     step: Step
-    state: str  # started | done | warning | waiting | failed
+    state: StepState
     message: str
     index: int = 0
     total: int = len(Step)
@@ -201,16 +211,17 @@ class Provisioner:
         """This run: the one owner of its operation while it works (see `ownership`)."""
 
     # ------------------------------------------------------------------ reporting
-    def _report(self, step: Step, state: str, message: str | None = None) -> None:
+    def _report(self, step: Step, state: StepState | str, message: str | None = None) -> None:
         index = list(Step).index(step) + 1
+        state = StepState(state)  # a name nobody defined fails here, not on screen
         event = Progress(step, state, message or STEP_TITLES[step], index,
                          account_id=getattr(self, "account_id", None))
-        if state == "warning":
+        if state is StepState.WARNING:
             self.warnings.append(event.message)
         log.info("connect step %d/%d %s: %s", index, len(Step), state, event.message)
         if self._on_progress is not None:
             self._on_progress(event)
-        if state == "done":
+        if state is StepState.DONE:
             pause_point(f"connect:{step.value}")
 
     # ------------------------------------------------------------------ entry points
@@ -448,7 +459,7 @@ class Provisioner:
                              "DigitalOcean's answer to the create was lost; ibdesk found the "
                              f"server it made ({droplet.name}) by this request's tag")
             await self._step(op.request_tag, Step.DROPLET, droplet_id=droplet.id,
-                             seed_image=plan.seed, price_monthly=size.price_monthly)
+                             price_monthly=size.price_monthly)
             self._report(Step.DROPLET, "done",
                          f"Created {name} ({size.slug} in {plan.region}, {plan.image_label}, "
                          f"${size.price_monthly:g}/month)")
@@ -505,34 +516,19 @@ class Provisioner:
     async def _deliver(self, account: Account, tag: str) -> None:
         await self._check_owned(tag)
         self._report(Step.DELIVER, "started")
-        op = await in_thread(self._rt.repository.get_operation, tag)
-        seed = bool(op and op.payload.get("seed_image"))
         password = await in_thread(self._rt.secrets.get, ibkr_password(account.id))
         totp = await in_thread(self._rt.secrets.get, totp_secret(account.id))
         if not password:
             raise InvalidInput("The IBKR password is no longer in the keyring. Enter it again.")
-        settings = ib.IBeamSettings(environment=account.environment,
-                                    two_fa_handler=account.two_fa_handler,
-                                    max_failed_auth=MAX_FAILED_AUTH)
 
         def waiting(reason: str) -> None:
             self._report(Step.DELIVER, "waiting", f"Waiting for SSH: {reason}")
 
         async with RemoteAccess(self._rt).open(account, wait=self.timing.ssh_timeout,
                                                on_wait=waiting) as remote:
-            if seed:
-                try:
-                    env_text = ib.render_seed_env_list(settings, username=account.username,
-                                                       password=password, totp_secret=totp)
-                except ValueError as exc:
-                    raise InvalidInput(f"This password cannot be used here: {exc}.") from None
-                await remote.write_files({ib.SEED_ENV_FILE: env_text.encode()},
-                                         mode=ib.ENV_FILE_MODE)
-            else:
+            if not ibeam_control.uses_seed_image(account):  # the account's do_image says
                 await self._first_boot(remote)
-                await ibeam_control.write_login(
-                    remote, account.username, password,
-                    ib.render_env_list(settings, totp_secret=totp))
+            await ibeam_control.deliver_login(remote, account, password=password, totp=totp)
             self._report(Step.DELIVER, "waiting", "Starting IBeam")
             await self._check_owned(tag)
             await ibeam_control.start(remote, account, new_login=self._new_login)
@@ -627,5 +623,5 @@ class Provisioner:
                 delay = min(self.timing.poll_cap, delay * 1.3)
 
 
-__all__ = ["ConnectRequest", "MAX_FAILED_AUTH", "Progress", "Provisioner", "STEP_TITLES",
+__all__ = ["ConnectRequest", "Progress", "StepState", "Provisioner", "STEP_TITLES",
            "Step", "Timing", "validate"]

@@ -26,20 +26,9 @@ async def change_password(rt: Runtime, account_id: str, password: str) -> None:
         raise InvalidInput("IBKR refused this server's 2FA codes, not its password: a new "
                            "password would only cost more refused codes. Delete the account "
                            "and connect it again with the right authenticator secret.")
-    seed = ibeam_control.uses_seed_image(account)
     totp = await in_thread(rt.secrets.get, totp_secret(account_id))
-    settings = ib.IBeamSettings(environment=account.environment,
-                                two_fa_handler=account.two_fa_handler, max_failed_auth=2)
     async with RemoteAccess(rt).open(account) as remote:
-        if seed:
-            try:
-                text = ib.render_seed_env_list(settings, username=account.username,
-                                               password=password, totp_secret=totp)
-            except ValueError as exc:
-                raise InvalidInput(f"This password cannot be used here: {exc}.") from None
-            await remote.write_files({ib.SEED_ENV_FILE: text.encode()}, mode=ib.ENV_FILE_MODE)
-        else:
-            await ibeam_control.write_secrets(remote, account.username, password)
+        await ibeam_control.deliver_login(remote, account, password=password, totp=totp)
         await ibeam_control.start(remote, account, new_login=True)
     await in_thread(rt.secrets.set, ibkr_password(account_id), password)
     await in_thread(repo.update_account, account_id, login_refused=None)

@@ -20,7 +20,7 @@ import logging
 
 from ibdesk.domain import ibeam as ib
 from ibdesk.domain.diagnosis import verdict
-from ibdesk.domain.errors import GatewayError, LoginRefused
+from ibdesk.domain.errors import GatewayError, InvalidInput, LoginRefused
 from ibdesk.domain.models import Account, IBeamVerdict
 from ibdesk.domain.status import VERDICTS
 from ibdesk.gateway import Remote
@@ -116,5 +116,35 @@ async def write_login(remote: Remote, username: str, password: str, env_list: st
                              dir_mode=0o700)
 
 
-__all__ = ["IBEAM_USER", "SEED_IMAGE_ID", "guard", "recorded_refusal", "start",
-           "start_command", "stop", "uses_seed_image", "write_login", "write_secrets"]
+MAX_FAILED_AUTH = 2
+"""IBeam stops after this many refused logins, far below IBKR's lockout."""
+
+
+def settings_for(account: Account) -> ib.IBeamSettings:
+    """The IBeam settings ibdesk gives every account's IBeam."""
+    return ib.IBeamSettings(environment=account.environment,
+                            two_fa_handler=account.two_fa_handler,
+                            max_failed_auth=MAX_FAILED_AUTH)
+
+
+async def deliver_login(remote: Remote, account: Account, *, password: str,
+                        totp: str | None) -> None:
+    """The login, where this server's IBeam reads it: the seed's snapshot takes one env
+    file (`render_seed_env_list`); the stock image the two secret files and its env file
+    (`write_login`). The one place both the provisioner and a new password deliver it."""
+    settings = settings_for(account)
+    if uses_seed_image(account):
+        try:
+            text = ib.render_seed_env_list(settings, username=account.username,
+                                           password=password, totp_secret=totp)
+        except ValueError as exc:
+            raise InvalidInput(f"This password cannot be used here: {exc}.") from None
+        await remote.write_files({ib.SEED_ENV_FILE: text.encode()}, mode=ib.ENV_FILE_MODE)
+        return
+    await write_login(remote, account.username, password,
+                      ib.render_env_list(settings, totp_secret=totp))
+
+
+__all__ = ["IBEAM_USER", "MAX_FAILED_AUTH", "SEED_IMAGE_ID", "deliver_login", "guard",
+           "recorded_refusal", "settings_for", "start", "start_command", "stop",
+           "uses_seed_image", "write_login", "write_secrets"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ibdesk.cloud import DigitalOceanClient
 from ibdesk.cloud.public_ip import public_address
 from ibdesk.domain import ibeam as ib
-from ibdesk.domain.diagnosis import CheckResult, CheckState, FixAction, recognise
+from ibdesk.domain.diagnosis import Check, CheckResult, CheckState, FixAction, Needs, recognise
 from ibdesk.domain.errors import (
     CloudAuthError,
     CloudError,
@@ -50,24 +50,9 @@ CLOCK_FAIL_SECONDS = 30
 """TOTP codes live 30 s: past that the server's 2FA codes are refused."""
 
 
-TITLES = {
-    "keyring": "System keyring",
-    "token": "DigitalOcean token",
-    "token_write": "Token can create servers",
-    "droplet_limit": "Droplets left under the limit",
-    "image": "Image available in the region",
-    "firewall": "Firewall admits this computer",
-    "droplet": "Droplet",
-    "ssh": "SSH and host key",
-    "clock": "Server clock",
-    "container": "IBeam container",
-    "livez": "IBeam alive (/livez)",
-    "readyz": "IBeam ready (/readyz)",
-    "auth": "IBKR session (auth status)",
-    "log": "IBeam's log",
-}
-"""Every check's title, in the order the checks run."""
-OVER_SSH = ("clock", "container", "livez", "readyz", "auth", "log")
+TITLES = {check.value: check.label for check in Check}
+"""Every check's title, in the order the checks run (domain.diagnosis.Check)."""
+OVER_SSH = tuple(check.value for check in Check.needing(Needs.SSH))
 """The checks that need an SSH connection, after `ssh` itself."""
 
 

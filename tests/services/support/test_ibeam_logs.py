@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from ibdesk.sandbox import Sandbox
 from ibdesk.services import Runtime
 from ibdesk.services.support.ibeam_logs import container_log, follow, new_lines
-from tests.e2e.conftest import provisioner, request
+from tests.helpers.e2e import provisioner, request
 
 WINDOW = 20
 

@@ -1,13 +1,11 @@
-"""End to end: the services over a real SQLite file and the sandbox on real loopback."""
+"""Helpers of the end-to-end tests against the sandbox: users, timings, requests, a provisioner."""
 
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from ibdesk.domain.enums import Environment, TwoFactorHandler
 from ibdesk.domain.models import Account, OperationOwner
@@ -17,8 +15,12 @@ from ibdesk.services import Runtime, open_runtime
 from ibdesk.services.connect.provisioner import ConnectRequest, Progress, Provisioner, Timing
 
 TOTP = "JBSWY3DPEHPK3PXP"
+
+
 USERS = [IBKRUser("demo4711", "demo pass"), IBKRUser("paperjane", "p@per'pa$$"),
          IBKRUser("livejoe", "l!ve\"pass", totp_secret=TOTP)]
+
+
 FAST = Timing(active_timeout=30, ssh_timeout=10, gateway_timeout=15, poll=0.05, poll_cap=0.2)
 
 
@@ -30,24 +32,11 @@ def options(**kw: object) -> SandboxOptions:
     return SandboxOptions(**base)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def sandbox() -> AsyncIterator[Sandbox]:
-    async with Sandbox(options()) as sb:
-        yield sb
-
-
 def runtime_for(sandbox: Sandbox, home: Path) -> Runtime:
     rt = open_runtime(home, do_api_url=sandbox.api_url, sandbox_ssh_map_url=sandbox.ssh_map_url,
                       public_ip_url=sandbox.public_ip_url)
     rt.secrets.set(DO_TOKEN, sandbox.token)
     return rt
-
-
-@pytest.fixture
-def rt(sandbox: Sandbox, home: Path) -> Iterator[Runtime]:
-    runtime = runtime_for(sandbox, home)
-    yield runtime
-    runtime.close()
 
 
 def request(env: str = "demo", **kw: object) -> ConnectRequest:

@@ -23,7 +23,7 @@ IBDESK = self_command()
 """Starts ibdesk's command line: `python -m ibdesk`, or the app's own executable."""
 PYTHON = [sys.executable, "--python"] if PACKAGED else [sys.executable]
 """Starts `python ARGS`: in a bundle the app's executable running tests/child.py."""
-CHECKOUT = Path(__file__).resolve().parent.parent
+CHECKOUT = Path(__file__).resolve().parents[2]
 needs_checkout = pytest.mark.skipif(
     not (CHECKOUT / ".ci" / "run").is_file(),
     reason="reads the checkout's own files (README, .ci, lock file), which no bundle holds")
