@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import qasync
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from ibdesk.ui import crash, dialogs
 from tests.helpers import run_scenario, until
@@ -49,6 +49,7 @@ def test_an_uncaught_error_is_logged_said_once_and_a_bundle_saved(
             assert reporter.seen == 2 and len(caplog.records) == 2  # both logged...
             box = reporter.showing
             assert box is not None and "KeyError" in box.text()  # ...one box
+            assert len(parent.findChildren(QMessageBox)) == 1
             assert "not affected" in box.text()
             reporter.save_button.click()
             await until(lambda: said)
