@@ -11,10 +11,15 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from qasync import QEventLoop
 
 # asyncio, qasync, the settings, the store and the services are imported inside
 # run_window, after the start-up snapshot is on screen (see ui/snapshot.py).
@@ -69,19 +74,12 @@ def show_snapshot(app: QApplication, home: str | None, *, sandbox: bool) -> Any:
     return window
 
 
-def run_window(home: str | None, *, sandbox: bool) -> int:
-    app = make_application()
-    first = show_snapshot(app, home, sandbox=sandbox)
-
+def _event_loop(app: QApplication) -> tuple[QEventLoop, ThreadPoolExecutor]:
+    """qasync's loop on the Qt application, with plain threads for disk work."""
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
     from qasync import QEventLoop
-
-    from ibdesk import launch
-    from ibdesk.ui.controller import Controller
-    from ibdesk.ui.main_window import MainWindow
-    from ibdesk.ui.stalls import StallWatch
 
     # Disk work and some imports run on worker threads. Every call from Qt into Python
     # (painting a cell, a timer) must take the GIL from them; a shorter switch interval
@@ -93,6 +91,21 @@ def run_window(home: str | None, *, sandbox: bool) -> int:
     pool = ThreadPoolExecutor(4, thread_name_prefix="ibdesk-io")
     loop.set_default_executor(pool)
     asyncio.set_event_loop(loop)
+    return loop, pool
+
+
+def run_window(home: str | None, *, sandbox: bool) -> int:
+    app = make_application()
+    first = show_snapshot(app, home, sandbox=sandbox)
+
+    import asyncio
+
+    from ibdesk import launch
+    from ibdesk.ui.controller import Controller
+    from ibdesk.ui.main_window import MainWindow
+    from ibdesk.ui.stalls import StallWatch
+
+    loop, pool = _event_loop(app)
     from ibdesk.ui.gc_guard import QtThreadCollector
 
     collector = QtThreadCollector()

@@ -24,6 +24,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ibdesk.domain.cadence import CADENCE, ERROR_BOUNDS, STEADY_BOUNDS
 from ibdesk.domain.errors import ConfigError
 from ibdesk.domain.redaction import redact
 from ibdesk.paths import default_home, resolve_home
@@ -84,12 +85,12 @@ class Settings(BaseSettings):
     """Answers the workstation's public address as plain text (for the firewall rule)."""
 
     check_interval: float = Field(
-        60.0, ge=15, le=3600,
+        CADENCE.steady, ge=STEADY_BOUNDS.low, le=STEADY_BOUNDS.high,
         validation_alias=_env("IBDESK_CHECK_INTERVAL", "check_interval"))
     """Seconds between checks of a running or stopped account (accounts in transition are
-    looked at every 5 s)."""
+    looked at every `CADENCE.fast` seconds)."""
     check_interval_error: float = Field(
-        30.0, ge=10, le=600,
+        CADENCE.error, ge=ERROR_BOUNDS.low, le=ERROR_BOUNDS.high,
         validation_alias=_env("IBDESK_CHECK_INTERVAL_ERROR", "check_interval_error"))
 
     _toml_path: ClassVar[Path | None] = None

@@ -22,6 +22,7 @@ import threading
 from typing import Any, TextIO
 
 from ibdesk.applog import quiet_libraries
+from ibdesk.domain.cadence import CADENCE
 from ibdesk.domain.errors import IbdeskError, InvalidInput, SecretsError
 from ibdesk.secrets import DO_TOKEN, SSH_PRIVATE_KEY, MemoryKeyring, SecretStore, remember
 from ibdesk.services.runtime import Runtime
@@ -196,7 +197,7 @@ def _stdin_lines() -> asyncio.Queue[str]:
     return queue
 
 
-def run_worker(rt: Runtime, *, steady: float, error: float, fast: float = 5.0,
+def run_worker(rt: Runtime, *, steady: float, error: float, fast: float = CADENCE.fast,
                channel: str | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")

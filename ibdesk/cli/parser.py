@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ibdesk import __version__
+from ibdesk.domain.cadence import CADENCE
 from ibdesk.domain.enums import Environment, TwoFactorHandler
 
 COMMAND_MODULES = {
@@ -73,9 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     _watch_commands(commands, common)
     _support_commands(commands, common)
     worker = commands.add_parser("monitor-worker", parents=[common])  # the window's monitor
-    worker.add_argument("--steady", type=float, default=60.0)
-    worker.add_argument("--error", type=float, default=30.0)
-    worker.add_argument("--fast", type=float, default=5.0)
+    worker.add_argument("--steady", type=float, default=CADENCE.steady)
+    worker.add_argument("--error", type=float, default=CADENCE.error)
+    worker.add_argument("--fast", type=float, default=CADENCE.fast)
     worker.add_argument("--channel", metavar="HOST:PORT",
                         help="send results to this local socket (after the one-time token "
                              "read first from stdin) instead of stdout")
@@ -180,7 +181,7 @@ def _account_commands(commands: Any, common: argparse.ArgumentParser) -> None:
 def _watch_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     watch = commands.add_parser("watch", parents=[common],
                                 help="stream status changes until Ctrl+C (reconciles first)")
-    watch.add_argument("--interval", type=float, default=5.0, metavar="S",
+    watch.add_argument("--interval", type=float, default=CADENCE.fast, metavar="S",
                        help="seconds between looks at accounts in transition (default 5)")
     history = commands.add_parser("history", parents=[common],
                                   help="every status change of one account")

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ibdesk.cli.output import EXIT_OK, Output, confirm, read_stdin
+from ibdesk.domain.cadence import CADENCE
 from ibdesk.domain.errors import IbdeskError
 from ibdesk.services.control.credentials import change_password
 from ibdesk.services.runtime import Runtime
@@ -37,7 +38,7 @@ def cmd_watch(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
         report = await Reconciler(rt).run()
         _say_reconcile(out, report, quiet=True)
         config = MonitorConfig(fast_interval=args.interval,
-                               slow_interval=max(args.interval, 60.0))
+                               slow_interval=max(args.interval, CADENCE.steady))
         monitor = Monitor(rt, config)
         monitor.subscribe(show)
 

@@ -40,7 +40,7 @@ from ibdesk.sandbox.realibeam import (
     check_machine,
     default_home,
 )
-from ibdesk.sandbox.world import APIError, Config, SimClock, World
+from ibdesk.sandbox.world import APIError, Config, HostEvent, SimClock, World
 
 log = logging.getLogger(__name__)
 
@@ -274,11 +274,11 @@ class Sandbox:
             if not self.hosts and world.droplets:  # after a restart: bring hosts back
                 for kept in world.droplets.values():
                     if world.droplet_status(kept) == "active":
-                        world.events.append(("restored", kept.id))
+                        world.events.append((HostEvent.RESTORED, kept.id))
             while world.events:
                 event, droplet_id = world.events.popleft()
                 host = self.hosts.get(droplet_id)
-                if event == "destroyed":
+                if event is HostEvent.DESTROYED:
                     if host is not None:
                         del self.hosts[droplet_id]
                         await host.destroy()
@@ -289,7 +289,7 @@ class Sandbox:
                 droplet = world.droplets.get(droplet_id)
                 if droplet is None:
                     continue
-                if event in ("booted", "on", "reboot", "restored"):
+                if event.starts:
                     if host is None:
                         host = self._new_host(droplet_id)
                         self.hosts[droplet_id] = host
@@ -302,8 +302,9 @@ class Sandbox:
                             world.faults.cloud_init_degraded > 0
                         if degraded:
                             world.faults.cloud_init_degraded -= 1
-                        await host.start(resumed=event == "restored", degraded_boot=degraded)
-                elif event == "off" and host is not None:
+                        await host.start(resumed=event is HostEvent.RESTORED,
+                                         degraded_boot=degraded)
+                elif event is HostEvent.OFF and host is not None:
                     await host.stop()
 
     async def _tick_forever(self) -> None:

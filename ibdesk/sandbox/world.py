@@ -21,6 +21,7 @@ import uuid
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +57,33 @@ class APIError(Exception):
         self.message = message
 
 
+NOT_FOUND = "The resource you requested could not be found."
+"""DigitalOcean's sentence for every unknown id, slug or path (the one place it is written)."""
+
+
 def not_found() -> APIError:
-    return APIError(404, "not_found", "The resource you requested could not be found.")
+    return APIError(404, "not_found", NOT_FOUND)
 
 
 def unprocessable(message: str) -> APIError:
     return APIError(422, "unprocessable_entity", message)
+
+
+class HostEvent(StrEnum):
+    """What the world tells the host manager (`Sandbox.sync_hosts`) to do to a droplet's
+    simulated host."""
+
+    BOOTED = "booted"
+    OFF = "off"
+    ON = "on"
+    REBOOT = "reboot"
+    DESTROYED = "destroyed"
+    RESTORED = "restored"
+    """The sandbox process restarted, not the droplet: its IBeam kept its session."""
+
+    @property
+    def starts(self) -> bool:
+        return self in (HostEvent.BOOTED, HostEvent.ON, HostEvent.REBOOT, HostEvent.RESTORED)
 
 
 @dataclass
@@ -137,6 +159,20 @@ class Faults:
     """"METHOD /path" → how many of the next such requests are carried out and then
     answered with nothing (the connection is cut): a create whose answer never arrived."""
 
+    def update(self, body: dict[str, Any]) -> None:
+        """Switch on what `body` names (the admin API's `POST faults`); counts add up."""
+        for key in ("latency_ms", "error_rate", "timeout_rate"):
+            if key in body:
+                setattr(self, key, float(body[key]))
+        if "rate_limit_burst" in body:
+            self.rate_limit_burst = int(body["rate_limit_burst"])
+        if "fail_actions" in body:
+            self.fail_actions.update({str(k): int(v) for k, v in body["fail_actions"].items()})
+        if "cloud_init_degraded" in body:
+            self.cloud_init_degraded = int(body["cloud_init_degraded"])
+        if "lost_answers" in body:
+            self.lost_answers.update({str(k): int(v) for k, v in body["lost_answers"].items()})
+
 
 @dataclass
 class Config:
@@ -171,8 +207,8 @@ class World:
         self.tags: dict[str, float] = {}
         self.next_id = {"droplet": 410_000_001, "action": 2_000_000_001, "key": 41_000_001,
                         "ip": 1}
-        self.events: deque[tuple[str, int]] = deque()
-        """(event, droplet id) for the host manager: booted, off, on, reboot, destroyed."""
+        self.events: deque[tuple[HostEvent, int]] = deque()
+        """(event, droplet id) for the host manager."""
         self.requests: deque[dict[str, Any]] = deque(maxlen=20_000)
         """Every API request body received (for the canary tests)."""
         self._hits: dict[str, deque[float]] = {}
@@ -181,6 +217,14 @@ class World:
     # ------------------------------------------------------------------ time
     def now(self) -> float:
         return self.clock.now()
+
+    def advance(self, seconds: float) -> float:
+        """Move the simulated clock on and apply what became due; the new time."""
+        if seconds < 0:
+            raise APIError(400, "bad_request", "time only moves forward")
+        self.clock.advance(seconds)
+        self.tick()
+        return self.now()
 
     def _new_id(self, kind: str) -> int:
         value = self.next_id[kind]
@@ -193,7 +237,7 @@ class World:
         for droplet in self.droplets.values():
             if droplet.id not in self._booted and now >= droplet.active_at:
                 self._booted.add(droplet.id)
-                self.events.append(("booted", droplet.id))
+                self.events.append((HostEvent.BOOTED, droplet.id))
         for action in self.actions.values():
             if action.applied or now < action.completes_at:
                 continue
@@ -203,13 +247,13 @@ class World:
                 continue
             if action.type in ("power_off", "shutdown"):
                 target.power = "off"
-                self.events.append(("off", target.id))
+                self.events.append((HostEvent.OFF, target.id))
             elif action.type == "power_on" and target.power == "off":
                 target.power = "active"
-                self.events.append(("on", target.id))
+                self.events.append((HostEvent.ON, target.id))
             elif action.type in ("reboot", "power_cycle"):
                 target.power = "active"
-                self.events.append(("reboot", target.id))
+                self.events.append((HostEvent.REBOOT, target.id))
 
     def droplet_status(self, droplet: DropletRec) -> str:
         return "new" if self.now() < droplet.active_at else droplet.power
@@ -297,6 +341,9 @@ class World:
                 return key
         raise not_found()
 
+    def delete_ssh_key(self, ref: str | int) -> None:
+        del self.ssh_keys[self.ssh_key(ref).id]
+
     # ------------------------------------------------------------------ tags
     def create_tag(self, name: Any) -> str:
         if not isinstance(name, str) or not re.fullmatch(r"[a-zA-Z0-9_\-:]{1,255}", name):
@@ -305,6 +352,19 @@ class World:
                            "and underscores")
         self.tags.setdefault(name, self.now())
         return name
+
+    def tag(self, name: str) -> str:
+        if name not in self.tags:
+            raise not_found()
+        return name
+
+    def delete_tag(self, name: str) -> None:
+        """A deleted tag comes off every droplet that had it."""
+        self.tag(name)
+        del self.tags[name]
+        for droplet in self.droplets.values():
+            if name in droplet.tags:
+                droplet.tags.remove(name)
 
     def tag_resources(self, name: str) -> dict[str, Any]:
         tagged = [d for d in self.droplets.values() if name in d.tags]
@@ -391,7 +451,7 @@ class World:
         for firewall in self.firewalls.values():
             if droplet_id in firewall.droplet_ids:
                 firewall.droplet_ids.remove(droplet_id)
-        self.events.append(("destroyed", droplet_id))
+        self.events.append((HostEvent.DESTROYED, droplet_id))
 
     def destroy_by_tag(self, tag: str) -> int:
         doomed = [d.id for d in self.droplets.values() if tag in d.tags]
@@ -469,6 +529,31 @@ class World:
         for key, value in self._firewall_fields(body).items():
             setattr(rec, key, value)
         return rec
+
+    def delete_firewall(self, firewall_id: str) -> None:
+        del self.firewalls[self.firewall(firewall_id).id]
+
+    def change_firewall_droplets(self, firewall_id: str, droplet_ids: list[Any], *,
+                                 add: bool) -> None:
+        """`POST|DELETE /v2/firewalls/{id}/droplets`: every id must be a droplet."""
+        rec = self.firewall(firewall_id)
+        ids = [int(i) for i in droplet_ids]
+        for droplet_id in ids:
+            self.droplet(droplet_id)
+        if add:
+            rec.droplet_ids = list(dict.fromkeys(rec.droplet_ids + ids))
+        else:
+            rec.droplet_ids = [i for i in rec.droplet_ids if i not in ids]
+
+    def change_firewall_tags(self, firewall_id: str, tags: list[Any], *, add: bool) -> None:
+        """`POST|DELETE /v2/firewalls/{id}/tags`: a tag added is created if it is new."""
+        rec = self.firewall(firewall_id)
+        if add:
+            for tag in tags:
+                self.create_tag(tag)
+            rec.tags = list(dict.fromkeys(rec.tags + tags))
+        else:
+            rec.tags = [t for t in rec.tags if t not in tags]
 
     def change_firewall_rules(self, firewall_id: str, body: dict[str, Any], *,
                               add: bool) -> None:

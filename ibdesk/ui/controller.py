@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Signal
 
 from ibdesk.domain.actions import ServerAction
+from ibdesk.domain.cadence import CADENCE
 from ibdesk.domain.errors import IbdeskError
 from ibdesk.domain.models import Account, StatusDetail, StatusEvent
 from ibdesk.services.runtime import Runtime
@@ -89,7 +90,7 @@ class Controller(QObject):
             self._monitor = MonitorProcess(
                 self.rt, steady=config.slow_interval if config else settings.check_interval,
                 error=config.error_interval if config else settings.check_interval_error,
-                fast=config.fast_interval if config else 5.0)
+                fast=config.fast_interval if config else CADENCE.fast)
             self._monitor.subscribe(self._on_change)
             self._monitor.subscribe_cycles(self._on_cycle)
             self._monitor.subscribe_degraded(self._on_degraded)

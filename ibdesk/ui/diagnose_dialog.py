@@ -100,6 +100,12 @@ class DiagnoseDialog(QDialog):
         self.heading.setWordWrap(True)
         self.heading.setAccessibleName("Diagnosis summary")
         layout.addWidget(self.heading)
+        self._build_tree(layout)
+        self._build_detail(layout)
+        self._build_buttons(layout)
+
+    def _build_tree(self, layout: QVBoxLayout) -> None:
+        """One row per check: its state, name, what ibdesk saw and what to do."""
         self.tree = QTreeWidget()
         self.tree.setColumnCount(4)
         self.tree.setHeaderLabels(["State", "Check", "What ibdesk saw", "What to do"])
@@ -122,6 +128,9 @@ class DiagnoseDialog(QDialog):
         self.tree.setTextElideMode(Qt.TextElideMode.ElideRight)
         header.sectionResized.connect(lambda *_: self.tree.doItemsLayout())
         layout.addWidget(self.tree, 1)
+
+    def _build_detail(self, layout: QVBoxLayout) -> None:
+        """The selected check in full (a cell shows one line), and the progress bar."""
         self.detail = QLabel()
         self.detail.setWordWrap(True)
         self.detail.setTextFormat(Qt.TextFormat.RichText)
@@ -138,6 +147,7 @@ class DiagnoseDialog(QDialog):
         self.progress.setAccessibleName("Checks running")
         layout.addWidget(self.progress)
 
+    def _build_buttons(self, layout: QVBoxLayout) -> None:
         buttons = QHBoxLayout()
         self.fix_buttons = QHBoxLayout()
         buttons.addLayout(self.fix_buttons)

@@ -104,18 +104,30 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
-        toolbar = QToolBar("Main")
-        toolbar.setMovable(False)
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.addToolBar(toolbar)
+        self._build_actions()
+        self._build_toolbar()
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self._build_banners(layout)
+        self.stack = QStackedWidget()
+        layout.addWidget(self.stack, 1)
+        self._build_empty_page()
+        self._build_table()
+        self.setCentralWidget(central)
+        self.setTabOrder(self.filter, self.table)
+        self.setTabOrder(self.table, self.panel)
+        self._build_status_bar()
+
+    def _build_actions(self) -> None:
+        """The window's commands, with the platform's shortcuts and macOS's menu roles."""
         self.connect_action = QAction(QIcon.fromTheme("list-add"), "&Connect account…", self)
         self.connect_action.setShortcut(QKeySequence.StandardKey.New)
         self.connect_action.triggered.connect(self.open_wizard)
         self.refresh_action = QAction(QIcon.fromTheme("view-refresh"), "Re&fresh", self)
         self.refresh_action.setShortcut(QKeySequence.StandardKey.Refresh)
         self.refresh_action.triggered.connect(self._on_refresh_triggered)
-        toolbar.addAction(self.connect_action)
-        toolbar.addAction(self.refresh_action)
         self.about_action = QAction("&About", self)
         self.about_action.triggered.connect(self.show_about)
         self.settings_action = QAction(QIcon.fromTheme("preferences-system"), "&Settings…",
@@ -131,24 +143,6 @@ class MainWindow(QMainWindow):
                                         "limit and the firewall")
         self.diagnose_action.triggered.connect(
             lambda: self.open_diagnose(None, "this computer and DigitalOcean"))
-        toolbar.addSeparator()
-        self.filter = QLineEdit()
-        self.filter.setPlaceholderText("Filter accounts (Ctrl+F)")
-        self.filter.setClearButtonEnabled(True)
-        self.filter.setMaximumWidth(320)
-        self.filter.setAccessibleName("Filter accounts")
-        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
-        toolbar.addWidget(self.filter)
-        spacer = QWidget()
-        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        toolbar.addWidget(spacer)
-        toolbar.addAction(self.diagnose_action)
-        toolbar.addAction(self.settings_action)
-        toolbar.addAction(self.about_action)
-        find = QAction(self)
-        find.setShortcut(QKeySequence.StandardKey.Find)
-        find.triggered.connect(self.filter.setFocus)
-        self.addAction(find)
         self.quit_action = QAction("&Quit ibdesk", self)
         # the platform's Quit (Ctrl+Q, ⌘Q); Windows has none, so Ctrl+Q there too
         self.quit_action.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)
@@ -165,10 +159,34 @@ class MainWindow(QMainWindow):
             for action in (self.about_action, self.settings_action, self.quit_action):
                 app_menu.addAction(action)
 
-        central = QWidget()
-        layout = QVBoxLayout(central)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
+    def _build_toolbar(self) -> None:
+        toolbar = QToolBar("Main")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.addToolBar(toolbar)
+        toolbar.addAction(self.connect_action)
+        toolbar.addAction(self.refresh_action)
+        toolbar.addSeparator()
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("Filter accounts (Ctrl+F)")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.setMaximumWidth(320)
+        self.filter.setAccessibleName("Filter accounts")
+        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        toolbar.addWidget(self.filter)
+        find = QAction(self)
+        find.setShortcut(QKeySequence.StandardKey.Find)
+        find.triggered.connect(self.filter.setFocus)
+        self.addAction(find)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        toolbar.addWidget(spacer)
+        toolbar.addAction(self.diagnose_action)
+        toolbar.addAction(self.settings_action)
+        toolbar.addAction(self.about_action)
+
+    def _build_banners(self, layout: QVBoxLayout) -> None:
+        """The sandbox banner (always, in the sandbox) and the monitoring-degraded one."""
         self.banner = QLabel()
         self.banner.setWordWrap(True)
         self.banner.setAccessibleName("Sandbox banner")
@@ -192,8 +210,8 @@ class MainWindow(QMainWindow):
         self.degraded_banner.setVisible(False)
         layout.addWidget(self.degraded_banner)
 
-        self.stack = QStackedWidget()
-        layout.addWidget(self.stack, 1)
+    def _build_empty_page(self) -> None:
+        """What a first start shows instead of an empty table."""
         self.empty = QWidget()
         empty_layout = QVBoxLayout(self.empty)
         empty_layout.addStretch(1)
@@ -213,6 +231,7 @@ class MainWindow(QMainWindow):
         empty_layout.addStretch(2)
         self.stack.addWidget(self.empty)
 
+    def _build_table(self) -> None:
         self.table = QTableView()
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
@@ -241,9 +260,8 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(splitter)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._row_menu)
-        self.setCentralWidget(central)
-        self.setTabOrder(self.filter, self.table)
-        self.setTabOrder(self.table, self.panel)
+
+    def _build_status_bar(self) -> None:
         self.statusBar().showMessage(f"ibdesk {__version__}")
         self.cost = QLabel()
         self.cost.setAccessibleName("Monthly cost")

@@ -23,6 +23,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 from PySide6.QtNetwork import QHostAddress, QTcpServer, QTcpSocket
 
+from ibdesk.domain.cadence import CADENCE
 from ibdesk.domain.errors import GatewayError, IbdeskError
 from ibdesk.domain.models import Account, ServerStatus, StatusDetail, StatusEvent
 from ibdesk.secrets import DO_TOKEN, SSH_PRIVATE_KEY
@@ -70,7 +71,8 @@ class MonitorProcess(QObject):
 
     ready = Signal()
 
-    def __init__(self, rt: Runtime, *, steady: float, error: float, fast: float = 5.0) -> None:
+    def __init__(self, rt: Runtime, *, steady: float, error: float,
+                 fast: float = CADENCE.fast) -> None:
         super().__init__()
         self._rt = rt
         self._fast = fast

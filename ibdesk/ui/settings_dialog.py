@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from ibdesk.config import overridden_by_environment
+from ibdesk.domain.cadence import CADENCE, ERROR_BOUNDS, STEADY_BOUNDS
 from ibdesk.domain.errors import IbdeskError
 from ibdesk.ui import status_style
 from ibdesk.ui.controller import Controller
@@ -38,8 +39,10 @@ TEXT_FIELDS = [("region", "Region", "DigitalOcean region slug, e.g. nyc1, ams3, 
                ("demo_size", "Size for demo", "the smaller size used for demo logins"),
                ("image_id", "Image",
                 "the seed's snapshot id, or an image slug such as ubuntu-24-04-x64")]
-SECONDS_FIELDS = [("check_interval", "Check running accounts every", 15, 3600),
-                  ("check_interval_error", "Check accounts in error every", 10, 600)]
+SECONDS_FIELDS = [("check_interval", "Check running accounts every", STEADY_BOUNDS),
+                  ("check_interval_error", "Check accounts in error every", ERROR_BOUNDS)]
+"""The bounds are the settings model's (domain.cadence): a value the dialog accepts is one
+the settings file accepts."""
 
 
 class SettingsDialog(QDialog):
@@ -48,9 +51,14 @@ class SettingsDialog(QDialog):
         self.controller = controller
         self.setWindowTitle("Settings")
         self.setMinimumWidth(560)
-        settings = controller.rt.settings
         layout = QVBoxLayout(self)
+        self._build_new_accounts(layout)
+        self._build_watching(layout)
+        self._build_where(layout)
+        self._build_buttons(layout)
 
+    def _build_new_accounts(self, layout: QVBoxLayout) -> None:
+        settings = self.controller.rt.settings
         accounts = QGroupBox("New accounts (the Connect wizard starts with these)")
         form = QFormLayout(accounts)
         self.fields: dict[str, QLineEdit | QDoubleSpinBox] = {}
@@ -64,11 +72,13 @@ class SettingsDialog(QDialog):
             self.fields[key] = edit
         layout.addWidget(accounts)
 
+    def _build_watching(self, layout: QVBoxLayout) -> None:
+        settings = self.controller.rt.settings
         watching = QGroupBox("Watching")
         form = QFormLayout(watching)
-        for key, label, low, high in SECONDS_FIELDS:
+        for key, label, bounds in SECONDS_FIELDS:
             spin = QDoubleSpinBox()
-            spin.setRange(low, high)
+            spin.setRange(bounds.low, bounds.high)
             spin.setDecimals(0)
             spin.setSuffix(" s")
             spin.setValue(float(getattr(settings, key)))
@@ -76,7 +86,8 @@ class SettingsDialog(QDialog):
             self._lock_if_overridden(key, spin)
             form.addRow(f"{label}:", spin)
             self.fields[key] = spin
-        note = QLabel("Accounts that are starting or logging in are checked every 5 s.")
+        note = QLabel("Accounts that are starting or logging in are checked every "
+                      f"{CADENCE.fast:g} s.")
         note.setWordWrap(True)
         note.setEnabled(False)
         form.addRow(note)
@@ -88,6 +99,8 @@ class SettingsDialog(QDialog):
         layout.addWidget(watching)
         self._reading = asyncio.ensure_future(self._read_autostart())
 
+    def _build_where(self, layout: QVBoxLayout) -> None:
+        settings = self.controller.rt.settings
         where = QGroupBox("Where things are kept")
         form = QFormLayout(where)
         home = QHBoxLayout()
@@ -104,10 +117,12 @@ class SettingsDialog(QDialog):
         form.addRow("Settings file:", self._path_label(str(settings.settings_file)))
         form.addRow("App log:", self._path_label(str(settings.home / "logs" / "ibdesk.log")))
         form.addRow("Secrets:", self._path_label(
-            f"{controller.keyring_backend()} (service “{controller.rt.secrets.service}”)"))
+            f"{self.controller.keyring_backend()} "
+            f"(service “{self.controller.rt.secrets.service}”)"))
         form.addRow("DigitalOcean API:", self._path_label(settings.do_api_url))
         layout.addWidget(where)
 
+    def _build_buttons(self, layout: QVBoxLayout) -> None:
         self.error = QLabel()
         self.error.setWordWrap(True)
         self.error.setStyleSheet(status_style.text_style("error"))

@@ -107,6 +107,16 @@ class StatusPanel(QWidget):
         scroll.setWidget(content)
         outer.addWidget(scroll)
 
+        self._build_heading(layout)
+        self._build_buttons(layout)
+        self._build_port_row(layout)
+        self._build_facts(layout)
+        self._build_chart_and_history(layout)
+        self.apply_theme()
+        self.show_account(None, None)
+
+    def _build_heading(self, layout: QVBoxLayout) -> None:
+        """The account, its status and reason, what to do, and a warning."""
         self.title = QLabel()
         self.title.setTextFormat(Qt.TextFormat.RichText)
         self.title.setWordWrap(True)
@@ -135,6 +145,8 @@ class StatusPanel(QWidget):
         self.warning.setAccessibleName("Warning")
         layout.addWidget(self.warning)
 
+    def _build_buttons(self, layout: QVBoxLayout) -> None:
+        """One button per server action, the progress bar under them."""
         buttons = QGridLayout()
         self.buttons: dict[ServerAction, QPushButton] = {}
         for i, action in enumerate(ServerAction):
@@ -150,6 +162,9 @@ class StatusPanel(QWidget):
         self.progress.setAccessibleName("Action in progress")
         self.progress.hide()
         layout.addWidget(self.progress)
+
+    def _build_port_row(self, layout: QVBoxLayout) -> None:
+        """The account's local gateway address, with Copy URL and Change port."""
         port_row = QHBoxLayout()
         self.tunnel = QLabel()
         self.tunnel.setWordWrap(True)
@@ -173,6 +188,7 @@ class StatusPanel(QWidget):
         port_row.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.port_row)
 
+    def _build_facts(self, layout: QVBoxLayout) -> None:
         facts_box = QGroupBox("Server")
         self.facts = QFormLayout(facts_box)
         self.fact_labels: dict[str, QLabel] = {}
@@ -185,6 +201,7 @@ class StatusPanel(QWidget):
             self.fact_labels[key] = label
         layout.addWidget(facts_box)
 
+    def _build_chart_and_history(self, layout: QVBoxLayout) -> None:
         chart_box = QGroupBox("Gateway latency")
         chart_layout = QVBoxLayout(chart_box)
         self.chart = LatencyChart()
@@ -200,8 +217,6 @@ class StatusPanel(QWidget):
         self.history.setMinimumHeight(120)
         history_layout.addWidget(self.history)
         layout.addWidget(history_box, 1)
-        self.apply_theme()
-        self.show_account(None, None)
 
     def apply_theme(self) -> None:
         """Colours that must read on the current (light or dark) background."""

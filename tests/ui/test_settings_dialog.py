@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 import qasync
+from pydantic import ValidationError
+from PySide6.QtWidgets import QDoubleSpinBox
 from pytestqt.qtbot import QtBot
 
-from ibdesk.config import load_settings
+from ibdesk.config import Settings, load_settings
 from ibdesk.services import open_runtime
 from ibdesk.ui.controller import Controller
 from ibdesk.ui.settings_dialog import SettingsDialog
@@ -86,3 +88,24 @@ def test_start_at_login_is_a_checkbox(loop: qasync.QEventLoop, home: Path, qtbot
     again.autostart.setChecked(False)
     assert loop.run_until_complete(again.save())
     assert not entry.exists()
+
+
+def test_the_dialogs_bounds_are_the_settings_models(loop: qasync.QEventLoop, home: Path,
+                                                    qtbot: QtBot) -> None:
+    """Each seconds box accepts exactly what the settings file accepts: its ends load, a
+    step past either end is refused by the model (not only by the box)."""
+    rt = open_runtime(home)
+    controller = Controller(rt)
+    dialog = SettingsDialog(controller)
+    qtbot.addWidget(dialog)
+    for key in ("check_interval", "check_interval_error"):
+        spin = dialog.fields[key]
+        assert isinstance(spin, QDoubleSpinBox)
+        low, high = spin.minimum(), spin.maximum()
+        for fine in (low, high):
+            assert getattr(Settings.model_validate({key: fine}), key) == fine
+        for bad in (low - 1, high + 1):
+            with pytest.raises(ValidationError):
+                Settings.model_validate({key: bad})
+        assert spin.value() == getattr(Settings.model_validate({}), key)  # the default
+    loop.run_until_complete(controller.close())

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ibdesk.cloud import DigitalOceanClient, Droplet
+from ibdesk.domain.cadence import CADENCE
 from ibdesk.domain.errors import (
     CloudAuthError,
     CloudError,
@@ -64,11 +65,11 @@ _STILL = ("Gateways are still checked and the failed-login guard still works; se
 
 @dataclass
 class MonitorConfig:
-    fast_interval: float = 5.0
+    fast_interval: float = CADENCE.fast
     """Seconds between looks at an account in transition."""
-    slow_interval: float = 60.0
+    slow_interval: float = CADENCE.steady
     """Seconds between looks at a running or stopped account."""
-    error_interval: float = 30.0
+    error_interval: float = CADENCE.error
     probe_concurrency: int = 64
     probe_timeout: float = 20.0
     """Above IBeam's own 15 s: its /readyz tickles the gateway with that timeout."""
