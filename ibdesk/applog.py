@@ -1,7 +1,7 @@
 """ibdesk's own log: a rotating file in the data folder, with secrets taken out.
 
 Every record passes through `RedactingFormatter`, which masks each value the keyring
-handed to this process (`ibdesk.secrets.known_values`) and anything shaped like a
+handed to this process (`ibdesk.secret_values.known_values`) and anything shaped like a
 credential, after the message and any traceback are formatted, so that an exception
 text cannot slip a secret past it. The file is written by a listener thread behind a
 queue: a log call on the Qt thread never waits on the disk.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ibdesk.domain.redaction import redact
 from ibdesk.private_files import create_private
-from ibdesk.secrets import known_values
+from ibdesk.secret_values import known_values
 
 LOG_DIR = "logs"
 LOG_FILE = "ibdesk.log"

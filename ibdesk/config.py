@@ -14,7 +14,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -121,11 +121,11 @@ class Settings(BaseSettings):
     @field_validator("image_id", mode="before")
     @classmethod
     def _check_image(cls, value: Any) -> str:
-        value = str(value)
-        if not _IMAGE.match(value):
+        text = str(value)
+        if not _IMAGE.match(text):
             raise ValueError("must be an image id (digits) or an image slug such as "
                              "ubuntu-24-04-x64")
-        return value
+        return text
 
     @field_validator("log_level")
     @classmethod
@@ -192,7 +192,7 @@ def load_settings(home: str | os.PathLike[str] | None = None, **overrides: Any) 
                 f"{toml_file} holds the DigitalOcean token ({sorted(secret_keys)[0]}). Remove "
                 "that line: ibdesk keeps the token in the system keyring (`ibdesk token set`).",
                 path=str(toml_file))
-    bound = type("Settings", (Settings,), {"_toml_path": toml_file})
+    bound = cast(type[Settings], type("Settings", (Settings,), {"_toml_path": toml_file}))
     try:
         return bound(home=path, **overrides)
     except ValidationError as exc:

@@ -19,6 +19,7 @@ from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
 
 from ibdesk.domain.errors import KeyringUnavailable, SecretsError
+from ibdesk.secret_values import known_values, remember
 
 log = logging.getLogger(__name__)
 
@@ -39,22 +40,6 @@ def totp_secret(account_id: str) -> str:
 
 def account_secret_names(account_id: str) -> list[str]:
     return [ibkr_password(account_id), totp_secret(account_id)]
-
-
-_SEEN: set[str] = set()
-"""Every secret value this process read from or gave to the keyring. Held only in memory
-(where the values already are) so that the log filter can mask them exactly."""
-
-
-def remember(value: str | None) -> None:
-    """Mark a value as secret for the log filter (also for values not yet stored, such
-    as a password typed into the wizard)."""
-    if value:
-        _SEEN.add(value)
-
-
-def known_values() -> frozenset[str]:
-    return frozenset(_SEEN)
 
 
 _UNSAFE_BACKENDS = ("keyring.backends.fail", "keyring.backends.null", "keyrings.alt")
@@ -92,7 +77,7 @@ class MemoryKeyring(KeyringBackend):
         raise RuntimeError("MemoryKeyring is never chosen automatically")
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # keyring is untyped here
         self.store: dict[tuple[str, str], str] = {}
 
     def get_password(self, service: str, username: str) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -173,3 +174,27 @@ def test_the_window_path_loads_no_command_module() -> None:
     result = subprocess.run([*PYTHON, "-c", code], capture_output=True, text=True,
                             check=True, timeout=60)
     assert result.stdout.strip() == "False"
+
+
+def test_a_corrupt_database_is_reported_by_the_fast_listing_too(
+        capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    """`accounts` reads with sqlite3 when it can; a damaged file goes to the usual path,
+    which names it."""
+    home.mkdir(parents=True)
+    (home / "ibdesk.sqlite3").write_bytes(b"garbage" * 1000)
+    code, _, err = run(capsys, "accounts")
+    assert code == 1
+    assert str(home / "ibdesk.sqlite3") in err and "damaged" in err
+
+
+def test_a_reader_that_goes_away_ends_the_listing_quietly(home: Path) -> None:
+    """`ibdesk accounts | head -1`: exit 141 like a shell tool, no traceback."""
+    assert main(["accounts"]) == 0  # the store exists from here on (the fast path)
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        done = subprocess.run([*IBDESK, "accounts"], stdout=writer, stderr=subprocess.PIPE,
+                              text=True, timeout=60, check=False)
+    finally:
+        os.close(writer)
+    assert done.returncode == 141 and done.stderr == ""

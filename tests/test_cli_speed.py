@@ -18,8 +18,8 @@ from ibdesk.cli import main
 with contextlib.suppress(SystemExit):
     main(sys.argv[1:])
 heavy = ("sqlalchemy", "alembic", "pydantic", "pydantic_settings", "keyring", "asyncssh",
-         "httpx", "aiohttp", "PySide6", "ibdesk.services", "ibdesk.store", "ibdesk.gateway",
-         "ibdesk.cloud")
+         "httpx", "aiohttp", "PySide6", "asyncio", "ibdesk.services", "ibdesk.store",
+         "ibdesk.store.repository", "ibdesk.domain.models", "ibdesk.gateway", "ibdesk.cloud")
 print(json.dumps(sorted(m for m in heavy if m in sys.modules)), file=sys.stderr)
 """
 
@@ -37,7 +37,13 @@ def test_parsing_loads_nothing_heavy(home: object, argv: list[str]) -> None:
 
 
 def test_accounts_loads_no_ssh_http_or_qt(home: object) -> None:
-    loaded = _loaded(home, "--json", "accounts")
-    assert "ibdesk.store" in loaded  # it did read the store
+    first = _loaded(home, "--json", "accounts")  # no store yet: the repository makes it
+    assert "ibdesk.store.repository" in first
     assert not {"asyncssh", "httpx", "aiohttp", "PySide6", "ibdesk.gateway",
-                "ibdesk.cloud"} & set(loaded)
+                "ibdesk.cloud"} & set(first)
+    # from then on, sqlite3 alone: no SQLAlchemy, Alembic, keyring, pydantic's models or
+    # services; the settings are still loaded and checked (pydantic-settings loads asyncio)
+    again = set(_loaded(home, "--json", "accounts"))
+    assert "pydantic_settings" in again and "ibdesk.store" in again
+    assert not {"sqlalchemy", "alembic", "keyring", "ibdesk.domain.models",
+                "ibdesk.services", "ibdesk.store.repository"} & again

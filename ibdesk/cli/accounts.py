@@ -8,17 +8,17 @@ environment}; each account carries account_id, environment, status and the do_* 
 from __future__ import annotations
 
 import argparse
-import asyncio
+from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ibdesk.cli.output import EXIT_FAILED, EXIT_OK, Output, confirm, read_stdin
 from ibdesk.domain.actions import ServerAction
 from ibdesk.domain.enums import Environment, ServerStatus, TwoFactorHandler
 from ibdesk.domain.errors import IbdeskError
 
-# Each command imports the services it runs (SSH, HTTP, the status rules) itself:
-# `ibdesk accounts`, which scripts call in loops, needs none of them.
+# Each command imports the services it runs (SSH, HTTP, the status rules) and asyncio
+# itself: `ibdesk accounts`, which scripts call in loops, needs none of them.
 if TYPE_CHECKING:
     from ibdesk.domain.models import Account
     from ibdesk.services.connect.provisioner import Progress, Provisioner
@@ -27,7 +27,33 @@ if TYPE_CHECKING:
     from ibdesk.services.watch.status import StatusReport
 
 
-def _account_json(account: Account) -> dict[str, Any]:
+class Listed(Protocol):
+    """What the listing and the JSON of an account read: an `Account`, or the fast
+    path's `store.listing.AccountLine`."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def environment(self) -> Environment: ...
+    @property
+    def do_server_status(self) -> ServerStatus: ...
+    @property
+    def do_droplet_id(self) -> int | None: ...
+    @property
+    def do_droplet_name(self) -> str | None: ...
+    @property
+    def do_ip_address(self) -> str | None: ...
+    @property
+    def do_region(self) -> str | None: ...
+    @property
+    def do_last_status_check(self) -> datetime | None: ...
+    @property
+    def local_port(self) -> int | None: ...
+
+
+def _account_json(account: Listed) -> dict[str, Any]:
     return {
         "account_id": account.id, "environment": account.environment.value,
         "username": account.username, "status": account.do_server_status.value,
@@ -57,6 +83,7 @@ def _read_connect_secrets(args: argparse.Namespace) -> tuple[str, str | None]:
 
 
 def _run_connect(provisioner: Provisioner, args: argparse.Namespace) -> Account:
+    import asyncio
     if args.resume:
         new_password = _read_connect_secrets(args)[0] if args.password_stdin else None
         return asyncio.run(provisioner.resume(args.resume, new_password=new_password))
@@ -105,7 +132,29 @@ def cmd_connect(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_accounts(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
-    accounts = rt.repository.list_accounts()
+    return _print_accounts(rt.repository.list_accounts(), out)
+
+
+def accounts_quickly(args: argparse.Namespace, out: Output) -> int | None:
+    """`ibdesk accounts` without the repository (SQLAlchemy, Alembic) or the runtime
+    (keyring): the settings are loaded and checked as on every path, then the store is
+    read with sqlite3 (`store.listing`). None when that read cannot vouch for the store
+    (none yet, a schema to migrate, another database URL): then the usual path runs."""
+    from ibdesk.config import load_settings
+    from ibdesk.private_files import tighten
+    from ibdesk.store.listing import read_accounts
+
+    settings = load_settings(getattr(args, "home", None))
+    if settings.database_url is not None:
+        return None
+    accounts = read_accounts(settings.database_path)
+    if accounts is None:
+        return None
+    tighten(settings.home)  # as open_runtime does on every start
+    return _print_accounts(accounts, out)
+
+
+def _print_accounts(accounts: Sequence[Listed], out: Output) -> int:
     lines = [f"{'ACCOUNT':<18} {'ENV':<6} {'STATUS':<13} {'SERVER':<28} {'IP':<15} "
              f"{'REGION':<7} LOCAL URL"]
     lines += [f"{a.id:<18} {a.environment.value:<6} {a.do_server_status.value:<13} "
@@ -140,12 +189,16 @@ def _report(out: Output, report: StatusReport) -> int:
 
 
 def cmd_status(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    import asyncio
+
     from ibdesk.services.watch.status import StatusService
 
     return _report(out, asyncio.run(StatusService(rt).check(args.account_id)))
 
 
 def _power(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    import asyncio
+
     from ibdesk.services.control.lifecycle import Lifecycle
 
     account = rt.repository.require_account(args.account_id)
@@ -161,6 +214,8 @@ def _power(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
 
 async def _wait_running(rt: Runtime, account_id: str, out: Output,
                         timeout: float = 600.0) -> StatusReport:
+    import asyncio
+
     from ibdesk.services.watch.status import StatusService
 
     service = StatusService(rt)
@@ -176,6 +231,8 @@ async def _wait_running(rt: Runtime, account_id: str, out: Output,
 
 
 def cmd_delete(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    import asyncio
+
     from ibdesk.services.control.lifecycle import Lifecycle
 
     account = rt.repository.require_account(args.account_id)
@@ -189,6 +246,8 @@ def cmd_delete(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_port(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    import asyncio
+
     from ibdesk.services.control import local_port
 
     if args.port is None:
@@ -204,6 +263,8 @@ def cmd_port(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_tunnel(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    import asyncio
+
     from ibdesk.services.control.tunnel import KeptTunnel, TunnelState
 
     async def hold() -> None:

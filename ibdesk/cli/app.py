@@ -21,6 +21,8 @@ from ibdesk.cli.parser import COMMAND_MODULES, build_parser
 from ibdesk.private_files import restrict_umask
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ibdesk.cli.output import Output
     from ibdesk.services.runtime import Runtime
 
@@ -40,12 +42,30 @@ def command(name: str) -> Callable[[Runtime, argparse.Namespace, Output], int]:
     return handlers[name]
 
 
-def _run(rt: Runtime, name: str, args: argparse.Namespace, out: Output) -> int:
+def _log_start(home: Path, name: str) -> None:
     from ibdesk import applog
 
-    applog.install(rt.settings.home, console_level=logging.WARNING)
+    applog.install(home, console_level=logging.WARNING)
     log.info("ibdesk %s: %s", __version__, name)
+
+
+def _run(rt: Runtime, name: str, args: argparse.Namespace, out: Output) -> int:
+    _log_start(rt.settings.home, name)
     return command(name)(rt, args, out)
+
+
+def _run_quickly(name: str, args: argparse.Namespace, out: Output) -> int | None:
+    """The commands scripts call in loops, without opening the runtime: `accounts` on a
+    local store (cli.accounts.accounts_quickly). None: take the usual path."""
+    if name != "accounts" or getattr(args, "sandbox", False):
+        return None
+    from ibdesk.cli.accounts import accounts_quickly
+    from ibdesk.paths import resolve_home
+
+    code = accounts_quickly(args, out)
+    if code is not None:
+        _log_start(resolve_home(getattr(args, "home", None)), name)
+    return code
 
 
 def window_request(argv: Sequence[str]) -> tuple[str | None, bool] | None:
@@ -108,10 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 restrict_umask()
             return _open_window(*wanted)
     args = build_parser().parse_args(argv)  # --version, --help, usage errors end here
-    from ibdesk import launch
     from ibdesk.cli.output import EXIT_FAILED, Output
     from ibdesk.domain.errors import IbdeskError
-    from ibdesk.services.runtime import open_runtime
 
     out = Output(getattr(args, "json", False))
     command = args.command
@@ -127,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                      "desktop, `ibdesk` opens the window.")
         command = "info"
     try:
+        quick = _run_quickly(command, args, out)
+        if quick is not None:
+            return quick
         if command == "sandbox":
             logging.basicConfig(level=logging.WARNING,
                                 format="%(levelname)s %(name)s: %(message)s")
@@ -137,6 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ibdesk.cli.basic import cmd_sandbox_serve
 
             return cmd_sandbox_serve(args, out)
+        from ibdesk import launch
+        from ibdesk.services.runtime import open_runtime
+
         if getattr(args, "sandbox", False):
             with launch.sandbox_runtime(getattr(args, "home", None)) as rt:
                 return _run(rt, command, args, out)
@@ -156,6 +180,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         out.error("interrupted")
         return 130
+    except BrokenPipeError:
+        return _reader_went_away()
+
+
+def _reader_went_away() -> int:
+    """`ibdesk accounts | head -1`: the reader closed the pipe. Quietly, as a shell tool
+    ends on SIGPIPE (128 + 13), and with stdout pointed at nothing so that Python's own
+    flush at exit does not print a second traceback."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141
 
 
 __all__ = ["build_parser", "command", "main", "window_request"]

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from ibdesk.domain.enums import ServerStatus
-from ibdesk.domain.models import Account
+
+if TYPE_CHECKING:  # pydantic's models are not needed to name an action
+    from ibdesk.domain.models import Account
 
 
 class Ask(StrEnum):

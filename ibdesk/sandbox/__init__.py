@@ -12,8 +12,9 @@ the simulated hosts.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ibdesk.lazy import module_getattr
 
 if TYPE_CHECKING:
     from ibdesk.sandbox.ibeam import IBeamTiming, LightIBeam
@@ -32,14 +33,4 @@ __all__ = ["DEMO_USER", "IBKR", "APIError", "Config", "IBKRUser", "IBeamTiming",
            "Sandbox", "SandboxOptions", "SimClock", "UserBook", "World"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
+__getattr__ = module_getattr(__name__, _WHERE)

@@ -23,7 +23,7 @@ class SandboxFileKeyring(KeyringBackend):
         raise RuntimeError("only for sandbox mode, never chosen automatically")
 
     def __init__(self, path: Path) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # keyring is untyped here
         self.path = path
 
     def _load(self) -> dict[str, str]:

@@ -24,15 +24,14 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 
 from ibdesk.domain.errors import DatabaseCorrupt, DatabaseTooNew, StoreError
 from ibdesk.private_files import create_private
+from ibdesk.store.revision import SCHEMA_HEAD
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 log = logging.getLogger(__name__)
-
-SCHEMA_HEAD = "0005"
-"""The newest migration; a database already there opens without loading Alembic (a third
-of the window's start-up). tests/store/test_migrations.py keeps it equal to Alembic's."""
+# SCHEMA_HEAD (store/revision.py): the newest migration; a database already there opens
+# without loading Alembic (a third of the window's start-up).
 
 BUSY_TIMEOUT_MS = 30_000
 WRITE = {"ibdesk_write": True}

@@ -35,7 +35,6 @@ from PySide6.QtWidgets import (
     QWizard,
     QWizardPage,
 )
-from qasync import asyncSlot
 
 from ibdesk.domain.errors import AddressUnknown, IbdeskError, LoginRefused
 from ibdesk.domain.ibeam import UNWORKABLE_TWO_FA
@@ -51,7 +50,7 @@ from ibdesk.services.connect.provisioner import (
 )
 from ibdesk.ui import dialogs, status_style
 from ibdesk.ui.controller import Controller
-from ibdesk.ui.tasks import spawn
+from ibdesk.ui.tasks import async_slot, spawn
 
 PAGE_TOKEN, PAGE_LOGIN, PAGE_SERVER, PAGE_REVIEW, PAGE_PROGRESS = range(5)
 
@@ -100,7 +99,7 @@ class TokenPage(QWizardPage):
         self._check()
         return False
 
-    @asyncSlot()
+    @async_slot()
     async def _check(self) -> None:
         await self.check()
 
@@ -263,7 +262,7 @@ class ServerPage(QWizardPage):
         else:
             self._fill_sizes()
 
-    @asyncSlot()
+    @async_slot()
     async def _load(self) -> None:
         await self.load()
 
@@ -332,7 +331,7 @@ class ServerPage(QWizardPage):
         self._check()
         return False
 
-    @asyncSlot()
+    @async_slot()
     async def _check(self) -> None:
         if await self.check():
             self._wizard.next()

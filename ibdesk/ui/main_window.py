@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from qasync import asyncSlot
 
 from ibdesk import __version__
 from ibdesk.domain.actions import Ask, ServerAction, allowed_actions
@@ -43,7 +42,7 @@ from ibdesk.ui import dialogs
 from ibdesk.ui.account_table_model import COL_ACCOUNT, AccountRole, AccountTableModel
 from ibdesk.ui.controller import Controller
 from ibdesk.ui.status_panel import StatusPanel
-from ibdesk.ui.tasks import spawn
+from ibdesk.ui.tasks import async_slot, spawn
 from ibdesk.ui.tray import Tray
 
 log = logging.getLogger(__name__)
@@ -406,11 +405,11 @@ class MainWindow(QMainWindow):
         self.panel.show_history(await self.controller.history(account_id))
 
     # ------------------------------------------------------------------ slots
-    @asyncSlot()
+    @async_slot()
     async def _on_selection_changed(self, *_: object) -> None:
         await self._show_selected()
 
-    @asyncSlot()
+    @async_slot()
     async def _on_cycle_finished(self, updates: object) -> None:
         await self.apply_updates(list(updates) if isinstance(updates, list) else [])
 
@@ -430,7 +429,7 @@ class MainWindow(QMainWindow):
         if touched_selected or any(u.account_id == selected for u in updates):
             await self._show_selected()
 
-    @asyncSlot()
+    @async_slot()
     async def _on_status_changed(self, change: object) -> None:
         event = getattr(change, "event", None)
         account = getattr(change, "account", None)
@@ -439,11 +438,11 @@ class MainWindow(QMainWindow):
             if account is not None and self.tray is not None:
                 self.tray.notify_error(account, event.reason)
 
-    @asyncSlot()
+    @async_slot()
     async def _on_accounts_changed(self) -> None:
         await self.reload()
 
-    @asyncSlot()
+    @async_slot()
     async def _on_refresh_triggered(self) -> None:
         """Check every account now (it checked only the selected row)."""
         count = self.model.rowCount()

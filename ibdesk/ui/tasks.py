@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, cast
+
+import qasync
+
+P = ParamSpec("P")
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +37,19 @@ def _ended(task: asyncio.Task[Any]) -> None:
         log.error("%s failed", what, exc_info=error)
 
 
+def async_slot() -> Callable[[Callable[P, Coroutine[Any, Any, None]]],
+                              Callable[P, asyncio.Task[None]]]:
+    """qasync's `asyncSlot()`, typed: qasync ships no type information, and an untyped
+    decorator would leave every slot unchecked. Calling the slot starts its coroutine as
+    a task and returns it (qasync drops the signal's trailing arguments the coroutine
+    does not take, and hands what it raises to `sys.excepthook`, the crash box)."""
+    return cast(Callable[[Callable[P, Coroutine[Any, Any, None]]],
+                         Callable[P, asyncio.Task[None]]], qasync.asyncSlot())
+
+
 def running() -> int:
     """How many spawned tasks have not ended (tests check that none is left behind)."""
     return len(_running)
 
 
-__all__ = ["running", "spawn"]
+__all__ = ["async_slot", "running", "spawn"]
