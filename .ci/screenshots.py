@@ -78,9 +78,9 @@ async def scenario(rt, runner) -> None:  # type: ignore[no-untyped-def]
     wizard.accept()
 
     noop = lambda event: None  # noqa: E731
-    await controller.connect(ConnectRequest(username="demo4711", password="demo pass",
+    await controller.connect_account(ConnectRequest(username="demo4711", password="demo pass",
                                             environment=Environment.DEMO), noop)
-    live = await controller.connect(ConnectRequest(
+    live = await controller.connect_account(ConnectRequest(
         username="livejoe", password="l!ve\"pass", environment=Environment.LIVE,
         two_fa_handler=TwoFactorHandler.PYOTP, totp_secret="JBSWY3DPEHPK3PXP"), noop)
     sandbox = runner.sandbox
@@ -174,7 +174,7 @@ def main() -> int:
     from ibdesk.secrets import DO_TOKEN, MemoryKeyring, SecretStore
     from ibdesk.services import open_runtime
     from ibdesk.services.runtime import SandboxInfo
-    from tests.e2e.conftest import options
+    from tests.helpers.e2e import options
 
     OUT.mkdir(parents=True, exist_ok=True)
     app = make_application()

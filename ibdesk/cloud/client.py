@@ -47,6 +47,7 @@ from ibdesk.cloud.models import (
     SSHKey,
     Tag,
 )
+from ibdesk.domain.backoff import Backoff
 from ibdesk.domain.errors import (
     CloudAuthError,
     CloudError,
@@ -432,7 +433,7 @@ class DigitalOceanClient:
     ) -> Action:
         """Follow an action to `completed`; `errored` or the timeout raise CloudError."""
         deadline = self._clock() + timeout
-        delay = poll
+        waits = Backoff(poll, max(poll, poll_cap))
         while True:
             action = await self.get_action(action_id)
             if on_poll is not None:
@@ -443,12 +444,12 @@ class DigitalOceanClient:
                 raise CloudError(
                     f"DigitalOcean reported that the {action.type.replace('_', ' ')} action "
                     "failed.", action_id=action_id, resource_id=action.resource_id)
+            delay = next(waits)
             if self._clock() + delay > deadline:
                 raise CloudError(
                     f"The {action.type.replace('_', ' ')} action is still running after "
                     f"{round(timeout)} seconds; ibdesk keeps watching it.", action_id=action_id)
             await self._sleep(delay)
-            delay = min(poll_cap, delay * 1.5)
 
     # ------------------------------------------------------------------ firewalls
     async def create_firewall(self, spec: FirewallSpec) -> Firewall:

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+from ibdesk.domain.backoff import Backoff
 from ibdesk.domain.errors import GatewayError, GatewayUnreachable
 from ibdesk.domain.models import Account
 from ibdesk.gateway import Remote, connect, resolve_endpoint
@@ -49,9 +50,9 @@ class RemoteAccess:
         settings = self._rt.settings
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
-        delay = 0.5
+        waits = Backoff(0.5, 10.0)
         # the row as it is now: a pin made since `account` was read must be used
-        current = await in_thread(self._rt.repository.get_account, account.id) or account
+        current = await self._rt.store.get_account(account.id) or account
         pinned = current.host_key_pin
         if pinned is None and current.ibeam_started:
             raise GatewayError(
@@ -71,17 +72,17 @@ class RemoteAccess:
                         connect(endpoint, private_key, pinned_host_key=pinned))
                     break
                 except GatewayUnreachable as exc:
+                    delay = next(waits)
                     if loop.time() + delay > deadline:
                         raise
                     if on_wait is not None:
                         on_wait(exc.user_message)
                     await asyncio.sleep(delay)
-                    delay = min(10.0, delay * 1.6)
             if not pinned:
                 if droplet_id is None:
                     raise GatewayUnreachable("This account has no server yet.",
                                              account_id=account.id)
-                kept = await in_thread(self._rt.repository.pin_host_key, account.id,
+                kept = await self._rt.store.pin_host_key(account.id,
                                        droplet_id, remote.host_key)
                 if kept != remote.host_key:  # another first connection pinned another key
                     raise GatewayError(

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # loaded when first used: the window paints before HTTP is ne
     from ibdesk.cloud import DigitalOceanClient
     from ibdesk.cloud.client import Transport
     from ibdesk.secrets import KeyringBackend
+    from ibdesk.services.async_store import AsyncRepository
     from ibdesk.store import Repository
 
 
@@ -54,6 +55,13 @@ class Runtime:
 
                     self._repository = Repository.open(self.settings.effective_database_url)
         return self._repository
+
+    @property
+    def store(self) -> AsyncRepository:
+        """The repository for coroutines: each call on a worker thread (async_store)."""
+        from ibdesk.services.async_store import AsyncRepository
+
+        return AsyncRepository(self)
 
     def cloud(self, token: str) -> DigitalOceanClient:
         from ibdesk.cloud import DigitalOceanClient

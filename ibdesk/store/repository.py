@@ -306,7 +306,7 @@ class Repository:
         with self._read() as session:
             return [n for n in session.scalars(select(AccountRow.do_droplet_name)) if n]
 
-    def update_account(self, account_id: str, **changes: Any) -> Account:
+    def update_account(self, /, account_id: str, **changes: Any) -> Account:
         unknown = set(changes) - set(_ACCOUNT_FIELDS) - {"status_detail"}
         if unknown:
             raise ValueError(f"not account fields: {sorted(unknown)}")
@@ -366,6 +366,7 @@ class Repository:
     # ------------------------------------------------------------------ status
     def record_status(
         self,
+        /,
         account_id: str,
         status: ServerStatus,
         reason: str,
@@ -534,7 +535,7 @@ class Repository:
             row.updated_at = _now()
             return True
 
-    def update_operation(self, request_tag: str, *, step: str | None = None,
+    def update_operation(self, /, request_tag: str, *, step: str | None = None,
                          state: OperationState | None = None, error: str | None = None,
                          as_owner: OperationOwner | None = None,
                          **payload: Any) -> PendingOperation:

@@ -1,14 +1,22 @@
-"""The account table as a Qt model: rows are (Account, StatusDetail) from the store.
+"""The account table as a Qt model: rows are (Account, StatusDetail) from the store,
+and what only this session knows of each account (`Session`: the action under way, the
+tunnel, the latency of the last probes, whether a connect can be resumed).
 
-A status change touches only its row (one `dataChanged`); the "checked" column's ages
-are refreshed by one range `dataChanged` on that column. Sorting and filtering happen in
-a QSortFilterProxyModel in front of it, so a thousand rows stay cheap.
+The model is the one place the window's views read an account from: the table through
+the display roles, the status panel through `AccountRole` (it watches the model's
+`dataChanged` for its row, as napari's Qt widgets watch their layer model). A change
+touches only its row (one `dataChanged`, with the roles that changed); the "checked"
+column's ages are refreshed by one range `dataChanged` on that column. Sorting and
+filtering happen in a QSortFilterProxyModel in front of it, so a thousand rows stay
+cheap.
 """
 
 from __future__ import annotations
 
 import enum
 import functools
+from collections import deque
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +38,31 @@ class AccountRole(enum.IntEnum):
     """The domain Account of the row."""
     DETAIL = Qt.ItemDataRole.UserRole + 2
     SORT = Qt.ItemDataRole.UserRole + 3
+    SESSION = Qt.ItemDataRole.UserRole + 4
+    """The row's `Session`: busy action, tunnel, latency, resumable."""
+
+
+LATENCY_POINTS = 120
+"""How many probes' latency the panel's chart shows."""
+
+
+@dataclass
+class Session:
+    """What this run of the window knows of an account beyond the store's row."""
+
+    busy: str | None = None
+    """The action under way (its ServerAction value), if any."""
+    tunnel_port: int = 0
+    """The local port of the open tunnel; 0 when none is up."""
+    tunnel_waiting: int = 0
+    """The local port of a kept tunnel that is down and being reopened; else 0."""
+    resumable: bool = False
+    """A connect of this account is pending or failed: Resume carries it on."""
+    latency: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_POINTS))
+
+    @property
+    def tunnel_kept(self) -> bool:
+        return bool(self.tunnel_port or self.tunnel_waiting)
 
 
 @functools.cache
@@ -72,12 +105,16 @@ class AccountTableModel(AccountColumnsModel):
         super().__init__([], parent)
         self._rows: list[tuple[Account, StatusDetail | None]] = []
         self._index: dict[str, int] = {}
+        self._sessions: dict[str, Session] = {}
+        """By account id, kept across `set_rows` (a reload must not forget a tunnel)."""
 
     # ------------------------------------------------------------------ contents
     def set_rows(self, rows: list[tuple[Account, StatusDetail | None]]) -> None:
         self.beginResetModel()
         self._rows = list(rows)
         self._index = {a.id: i for i, (a, _) in enumerate(self._rows)}
+        # what this session knew of an account that is gone goes with it
+        self._sessions = {k: v for k, v in self._sessions.items() if k in self._index}
         self.endResetModel()
 
     def update_account(self, account: Account, detail: StatusDetail | None) -> bool:
@@ -109,10 +146,47 @@ class AccountTableModel(AccountColumnsModel):
         changes = {k: v for k, v in update.fields.items() if k in _ACCOUNT_FIELDS}
         changes.update(do_server_status=update.status, do_last_status_check=update.at)
         new = account.model_copy(update=changes)
+        if update.detail is not None and update.detail.latency_ms is not None:
+            self.session(account.id).latency.append(update.detail.latency_ms)
+            if new == account and update.detail == old_detail:
+                self._session_changed(account.id)  # only the chart has news
+                return True
         if new == account and update.detail == old_detail:
             return False
         self.update_account(new, update.detail)
         return True
+
+    # ------------------------------------------------------------------ the session
+    def session(self, account_id: str) -> Session:
+        return self._sessions.setdefault(account_id, Session())
+
+    def set_busy(self, account_id: str, action: str | None) -> None:
+        self._change(account_id, busy=action)
+
+    def set_tunnel(self, account_id: str, port: int, waiting: int) -> None:
+        self._change(account_id, tunnel_port=port, tunnel_waiting=waiting)
+
+    def set_resumable(self, account_ids: set[str]) -> None:
+        for account_id in set(self._index) | {i for i, s in self._sessions.items()
+                                              if s.resumable}:
+            self._change(account_id, resumable=account_id in account_ids)
+
+    def add_latency(self, account_id: str, milliseconds: float) -> None:
+        self.session(account_id).latency.append(milliseconds)
+        self._session_changed(account_id)
+
+    def _change(self, account_id: str, **values: Any) -> None:
+        session = self.session(account_id)
+        if any(getattr(session, key) != value for key, value in values.items()):
+            for key, value in values.items():
+                setattr(session, key, value)
+            self._session_changed(account_id)
+
+    def _session_changed(self, account_id: str) -> None:
+        row = self._index.get(account_id)
+        if row is not None:
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(HEADERS) - 1),
+                                  [AccountRole.SESSION])
 
     def row_of(self, account_id: str) -> int | None:
         return self._index.get(account_id)
@@ -140,6 +214,8 @@ class AccountTableModel(AccountColumnsModel):
             return account
         if role == AccountRole.DETAIL:
             return detail
+        if role == AccountRole.SESSION:
+            return self.session(account.id)
         if role in (Qt.ItemDataRole.DisplayRole, AccountRole.SORT):
             return self._display(account, detail, column, role == AccountRole.SORT)
         if role == Qt.ItemDataRole.DecorationRole and column == COL_STATUS:
@@ -165,8 +241,6 @@ class AccountTableModel(AccountColumnsModel):
                 return _bold()
         if role == Qt.ItemDataRole.AccessibleTextRole and column == COL_STATUS:
             return status_style.LABELS[account.do_server_status]
-        if role == Qt.ItemDataRole.TextAlignmentRole and column == COL_COST:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
     def _display(self, account: Account, detail: StatusDetail | None, column: int,
@@ -205,6 +279,7 @@ class AccountTableModel(AccountColumnsModel):
         return None
 
 
-__all__ = ["AccountRole", "AccountTableModel", "COL_ACCOUNT", "COL_CHECKED", "COL_COST",
-           "COL_DROPLET", "COL_ENVIRONMENT", "COL_GATEWAY", "COL_IP", "COL_PORT", "COL_REGION",
-           "COL_STATUS", "HEADERS", "age", "gateway_text"]
+__all__ = ["COL_ACCOUNT", "COL_CHECKED", "COL_COST", "COL_DROPLET", "COL_ENVIRONMENT",
+           "COL_GATEWAY", "COL_IP", "COL_PORT", "COL_REGION", "COL_STATUS", "HEADERS",
+           "LATENCY_POINTS", "AccountRole", "AccountTableModel", "Session", "age",
+           "gateway_text"]

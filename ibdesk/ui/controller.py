@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import importlib
 import logging
-from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +47,6 @@ if TYPE_CHECKING:
 # before SSH, HTTP and the provisioning code are loaded (start-up time).
 
 log = logging.getLogger(__name__)
-LATENCY_POINTS = 120
 
 
 class Controller(QObject):
@@ -66,7 +64,6 @@ class Controller(QObject):
         self.rt = rt
         self._monitor_config = monitor_config
         self._monitor: MonitorProcess | None = None
-        self.latency: dict[str, deque[float]] = {}
         self.busy: dict[str, str] = {}
         """Account id → the action running on it."""
         self._monitor_task: asyncio.Task[None] | None = None
@@ -179,17 +176,12 @@ class Controller(QObject):
     def _on_cycle(self, updates: list[Any]) -> None:
         if self._closed:
             return
-        for update in updates:
-            detail = update.detail
-            if detail is not None and detail.latency_ms is not None:
-                self.latency.setdefault(update.account_id, deque(maxlen=LATENCY_POINTS)).append(
-                    detail.latency_ms)
-        self.cycle_finished.emit(updates)
+        self.cycle_finished.emit(updates)  # the window's table model keeps the latency
 
     # ------------------------------------------------------------------ reading
     async def accounts(self) -> list[tuple[Account, StatusDetail | None]]:
-        rt = self.rt  # the store is opened (SQLAlchemy imported) on the worker thread too
-        return await asyncio.to_thread(lambda: rt.repository.list_accounts_with_details())
+        # rt.store: the store is opened (SQLAlchemy imported) on the worker thread too
+        return await self.rt.store.list_accounts_with_details()
 
     async def account(self, account_id: str) -> tuple[Account, StatusDetail | None] | None:
         rt = self.rt
@@ -202,8 +194,7 @@ class Controller(QObject):
         return await asyncio.to_thread(load)
 
     async def history(self, account_id: str, limit: int = 50) -> list[StatusEvent]:
-        rt = self.rt
-        return await asyncio.to_thread(lambda: rt.repository.history(account_id, limit))
+        return await self.rt.store.history(account_id, limit)
 
     async def has_token(self) -> bool:
         from ibdesk.services.token import TokenService
@@ -243,10 +234,8 @@ class Controller(QObject):
         """Accounts whose connect is pending or failed (Resume carries it on)."""
         from ibdesk.domain.models import OperationState
 
-        rt = self.rt
-        ops = await asyncio.to_thread(
-            lambda: rt.repository.operations(states=(OperationState.PENDING,
-                                                     OperationState.FAILED)))
+        ops = await self.rt.store.operations(states=(OperationState.PENDING,
+                                                      OperationState.FAILED))
         return {op.account_id for op in ops if op.kind == "connect"}
 
     async def connect_account(self, request: ConnectRequest,
@@ -299,7 +288,6 @@ class Controller(QObject):
                 await Lifecycle(self.rt).power(wanted, account_id)
             if action == "delete":
                 await self.close_tunnel(account_id, forget=False)
-                self.latency.pop(account_id, None)
                 self.accounts_changed.emit()
             else:
                 await self.monitor.refresh(account_id)
@@ -358,9 +346,8 @@ class Controller(QObject):
         return bound
 
     async def _remember_tunnel(self, account_id: str, keep: bool) -> None:
-        rt = self.rt
         with contextlib.suppress(IbdeskError):  # the account may be gone (deleted)
-            await asyncio.to_thread(rt.repository.update_account, account_id, keep_tunnel=keep)
+            await self.rt.store.update_account(account_id, keep_tunnel=keep)
 
     async def restore_tunnels(self) -> list[str]:
         """Reopen the tunnels the trader had open when the app last ran (their servers may
@@ -425,9 +412,10 @@ class Controller(QObject):
         login log each other out at IBKR)."""
         from ibdesk.domain.naming import next_droplet_name
 
-        repo = self.rt.repository
+        rt = self.rt
 
         def read() -> tuple[str, list[Account]]:
+            repo = rt.repository  # opened here, on the worker thread, if not yet
             name = next_droplet_name(username, environment, [*repo.droplet_names(), *on_cloud])
             same = [a for a in repo.list_accounts()
                     if a.username.casefold() == username.casefold()]

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 from ibdesk import __version__
 from ibdesk.domain.actions import Ask, ServerAction, allowed_actions
 from ibdesk.domain.errors import IbdeskError
-from ibdesk.domain.models import Account, Environment, StatusDetail
+from ibdesk.domain.models import Account, Environment
 from ibdesk.private_files import create_private
 from ibdesk.ui import dialogs
 from ibdesk.ui.account_table_model import COL_ACCOUNT, AccountRole, AccountTableModel
@@ -78,8 +78,6 @@ class MainWindow(QMainWindow):
         """Quit was chosen: closing ends the app even with a tray (a close hides it)."""
         self._hidden_geometry: Any = None
         """saveGeometry() as the window was hidden (shown there again)."""
-        self.unfinished: set[str] = set()
-        """Accounts with an unfinished connect (they get a Resume button)."""
 
         self._build()
         self._connect_signals()
@@ -248,6 +246,7 @@ class MainWindow(QMainWindow):
         self.table.horizontalHeader().setResizeContentsPrecision(60)
         self.table.setAccessibleName("Accounts")
         self.panel = StatusPanel()
+        self.panel.set_model(self.model)  # it shows the selected row and follows it
         splitter = QSplitter()
         splitter.addWidget(self.table)
         splitter.addWidget(self.panel)
@@ -274,7 +273,7 @@ class MainWindow(QMainWindow):
         c.cycle_finished.connect(self._on_cycle_finished)
         c.status_changed.connect(self._on_status_changed)
         c.accounts_changed.connect(self._on_accounts_changed)
-        c.action_started.connect(self._on_action_started)
+        c.action_started.connect(self.model.set_busy)
         c.action_finished.connect(self._on_action_finished)
         c.tunnel_changed.connect(self._on_tunnel_changed)
         c.message_posted.connect(self._on_message_posted)
@@ -297,8 +296,9 @@ class MainWindow(QMainWindow):
         rows = await self.controller.accounts()
         self._update_tray([a for a, _ in rows])
         selected = self.selected_account_id()
-        self.unfinished = await self.controller.unfinished_connects()
+        unfinished = await self.controller.unfinished_connects()
         self.model.set_rows(rows)
+        self.model.set_resumable(unfinished)
         self.stack.setCurrentIndex(1 if rows else 0)
         if rows:
             self.table.resizeColumnsToContents()
@@ -316,7 +316,7 @@ class MainWindow(QMainWindow):
         if not self.model.merge(rows):  # an account came or went
             await self.reload()
             return
-        self.unfinished = await self.controller.unfinished_connects()
+        self.model.set_resumable(await self.controller.unfinished_connects())
         self._update_tray([a for a, _ in rows])
         self._show_cost()
         await self._show_selected()
@@ -364,10 +364,10 @@ class MainWindow(QMainWindow):
         from PySide6.QtWidgets import QMenu
 
         menu = QMenu(self)
-        allowed = allowed_actions(account, busy=account.id in self.controller.busy,
-                                  resumable=account.id in self.unfinished)
-        kept = self.controller.tunnel_port(account.id) or \
-            self.controller.tunnel_waiting(account.id)
+        session = self.model.session(account.id)
+        allowed = allowed_actions(account, busy=session.busy is not None,
+                                  resumable=session.resumable)
+        kept = session.tunnel_kept
         for action in ServerAction:
             if action.only_when_allowed and action not in allowed:
                 continue
@@ -386,23 +386,12 @@ class MainWindow(QMainWindow):
         return menu
 
     async def _show_selected(self) -> None:
+        """The panel follows the selected row of the model; its history is read here
+        (from the store, off the Qt thread)."""
         account_id = self.selected_account_id()
-        if account_id is None:
-            self.panel.show_account(None, None)
-            return
-        row = self.model.row_of(account_id)
-        if row is None:
-            return
-        index = self.model.index(row, 0)
-        account: Account = self.model.data(index, AccountRole.ACCOUNT)
-        detail: StatusDetail | None = self.model.data(index, AccountRole.DETAIL)
-        self.panel.show_account(account, detail,
-                                busy_action=self.controller.busy.get(account_id),
-                                tunnel_port=self.controller.tunnel_port(account_id),
-                                tunnel_waiting=self.controller.tunnel_waiting(account_id),
-                                resumable=account_id in self.unfinished)
-        self.panel.show_latency(list(self.controller.latency.get(account_id, [])))
-        self.panel.show_history(await self.controller.history(account_id))
+        self.panel.show_row(account_id)
+        if account_id is not None and self.model.row_of(account_id) is not None:
+            self.panel.show_history(await self.controller.history(account_id))
 
     # ------------------------------------------------------------------ slots
     @async_slot()
@@ -455,22 +444,19 @@ class MainWindow(QMainWindow):
         except IbdeskError as exc:
             self.statusBar().showMessage(exc.user_message)
 
-    def _on_action_started(self, account_id: str, action: str) -> None:
-        if account_id == self.selected_account_id():
-            spawn(self._show_selected())
-
     def _on_action_finished(self, account_id: str, action: str, error: str) -> None:
+        self.model.set_busy(account_id, None)
         if error:  # emitted inside the action's task: a box that does not block it
             dialogs.warning(self, f"{action.capitalize()} failed", error)
         spawn(self._apply())
 
     def _on_tunnel_changed(self, account_id: str, port: int) -> None:
+        self.model.set_tunnel(account_id, self.controller.tunnel_port(account_id),
+                              self.controller.tunnel_waiting(account_id))
         self._update_tray(self.model.accounts())
         if port:
             self.statusBar().showMessage(
                 f"Gateway of {account_id} at https://localhost:{port} for your programs.")
-        if account_id == self.selected_account_id():
-            spawn(self._show_selected())
 
     def _on_monitoring_changed(self, why: str) -> None:
         """A standing banner while the monitor cannot ask DigitalOcean: statuses of the

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette, QPen
 from PySide6.QtWidgets import (
     QFormLayout,
@@ -35,7 +35,13 @@ from PySide6.QtWidgets import (
 from ibdesk.domain.actions import ServerAction, allowed_actions
 from ibdesk.domain.models import Account, ServerStatus, StatusDetail, StatusEvent
 from ibdesk.ui import status_style
-from ibdesk.ui.account_table_model import age, gateway_text
+from ibdesk.ui.account_table_model import (
+    AccountRole,
+    AccountTableModel,
+    Session,
+    age,
+    gateway_text,
+)
 
 
 class LatencyChart(QWidget):
@@ -92,6 +98,8 @@ class StatusPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._account: Account | None = None
+        self._model: AccountTableModel | None = None
+        self._watched: str | None = None
         self.setMinimumWidth(360)
         # Long reasons and fixes (a refused login is worded with what to check) must not
         # squash the facts below them into each other: the panel scrolls instead.
@@ -315,6 +323,39 @@ class StatusPanel(QWidget):
                                                            ServerStatus.PROVISIONING):
             points = []
         self.chart.set_points(points)
+
+    # ------------------------------------------------------------------ the model
+    def set_model(self, model: AccountTableModel) -> None:
+        """Show rows of `model` and follow them: any change of the watched row (its
+        account, detail or session) is shown as it happens, whoever made it."""
+        self._model = model
+        model.dataChanged.connect(self._on_data_changed)
+        model.modelReset.connect(self._show_watched)
+        model.rowsRemoved.connect(self._show_watched)
+
+    def show_row(self, account_id: str | None) -> None:
+        """Watch the row of `account_id` (None: no account selected)."""
+        self._watched = account_id
+        self._show_watched()
+
+    def _on_data_changed(self, top: QModelIndex, bottom: QModelIndex, *_: object) -> None:
+        row = self._model.row_of(self._watched) if self._model and self._watched else None
+        if row is not None and top.row() <= row <= bottom.row():
+            self._show_watched()
+
+    def _show_watched(self, *_: object) -> None:
+        model = self._model
+        row = model.row_of(self._watched) if model is not None and self._watched else None
+        if model is None or row is None:
+            self.show_account(None, None)
+            return
+        index = model.index(row, 0)
+        session: Session = model.data(index, AccountRole.SESSION)
+        self.show_account(model.data(index, AccountRole.ACCOUNT),
+                          model.data(index, AccountRole.DETAIL), busy_action=session.busy,
+                          tunnel_port=session.tunnel_port,
+                          tunnel_waiting=session.tunnel_waiting, resumable=session.resumable)
+        self.show_latency(list(session.latency))
 
     def refresh_age(self) -> None:
         """The "Checked" fact again (the table's ages count on; the panel's stood still)."""

@@ -110,3 +110,72 @@ def test_a_monitor_result_is_applied_in_memory_when_it_changes_something() -> No
     assert model.data(model.index(0, 0), AccountRole.DETAIL).reason.startswith("The gateway")
     assert not model.apply_update(SimpleNamespace(account_id="ib-paper-ffffffff", status=None,
                                                   at=at, fields={}, detail=None))
+
+
+def _changes(model: AccountTableModel) -> list[tuple[int, int, list[int]]]:
+    seen: list[tuple[int, int, list[int]]] = []
+    model.dataChanged.connect(lambda top, bottom, roles=(): seen.append(
+        (top.row(), bottom.row(), list(roles))))
+    return seen
+
+
+def test_the_session_lives_in_the_model_and_touches_only_its_row() -> None:
+    """Busy, tunnel, resumable and latency were controller dicts the window read; now
+    the model's `Session` role, each change one row's dataChanged with that role."""
+    model = AccountTableModel()
+    model.set_rows([(account(1), None), (account(2), None)])
+    seen = _changes(model)
+    model.set_busy(account(2).id, "stop")
+    model.set_busy(account(2).id, "stop")  # no news: no signal
+    model.set_tunnel(account(1).id, 5001, 0)
+    model.set_resumable({account(2).id})
+    assert seen == [(1, 1, [AccountRole.SESSION]), (0, 0, [AccountRole.SESSION]),
+                    (1, 1, [AccountRole.SESSION])]
+    second = model.data(model.index(1, 0), AccountRole.SESSION)
+    assert second.busy == "stop" and second.resumable and not second.tunnel_kept
+    assert model.session(account(1).id).tunnel_kept
+    # a reload keeps what this session knows of the accounts still there, nothing else
+    model.set_rows([(account(1), None)])
+    assert model.session(account(1).id).tunnel_port == 5001
+    assert model.session(account(2).id).busy is None
+
+
+def test_latency_comes_with_the_monitor_results() -> None:
+    from types import SimpleNamespace
+
+    from ibdesk.ui.account_table_model import LATENCY_POINTS
+
+    model = AccountTableModel()
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    model.set_rows([(account(1, do_last_status_check=at), None)])
+    detail = StatusDetail(reason="logged in", authenticated=True, latency_ms=42.0)
+    for _ in range(LATENCY_POINTS + 5):
+        update = SimpleNamespace(account_id=account(1).id, status=ServerStatus.RUNNING,
+                                 at=at, fields={}, detail=detail)
+        assert model.apply_update(update)  # the same row, a new point for the chart
+    points = model.session(account(1).id).latency
+    assert len(points) == LATENCY_POINTS and set(points) == {42.0}
+
+
+def test_the_status_panel_follows_its_row_in_the_model(qtbot: QtBot) -> None:
+    from ibdesk.ui.status_panel import StatusPanel
+
+    model = AccountTableModel()
+    model.set_rows([(account(1, local_port=5001), None), (account(2), None)])
+    panel = StatusPanel()
+    qtbot.addWidget(panel)
+    panel.set_model(model)
+    panel.show_row(account(1).id)
+    assert panel.account == account(1, local_port=5001) and panel.progress.isHidden()
+    model.set_busy(account(1).id, "restart")  # no call to the panel: it watches
+    assert not panel.progress.isHidden() and panel.progress.format() == "Restarting…"
+    model.set_tunnel(account(1).id, 5001, 0)
+    assert "https://localhost:5001" in panel.tunnel.text()
+    model.set_tunnel(account(1).id, 0, 5001)
+    assert "reconnecting on localhost:5001" in panel.tunnel.text()
+    model.update_account(account(1, ServerStatus.STOPPED, local_port=5001), None)
+    assert panel.account is not None and panel.account.do_server_status is ServerStatus.STOPPED
+    model.set_busy(account(2).id, "stop")  # another row: the panel stays on its own
+    assert panel.account.id == account(1).id
+    model.set_rows([(account(2), None)])  # its account went away
+    assert panel.account is None

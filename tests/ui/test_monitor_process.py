@@ -9,10 +9,22 @@ import signal
 
 import qasync
 
+from ibdesk.domain.models import Account
 from ibdesk.services.runtime import Runtime
+from ibdesk.ui.account_table_model import AccountTableModel
 from ibdesk.ui.controller import Controller
 from tests.helpers import PYTHON, run_scenario, until
 from tests.helpers.e2e import request
+
+
+def _latency(account: Account, cycles: list[list[object]]) -> list[float]:
+    """What the window's table model makes of the cycles: the chart's points."""
+    model = AccountTableModel()
+    model.set_rows([(account, None)])
+    for cycle in cycles:
+        for update in cycle:
+            model.apply_update(update)
+    return list(model.session(account.id).latency)
 
 
 def test_results_arrive_and_a_dead_worker_comes_back(loop: qasync.QEventLoop,
@@ -30,7 +42,7 @@ def test_results_arrive_and_a_dead_worker_comes_back(loop: qasync.QEventLoop,
         await monitor.refresh(account.id)
         await asyncio.wait_for(delivered, 10)  # the cycle's results reach the window
         assert any(getattr(u, "account_id", None) == account.id for c in cycles for u in c)
-        assert controller.latency.get(account.id)  # latency reached the chart's data
+        assert _latency(account, cycles)  # latency reached the chart's data
         process = monitor._process
         assert process is not None
         first_pid = process.processId()
@@ -68,6 +80,8 @@ def test_the_worker_is_heard_when_a_stub_swallows_its_stdout(
     monkeypatch.setattr(monitor_process, "worker_command",
                         lambda: (PYTHON[0], [*PYTHON[1:], "-c", STUB]))
     controller = Controller(sandboxed)
+    cycles: list[list[object]] = []
+    controller.cycle_finished.connect(cycles.append)
 
     async def scenario() -> None:
         account = await controller.connect_account(request("paper"), lambda _: None)
@@ -79,7 +93,7 @@ def test_the_worker_is_heard_when_a_stub_swallows_its_stdout(
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port), timeout=2).close()
         await asyncio.wait_for(monitor.refresh(account.id), 20)
-        assert controller.latency.get(account.id)
+        assert _latency(account, cycles)
         await controller.close()
 
     run_scenario(loop, scenario())

@@ -16,18 +16,19 @@ authenticator secret never locks the IBKR username.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from ibdesk.cloud import DigitalOceanClient, Droplet, DropletCreate
 from ibdesk.cloud.public_ip import public_address
 from ibdesk.cloud.userdata import render_cloud_init
 from ibdesk.domain import ibeam as ib
+from ibdesk.domain.backoff import Backoff
 from ibdesk.domain.cloudinit import CloudInitStatus, parse_status
 from ibdesk.domain.errors import (
     AddressUnknown,
@@ -249,18 +250,17 @@ class Provisioner:
                           two_fa_handler=request.two_fa_handler, do_region=region,
                           do_size=size, do_image=str(image), local_port=port)
         tag = request_tag(uuid.uuid4().hex[:16])
-        repo = self._rt.repository
+        store = self._rt.store
         self._report(Step.RECORD, "started")
         with ownership.running(self._owner):
             try:
-                account = await in_thread(
-                    functools.partial(repo.add_account, port_skip=ports.listening), account,
-                    f"Connect started for {request.username} ({env.value}).",
+                account = await store.add_account(
+                    account, f"Connect started for {request.username} ({env.value}).",
                     operation=(tag, "connect", {"region": region, "size": size,
                                                 "image": str(image), "seed_image": plan.seed,
                                                 "allow_anywhere":
                                                     request.allow_ssh_from_anywhere}),
-                    owner=self._owner)
+                    owner=self._owner, port_skip=ports.listening)
                 self.account_id = account.id
                 self._report(Step.RECORD, "done", f"Recorded account {account.id}")
                 try:
@@ -316,37 +316,37 @@ class Provisioner:
                     await self._release(tag)
 
     async def _claim(self, account_id: str) -> str:
-        repo = self._rt.repository
-        ops = await in_thread(repo.operations, states=(OperationState.PENDING,
+        store = self._rt.store
+        ops = await store.operations(states=(OperationState.PENDING,
                                                        OperationState.FAILED),
                               account_id=account_id)
         op = next((o for o in reversed(ops) if o.kind == "connect"), None)
         if op is None:
             raise InvalidInput(f"There is no unfinished connect for {account_id}.")
-        await in_thread(repo.claim_operation, op.request_tag, self._owner,
+        await store.claim_operation(op.request_tag, self._owner,
                         alive=ownership.is_alive)
         return op.request_tag
 
     async def _release(self, tag: str) -> None:
         try:
-            await asyncio.shield(in_thread(self._rt.repository.release_operation, tag,
+            await asyncio.shield(self._rt.store.release_operation(tag,
                                            self._owner))
         except Exception:  # noqa: BLE001 - the run is over either way; a dead owner is
             log.warning("could not release operation %s", tag, exc_info=True)  # taken over
 
-    async def _step(self, tag: str, step: Step, **payload: object) -> PendingOperation:
+    async def _step(self, tag: str, step: Step, **payload: Any) -> PendingOperation:
         """Record a finished step, only while this run still owns the operation."""
-        return await in_thread(self._rt.repository.update_operation, tag, step=step.value,
-                               as_owner=self._owner, **payload)
+        return await self._rt.store.update_operation(tag, step=step.value,
+                                                     as_owner=self._owner, **payload)
 
     async def _check_owned(self, tag: str) -> None:
         """Before a step that creates or changes something: stop (OperationLost) if a
         delete or another run has taken the operation meanwhile."""
-        await in_thread(self._rt.repository.update_operation, tag, as_owner=self._owner)
+        await self._rt.store.update_operation(tag, as_owner=self._owner)
 
     async def _resume(self, account_id: str, tag: str, new_password: str | None) -> Account:
-        repo = self._rt.repository
-        account = await in_thread(repo.require_account, account_id)
+        store = self._rt.store
+        account = await store.require_account(account_id)
         mark = account.login_refused
         if mark is IBeamVerdict.CODES_REFUSED:
             raise InvalidInput("IBKR refused this server's 2FA codes: the authenticator secret "
@@ -364,13 +364,13 @@ class Provisioner:
                 raise InvalidInput(f"This password cannot be used: {exc}.") from None
             await in_thread(self._rt.secrets.set, ibkr_password(account_id), new_password)
             if mark:
-                await in_thread(repo.update_account, account_id, login_refused=None)
+                await store.update_account(account_id, login_refused=None)
         token = await in_thread(TokenService(self._rt).require)
         return await self._run(account_id, tag, token)
 
     # ------------------------------------------------------------------ the sequence
     async def _run(self, account_id: str, tag: str, token: str, *, wait: bool = True) -> Account:
-        repo = self._rt.repository
+        store = self._rt.store
         try:
             async with self._rt.cloud(token) as do:
                 await self._check_owned(tag)
@@ -381,7 +381,7 @@ class Provisioner:
 
                 self._report(Step.FIREWALL, "started")
                 address = await public_address(self._rt.settings.public_ip_url)
-                current = await in_thread(self._rt.repository.get_operation, tag)
+                current = await self._rt.store.get_operation(tag)
                 fw = await ensure_firewall(
                     do, address, home=self._rt.settings.home,
                     allow_anywhere=bool(current and current.payload.get("allow_anywhere")))
@@ -393,15 +393,15 @@ class Provisioner:
 
                 droplet = await self._ensure_droplet(do, account_id, op, key_id)
                 if not wait:
-                    return await in_thread(repo.require_account, account_id)
+                    return await store.require_account(account_id)
                 droplet = await self._wait_active(do, account_id, tag, droplet)
-            account = await in_thread(repo.require_account, account_id)
+            account = await store.require_account(account_id)
             await self._deliver(account, tag)
             account = await self._wait_gateway(account_id, tag)
         except IbdeskError as exc:
             await self._fail(account_id, tag, exc)
             raise
-        await in_thread(repo.update_operation, tag, state=OperationState.DONE,
+        await store.update_operation(tag, state=OperationState.DONE,
                         step=Step.GATEWAY.value, as_owner=self._owner)
         return account
 
@@ -410,33 +410,33 @@ class Provisioner:
         took it (a delete, another run) decides what the account shows."""
         if isinstance(exc, OperationLost):
             return
-        repo = self._rt.repository
+        store = self._rt.store
         try:
-            await in_thread(repo.update_operation, tag, state=OperationState.FAILED,
+            await store.update_operation(tag, state=OperationState.FAILED,
                             error=exc.user_message, as_owner=self._owner)
         except OperationLost:
             return
-        if await in_thread(repo.get_account, account_id) is not None:
-            await in_thread(repo.record_status, account_id, ServerStatus.ERROR,
+        if await store.get_account(account_id) is not None:
+            await store.record_status(account_id, ServerStatus.ERROR,
                             exc.user_message)
 
     async def _ensure_droplet(self, do: DigitalOceanClient, account_id: str,
                               op: PendingOperation, key_id: int) -> Droplet:
-        repo = self._rt.repository
+        store = self._rt.store
         self._report(Step.DROPLET, "started")
         existing = await do.list_droplets(tag_name=op.request_tag)
         if existing:  # an earlier attempt created it: never a second one
             droplet = existing[0]
             self._report(Step.DROPLET, "done", f"Found server {droplet.name} from before")
         else:
-            account = await in_thread(repo.require_account, account_id)
+            account = await store.require_account(account_id)
             # asked again: a resume may come days later, after DigitalOcean changed
             plan = await plan_server(do, str(op.payload["region"]), str(op.payload["size"]),
                                      op.payload["image"])
             for warning in dict.fromkeys([*self._plan_warnings, *plan.warnings]):
                 self._report(Step.DROPLET, "warning", warning)
             size = plan.size
-            taken = await in_thread(repo.droplet_names)
+            taken = await store.droplet_names()
             taken += [d.name for d in await do.list_droplets(tag_name=APP_TAG)]
             name = next_droplet_name(account.username, account.environment, taken)
             user_data = None if plan.seed else render_cloud_init(
@@ -463,18 +463,21 @@ class Provisioner:
             self._report(Step.DROPLET, "done",
                          f"Created {name} ({size.slug} in {plan.region}, {plan.image_label}, "
                          f"${size.price_monthly:g}/month)")
-        await in_thread(repo.record_droplet, account_id, droplet_id=droplet.id,
+        await store.record_droplet(account_id, droplet_id=droplet.id,
                         name=droplet.name, size=droplet.size_slug,
                         image=str(droplet.image.slug or droplet.image.id),
                         price_monthly=droplet.size.price_monthly)
-        await in_thread(repo.record_status, account_id, ServerStatus.PROVISIONING,
+        await store.record_status(account_id, ServerStatus.PROVISIONING,
                         f"Server {droplet.name} requested.")
         return droplet
+
+    def _waits(self) -> Backoff:
+        return Backoff(self.timing.poll, self.timing.poll_cap)
 
     async def _made_anyway(self, do: DigitalOceanClient, tag: str) -> Droplet | None:
         """The droplet a create with a lost answer made, if any (looked for a few times:
         a droplet appears in listings a moment after it is accepted)."""
-        delay = self.timing.poll
+        waits = self._waits()
         for _ in range(3):
             try:
                 found = await do.list_droplets(tag_name=tag)
@@ -482,8 +485,7 @@ class Provisioner:
                 found = []
             if found:
                 return found[0]
-            await asyncio.sleep(delay)
-            delay = min(self.timing.poll_cap, delay * 2)
+            await asyncio.sleep(next(waits))
         return None
 
     async def _wait_active(self, do: DigitalOceanClient, account_id: str, tag: str,
@@ -491,23 +493,22 @@ class Provisioner:
         self._report(Step.ACTIVE, "started")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timing.active_timeout
-        delay = self.timing.poll
+        waits = self._waits()
         while droplet.status != DropletState.ACTIVE.value or not droplet.public_ipv4:
             if droplet.status in ("off", "archive"):
                 raise CloudError(f"The new server is {droplet.status} instead of booting.")
             if loop.time() > deadline:
                 raise CloudError("The server did not finish booting in time. Retry to keep "
                                  "waiting, or delete it.")
-            await asyncio.sleep(delay)
-            delay = min(self.timing.poll_cap, delay * 1.5)
+            await asyncio.sleep(next(waits))
             try:
                 droplet = await do.get_droplet(droplet.id)
             except NotFound:
                 raise CloudError("The new server disappeared from DigitalOcean while "
                                  "booting.") from None
-        repo = self._rt.repository
-        account = await in_thread(repo.require_account, account_id)
-        await in_thread(repo.update_account, account_id, do_ip_address=droplet.public_ipv4,
+        store = self._rt.store
+        account = await store.require_account(account_id)
+        await store.update_account(account_id, do_ip_address=droplet.public_ipv4,
                         active_since=account.active_since or datetime.now(UTC))
         await self._step(tag, Step.ACTIVE)
         self._report(Step.ACTIVE, "done", f"Server is up at {droplet.public_ipv4}")
@@ -533,8 +534,8 @@ class Provisioner:
             await self._check_owned(tag)
             await ibeam_control.start(remote, account, new_login=self._new_login)
         await self._step(tag, Step.DELIVER)
-        await in_thread(self._rt.repository.update_account, account.id, ibeam_started=True)
-        await in_thread(self._rt.repository.record_status, account.id,
+        await self._rt.store.update_account(account.id, ibeam_started=True)
+        await self._rt.store.record_status(account.id,
                         ServerStatus.INITIALIZING, "IBeam started; waiting for it to log in.")
         self._report(Step.DELIVER, "done")
 
@@ -544,7 +545,7 @@ class Provisioner:
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = started + self.timing.first_boot_timeout
-        delay = self.timing.poll
+        waits = self._waits()
         while True:
             code, out, err = await remote.run(ib.CLOUD_INIT_STATUS_COMMAND, timeout=60)
             status = parse_status(out, code)
@@ -560,8 +561,7 @@ class Provisioner:
             self._report(Step.DELIVER, "waiting",
                          f"First boot: installing Docker and IBeam {IBEAM_VERSION_LABEL} "
                          f"({elapsed // 60}:{elapsed % 60:02d})" + (f" — {last}" if last else ""))
-            await asyncio.sleep(delay)
-            delay = min(self.timing.poll_cap, delay * 1.5)
+            await asyncio.sleep(next(waits))
         log.info("cloud-init on the new server:\n%s", status.text)
         if status.failed:
             detail = status.errors[0] if status.errors else (err.strip() or status.extended)
@@ -588,12 +588,12 @@ class Provisioner:
 
     async def _wait_gateway(self, account_id: str, tag: str) -> Account:
         self._report(Step.GATEWAY, "started")
-        repo = self._rt.repository
-        account = await in_thread(repo.require_account, account_id)
+        store = self._rt.store
+        account = await store.require_account(account_id)
         started = datetime.now(UTC)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timing.gateway_timeout
-        delay = self.timing.poll
+        waits = self._waits()
         async with RemoteAccess(self._rt).open(account, wait=self.timing.ssh_timeout) as remote:
             while True:
                 health = await probe(remote)
@@ -604,23 +604,22 @@ class Provisioner:
                 if health.verdict is not None:
                     reason = f"{decision.detail.reason} {decision.detail.fix or ''}".strip()
                     if health.verdict.guarded:  # IBeam would keep trying: stop it now
-                        current = await in_thread(repo.require_account, account_id)
+                        current = await store.require_account(account_id)
                         await ibeam_control.guard(self._rt, remote, current, health.verdict)
                         raise LoginRefused(reason, account_id=account_id)
                     raise GatewayError(reason, account_id=account_id)
                 if decision.status is ServerStatus.RUNNING:
-                    await in_thread(repo.record_status, account_id, ServerStatus.RUNNING,
+                    await store.record_status(account_id, ServerStatus.RUNNING,
                                     decision.detail.reason, detail=decision.detail)
                     message = "IBeam is logged in: the gateway is running"
                     if decision.detail.warning:
                         self._report(Step.GATEWAY, "warning", decision.detail.warning)
                     self._report(Step.GATEWAY, "done", message)
-                    return await in_thread(repo.require_account, account_id)
+                    return await store.require_account(account_id)
                 if decision.status is ServerStatus.ERROR or loop.time() > deadline:
                     raise GatewayError(decision.detail.reason, account_id=account_id)
                 self._report(Step.GATEWAY, "waiting", decision.detail.reason)
-                await asyncio.sleep(delay)
-                delay = min(self.timing.poll_cap, delay * 1.3)
+                await asyncio.sleep(next(waits))
 
 
 __all__ = ["ConnectRequest", "Progress", "StepState", "Provisioner", "STEP_TITLES",

@@ -20,8 +20,8 @@ async def change_password(rt: Runtime, account_id: str, password: str) -> None:
         raise InvalidInput(f"This password cannot be used: {exc}.") from None
     if not password:
         raise InvalidInput("Enter the IBKR password.")
-    repo = rt.repository
-    account = await in_thread(repo.require_account, account_id)
+    store = rt.store
+    account = await store.require_account(account_id)
     if account.login_refused is IBeamVerdict.CODES_REFUSED:
         raise InvalidInput("IBKR refused this server's 2FA codes, not its password: a new "
                            "password would only cost more refused codes. Delete the account "
@@ -31,8 +31,8 @@ async def change_password(rt: Runtime, account_id: str, password: str) -> None:
         await ibeam_control.deliver_login(remote, account, password=password, totp=totp)
         await ibeam_control.start(remote, account, new_login=True)
     await in_thread(rt.secrets.set, ibkr_password(account_id), password)
-    await in_thread(repo.update_account, account_id, login_refused=None)
-    await in_thread(repo.record_status, account_id, ServerStatus.INITIALIZING,
+    await store.update_account(account_id, login_refused=None)
+    await store.record_status(account_id, ServerStatus.INITIALIZING,
                     "New password delivered; IBeam is logging in again.")
 
 

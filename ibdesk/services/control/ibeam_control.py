@@ -24,7 +24,6 @@ from ibdesk.domain.errors import GatewayError, InvalidInput, LoginRefused
 from ibdesk.domain.models import Account, IBeamVerdict
 from ibdesk.domain.status import VERDICTS
 from ibdesk.gateway import Remote
-from ibdesk.services.remote import in_thread
 from ibdesk.services.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -72,7 +71,7 @@ async def guard(rt: Runtime, remote: Remote, account: Account,
     """IBKR refused the login: record the refusal (first, so that nothing can start IBeam
     even if what follows fails), stop IBeam now and keep any reboot from starting it.
     Writes only the mark; returns the account as it is now."""
-    marked = await in_thread(rt.repository.update_account, account.id, login_refused=found)
+    marked = await rt.store.update_account(account.id, login_refused=found)
     await stop(remote)
     if not uses_seed_image(account):
         code, _, err = await remote.run(ib.DISABLE_COMMAND)

@@ -46,7 +46,7 @@ class Lifecycle:
         self._poll = poll
 
     async def _account(self, account_id: str) -> Account:
-        account = await in_thread(self._rt.repository.require_account, account_id)
+        account = await self._rt.store.require_account(account_id)
         if account.do_droplet_id is None:
             raise InvalidInput(f"{account_id} has no server yet. Finish connecting it first.")
         return account
@@ -69,7 +69,7 @@ class Lifecycle:
         if action in BOOTS and droplet is not None:
             # the server has just booted: IBeam's grace period starts now, not at the
             # droplet's first activation (which made a restart look like a long outage)
-            account = await in_thread(self._rt.repository.update_account, account.id,
+            account = await self._rt.store.update_account(account.id,
                                       active_since=datetime.now(UTC), unhealthy_since=None)
         return await status.record(account, droplet, None, missing=droplet is None)
 
@@ -133,7 +133,7 @@ class Lifecycle:
             return await self._act(account, "shutdown", "Shutting the server down")
         except CloudError:
             self._say("A clean shutdown failed; cutting the power instead")
-            account = await in_thread(self._rt.repository.require_account, account_id)
+            account = await self._rt.store.require_account(account_id)
             return await self._act(account, "power_off", "Powering the server off")
 
     async def delete(self, account_id: str) -> bool:
@@ -149,17 +149,17 @@ class Lifecycle:
             try:
                 return await self._delete(account_id, tag, me)
             finally:
-                await in_thread(self._rt.repository.release_operation, tag, me)
+                await self._rt.store.release_operation(tag, me)
 
     async def _delete(self, account_id: str, tag: str, me: OperationOwner) -> bool:
-        repo = self._rt.repository
-        account = await in_thread(repo.require_account, account_id)
-        await in_thread(repo.begin_operation, tag, account_id, "delete",
+        store = self._rt.store
+        account = await store.require_account(account_id)
+        await store.begin_operation(tag, account_id, "delete",
                         {"droplet_id": account.do_droplet_id}, owner=me,
                         supersede=ownership.is_alive)
         pause_point("delete:recorded")
-        connects = [op.request_tag for op in await in_thread(
-            repo.operations, states=(OperationState.ROLLED_BACK,), account_id=account_id)
+        connects = [op.request_tag for op in await store.operations(
+            states=(OperationState.ROLLED_BACK,), account_id=account_id)
             if op.kind == "connect"]
         try:
             token = await in_thread(TokenService(self._rt).require)
@@ -192,16 +192,16 @@ class Lifecycle:
                     pass
                 pause_point("delete:droplets")
         except Exception as exc:
-            await in_thread(repo.update_operation, tag, state=OperationState.FAILED,
+            await store.update_operation(tag, state=OperationState.FAILED,
                             error=getattr(exc, "user_message", type(exc).__name__))
-            await in_thread(repo.record_status, account_id, ServerStatus.ERROR,
+            await store.record_status(account_id, ServerStatus.ERROR,
                             "Deleting the server failed; it may still exist. Try deleting "
                             "again.")
             raise
         for name in account_secret_names(account_id):
             await in_thread(self._rt.secrets.delete, name)
-        await in_thread(repo.delete_account, account_id)
-        await in_thread(repo.update_operation, tag, state=OperationState.DONE, step="deleted")
+        await store.delete_account(account_id)
+        await store.update_operation(tag, state=OperationState.DONE, step="deleted")
         self._say(f"Deleted {account_id}")
         return True
 

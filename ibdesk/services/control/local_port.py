@@ -95,7 +95,7 @@ async def check(rt: Runtime, port: int, account_id: str | None = None, *,
     """InvalidInput with why, when `port` cannot be `account_id`'s (None: a new
     account's): outside 1024–65535, another account's, or held by another program here
     (unless that is the account's own tunnel, `tunnel_open_on`)."""
-    await in_thread(rt.repository.check_local_port, port, account_id)
+    await rt.store.check_local_port(port, account_id)
     if port != tunnel_open_on:
         await in_thread(refuse_held, port)
 
@@ -109,7 +109,7 @@ async def change(rt: Runtime, account_id: str, port: int, *, tunnel_open_on: int
                            "(those below 1024 need administrator rights).")
     if port != tunnel_open_on:
         await in_thread(refuse_held, port)
-    return await in_thread(rt.repository.set_local_port, account_id, port)
+    return await rt.store.set_local_port(account_id, port)
 
 
 __all__ = ["change", "check", "holder", "listening", "port_for", "refuse_held", "suggest",

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ibdesk.domain import ibeam as ib
+from ibdesk.domain.backoff import Backoff
 from ibdesk.domain.errors import GatewayError, IbdeskError
 from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.runtime import Runtime
@@ -38,7 +39,7 @@ async def open_tunnel(rt: Runtime, account_id: str, local_port: int = ib.GATEWAY
                       ) -> AsyncIterator[int]:
     """Yields the local port; the tunnel closes when the block ends (one connection: see
     KeptTunnel for one that comes back)."""
-    account = await in_thread(rt.repository.require_account, account_id)
+    account = await rt.store.require_account(account_id)
     async with RemoteAccess(rt).open(account) as remote:
         listener = await remote.forward(ib.GATEWAY_PORT, local_port)
         try:
@@ -81,7 +82,7 @@ class KeptTunnel:
         """The local port: the account's own unless the caller named one."""
         self._own_port = local_port is None
         self._on_event = on_event or (lambda event: None)
-        self._retry = (retry_first, retry_max)
+        self._waits = Backoff(retry_first, retry_max)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.state = TunnelState.DOWN
@@ -126,11 +127,11 @@ class KeptTunnel:
                 await self._task
 
     async def _keep(self, ready: asyncio.Future[int]) -> None:
-        delay = self._retry[0]
+        self._waits.reset()
         while not self._stop.is_set():
             try:
                 await self._hold(ready)
-                delay = self._retry[0]
+                self._waits.reset()  # it held: the next drop waits the shortest again
                 if self._stop.is_set():
                     break
                 why = "The connection to the server was lost (it may be restarting)."
@@ -141,8 +142,7 @@ class KeptTunnel:
                 why = exc.user_message
             self._say(TunnelState.DOWN, f"{why} Reconnecting on port {self.port}…")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), delay)
-            delay = min(self._retry[1], delay * 2)
+                await asyncio.wait_for(self._stop.wait(), next(self._waits))
         if self.state is TunnelState.UP:
             self._say(TunnelState.DOWN, "Tunnel closed.")
 
@@ -152,7 +152,7 @@ class KeptTunnel:
         if self.port and await in_thread(listening, self.port):
             # another program has the port: say which, and wait for it (never another port)
             raise PortTaken(await in_thread(taken_sentence, self.port, self.account_id))
-        account = await in_thread(self._rt.repository.require_account, self.account_id)
+        account = await self._rt.store.require_account(self.account_id)
         async with RemoteAccess(self._rt).open(account) as remote:
             listener = await remote.forward(ib.GATEWAY_PORT, self.port)
             try:

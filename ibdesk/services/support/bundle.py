@@ -117,8 +117,8 @@ class BundleBuilder:
 
         await in_thread(self._load_secrets, account_id)
         report = BundleReport(output)
-        repo = self._rt.repository
-        account = await in_thread(repo.require_account, account_id) if account_id else None
+        store = self._rt.store
+        account = await store.require_account(account_id) if account_id else None
         if account is not None and not self._include_username:
             self._usernames = {account.username, username_slug(account.username)}
         parts: dict[str, str] = {}
@@ -127,7 +127,7 @@ class BundleBuilder:
         parts["settings.json"] = self._json(self._settings())
         if account is not None:
             parts["account.json"] = self._json(account.model_dump(mode="json"))
-            history = await in_thread(repo.history, account.id)
+            history = await store.history(account.id)
             parts["history.json"] = self._json([e.model_dump(mode="json") for e in history])
         results: list[CheckResult] = []
         try:
@@ -196,7 +196,7 @@ class BundleBuilder:
         from ibdesk.domain import ibeam as ib
         from ibdesk.services.support.ibeam_logs import latest_file_tail
 
-        account = await in_thread(self._rt.repository.require_account, account_id)
+        account = await self._rt.store.require_account(account_id)
         try:
             async with RemoteAccess(self._rt).open(account) as remote:
                 code, out, err = await remote.run(ib.logs_command(1000))

@@ -90,7 +90,7 @@ class Doctor:
         ctx = _Context()
         account: Account | None = None
         if account_id is not None:
-            account = await in_thread(self._rt.repository.require_account, account_id)
+            account = await self._rt.store.require_account(account_id)
         yield await self._keyring()
         async for result in self._cloud(ctx, account):
             yield result
@@ -276,9 +276,9 @@ class Doctor:
             return
         yield _result("droplet", title, CheckState.OK, facts)
         if droplet.public_ipv4 and droplet.public_ipv4 != account.do_ip_address:
-            await in_thread(self._rt.repository.update_account, account.id,
+            await self._rt.store.update_account(account.id,
                             do_ip_address=droplet.public_ipv4)
-            account = await in_thread(self._rt.repository.require_account, account.id)
+            account = await self._rt.store.require_account(account.id)
         async for result in self._over_ssh(account):
             yield result
 
@@ -401,7 +401,7 @@ class Doctor:
         if account_id is None:
             raise InvalidInput("This fix needs an account.")
         if action is FixAction.RESTART_IBEAM:
-            account = await in_thread(self._rt.repository.require_account, account_id)
+            account = await self._rt.store.require_account(account_id)
             if not account.ibeam_started:
                 raise InvalidInput("IBeam cannot be restarted on this server: its setup did "
                                    "not finish. " + _UNFINISHED.format(id=account_id))

@@ -13,7 +13,7 @@ from ibdesk.domain import ibeam as ib
 from ibdesk.domain.errors import GatewayError
 from ibdesk.domain.wording import clip
 from ibdesk.gateway import Remote
-from ibdesk.services.remote import RemoteAccess, in_thread
+from ibdesk.services.remote import RemoteAccess
 from ibdesk.services.runtime import Runtime
 
 FOLLOW_POLL_SECONDS = 2.0
@@ -41,7 +41,7 @@ async def _container_lines(remote: Remote, lines: int) -> list[str]:
 
 async def container_log(rt: Runtime, account_id: str, lines: int = 200) -> list[str]:
     """The last `lines` lines of the `ibeam` container's output."""
-    account = await in_thread(rt.repository.require_account, account_id)
+    account = await rt.store.require_account(account_id)
     async with RemoteAccess(rt).open(account) as remote:
         return await _container_lines(remote, lines)
 
@@ -49,7 +49,7 @@ async def container_log(rt: Runtime, account_id: str, lines: int = 200) -> list[
 async def log_files(rt: Runtime, account_id: str) -> tuple[list[LogFile], str, str]:
     """IBeam's log files on the droplet (oldest first), and the name and end of the
     newest, over one SSH connection."""
-    account = await in_thread(rt.repository.require_account, account_id)
+    account = await rt.store.require_account(account_id)
     async with RemoteAccess(rt).open(account) as remote:
         files = await _files(remote)
         name, text = await _tail(remote, files[-1]) if files else ("", "")
@@ -95,7 +95,7 @@ async def follow(rt: Runtime, account_id: str, lines: int = 50, *,
     """The last `lines` lines, then each new line as it appears, until `stop` is set.
     One SSH connection for the whole follow; a gap is marked when output came faster
     than a poll could see."""
-    account = await in_thread(rt.repository.require_account, account_id)
+    account = await rt.store.require_account(account_id)
     stop = stop or asyncio.Event()
     window = max(lines, 200)
     async with RemoteAccess(rt).open(account) as remote:

@@ -236,7 +236,7 @@ class Monitor:
         started = time.perf_counter()
         now = time.monotonic()
         stats = CycleStats()
-        accounts = await in_thread(self._rt.repository.list_accounts)
+        accounts = await self._rt.store.list_accounts()
         busy = await self._busy_accounts()
         accounts = [a for a in accounts if a.id not in busy and a.do_droplet_id is not None
                     and (only is None or a.id in only)]
@@ -252,7 +252,7 @@ class Monitor:
         looked = await asyncio.gather(*(self._look(a, stats) for a in due))
         updates = [u for u in looked if u is not None]
         stale: list[str] = []
-        events = await in_thread(self._rt.repository.record_statuses, updates, stale)
+        events = await self._rt.store.record_statuses(updates, stale)
         if stale:  # not written, so not shown either
             updates = [u for u in updates if u.account_id not in set(stale)]
         for cycle_listener in list(self._cycle_listeners):
@@ -262,7 +262,7 @@ class Monitor:
                 log.exception("cycle listener failed")
         changes: list[StatusChange] = []
         if events:
-            fresh = {a.id: a for a in await in_thread(self._rt.repository.list_accounts)}
+            fresh = {a.id: a for a in await self._rt.store.list_accounts()}
             for event in events:
                 if event.account_id in fresh:
                     change = StatusChange(event, fresh[event.account_id])
@@ -327,7 +327,7 @@ class Monitor:
 
     async def _busy_accounts(self) -> set[str]:
         """Accounts a connect or delete is working on: theirs to report, not ours."""
-        ops = await in_thread(self._rt.repository.operations, states=(OperationState.PENDING,))
+        ops = await self._rt.store.operations(states=(OperationState.PENDING,))
         return {o.account_id for o in ops}
 
     def _stretch(self, droplet_count: int, requests: int) -> None:
@@ -432,7 +432,7 @@ class Monitor:
                 return await ibeam_control.guard(self._rt, session.remote, account, verdict)
             except GatewayError as exc:
                 log.warning("could not stop IBeam on %s: %s", account.id, exc.user_message)
-        return await in_thread(self._rt.repository.update_account, account.id,
+        return await self._rt.store.update_account(account.id,
                                login_refused=verdict)
 
 

@@ -105,8 +105,8 @@ class Reconciler:
 
     async def run(self) -> ReconcileReport:
         report = ReconcileReport()
-        repo = self._rt.repository
-        for op in await in_thread(repo.operations, states=(OperationState.PENDING,)):
+        store = self._rt.store
+        for op in await store.operations(states=(OperationState.PENDING,)):
             if op.owner is not None and ownership.is_alive(op.owner):
                 report.skipped.append(op.account_id)
                 continue
@@ -128,41 +128,41 @@ class Reconciler:
         return report
 
     async def _connect(self, op: PendingOperation, report: ReconcileReport) -> None:
-        repo = self._rt.repository
-        account = await in_thread(repo.get_account, op.account_id)
+        store = self._rt.store
+        account = await store.get_account(op.account_id)
         password = await in_thread(self._rt.secrets.get, ibkr_password(op.account_id))
         if account is None or not password:
             # Killed before the password was kept: nothing can carry this on.
             me = ownership.new_owner()
             with ownership.running(me):
-                await in_thread(repo.claim_operation, op.request_tag, me,
+                await store.claim_operation(op.request_tag, me,
                                 alive=ownership.is_alive, states=(OperationState.PENDING,))
                 try:
                     await self._remove(op.account_id, op.request_tag)
-                    await in_thread(repo.update_operation, op.request_tag,
+                    await store.update_operation(op.request_tag,
                                     state=OperationState.ROLLED_BACK, as_owner=me)
                 finally:
-                    await in_thread(repo.release_operation, op.request_tag, me)
+                    await store.release_operation(op.request_tag, me)
             report.rolled_back.append(op.account_id)
             return
         await Provisioner(self._rt, timing=self._timing).resume(op.account_id)
         report.finished.append(op.account_id)
 
     async def _delete(self, op: PendingOperation, report: ReconcileReport) -> None:
-        repo = self._rt.repository
-        if await in_thread(repo.get_account, op.account_id) is not None:
+        store = self._rt.store
+        if await store.get_account(op.account_id) is not None:
             await Lifecycle(self._rt).delete(op.account_id)  # supersedes the dead one's
         else:
             me = ownership.new_owner()
             with ownership.running(me):
-                await in_thread(repo.claim_operation, op.request_tag, me,
+                await store.claim_operation(op.request_tag, me,
                                 alive=ownership.is_alive, states=(OperationState.PENDING,))
                 try:
                     await self._remove(op.account_id, None)
-                    await in_thread(repo.update_operation, op.request_tag,
+                    await store.update_operation(op.request_tag,
                                     state=OperationState.DONE, as_owner=me)
                 finally:
-                    await in_thread(repo.release_operation, op.request_tag, me)
+                    await store.release_operation(op.request_tag, me)
         report.deleted.append(op.account_id)
 
     async def _remove(self, account_id: str, request_tag: str | None) -> None:
@@ -174,20 +174,19 @@ class Reconciler:
                     await do.delete_droplets_by_tag(tag)
         for name in account_secret_names(account_id):
             await in_thread(self._rt.secrets.delete, name)
-        await in_thread(self._rt.repository.delete_account, account_id)
+        await self._rt.store.delete_account(account_id)
 
     async def _adopt_lost_creates(self, report: ReconcileReport) -> None:
         """A failed connect whose account records no droplet, while DigitalOcean has one
         with the connect's request tag: the create reached DigitalOcean and its answer
         was lost. Record that droplet, so the account shows (and bills) it, resume carries
         it on, and delete removes it."""
-        repo = self._rt.repository
-        failed = [op for op in await in_thread(repo.operations,
-                                               states=(OperationState.FAILED,))
+        store = self._rt.store
+        failed = [op for op in await store.operations(states=(OperationState.FAILED,))
                   if op.kind == "connect"]
         if not failed:
             return
-        accounts = {a.id: a for a in await in_thread(repo.list_accounts)}
+        accounts = {a.id: a for a in await store.list_accounts()}
         candidates = [op for op in failed if op.account_id in accounts
                       and accounts[op.account_id].do_droplet_id is None]
         if not candidates:
@@ -201,24 +200,24 @@ class Reconciler:
                     report.adopted.append(op.account_id)
 
     async def _adopt(self, account: Account, op: PendingOperation, droplet: Droplet) -> None:
-        repo = self._rt.repository
-        await in_thread(repo.update_account, account.id, do_droplet_id=droplet.id,
+        store = self._rt.store
+        await store.update_account(account.id, do_droplet_id=droplet.id,
                         do_droplet_name=droplet.name, do_size=droplet.size_slug,
                         do_image=str(droplet.image.slug or droplet.image.id),
                         do_ip_address=droplet.public_ipv4)
-        await in_thread(repo.update_operation, op.request_tag, droplet_id=droplet.id)
+        await store.update_operation(op.request_tag, droplet_id=droplet.id)
         reason = (f"Found server {droplet.name}, made by the connect that failed "
                   f"(${droplet.size.price_monthly:g}/month).")
-        await in_thread(repo.record_status, account.id, ServerStatus.ERROR, reason,
+        await store.record_status(account.id, ServerStatus.ERROR, reason,
                         detail=StatusDetail(reason=reason, fix="Retry the connect to carry it "
                                             "on, or delete the account to remove the server."))
 
     async def orphans(self) -> list[Orphan]:
         """ibdesk droplets no account of this installation records, with their kind."""
-        repo = self._rt.repository
-        accounts = {a.id: a for a in await in_thread(repo.list_accounts)}
+        store = self._rt.store
+        accounts = {a.id: a for a in await store.list_accounts()}
         recorded = {a.do_droplet_id for a in accounts.values() if a.do_droplet_id}
-        unfinished = await in_thread(repo.operations, states=(OperationState.PENDING,
+        unfinished = await store.operations(states=(OperationState.PENDING,
                                                               OperationState.FAILED))
         in_flight = {o.request_tag for o in unfinished if o.state is OperationState.PENDING
                      and o.owner is not None and ownership.is_alive(o.owner)}

@@ -38,8 +38,8 @@ class StatusService:
         self._rt = rt
 
     async def check(self, account_id: str) -> StatusReport:
-        repo = self._rt.repository
-        account = await in_thread(repo.require_account, account_id)
+        store = self._rt.store
+        account = await store.require_account(account_id)
         droplet: Droplet | None = None
         missing = False
         if account.do_droplet_id is not None:
@@ -71,10 +71,10 @@ class StatusService:
         now = datetime.now(UTC)
         decision, fields = evaluate(account, droplet, health, now=now, missing=missing,
                                     action_error=action_error)
-        repo = self._rt.repository
-        await in_thread(repo.record_status, account.id, decision.status, decision.detail.reason,
+        store = self._rt.store
+        await store.record_status(account.id, decision.status, decision.detail.reason,
                         at=now, detail=decision.detail, basis=basis(account), **fields)
-        account = await in_thread(repo.require_account, account.id)
+        account = await store.require_account(account.id)
         return StatusReport(account, decision, health)
 
 
