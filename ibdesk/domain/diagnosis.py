@@ -70,6 +70,23 @@ class Check(StrEnum):
     def needs(self) -> Needs:
         return _CHECKS[self][1]
 
+    @property
+    def requires(self) -> Check | None:
+        """The check that must pass before this one can run (None: it runs regardless)."""
+        return _REQUIRES.get(self)
+
+    def dependents(self) -> list[Check]:
+        """Every check that cannot run when this one did not pass (directly or through
+        another), in the order they run: what a failure of this one skips."""
+        out: list[Check] = []
+        for check in Check:
+            step = check.requires
+            while step is not None and step is not self:
+                step = step.requires
+            if step is self:
+                out.append(check)
+        return out
+
     @classmethod
     def needing(cls, need: Needs) -> list[Check]:
         return [check for check in cls if check.needs is need]
@@ -96,6 +113,17 @@ _CHECKS = {
     Check.AUTH: ("IBKR session (auth status)", Needs.SSH),
     Check.LOG: ("IBeam's log", Needs.SSH),
 }
+
+
+_REQUIRES = {
+    Check.TOKEN_WRITE: Check.TOKEN, Check.DROPLET_LIMIT: Check.TOKEN, Check.IMAGE: Check.TOKEN,
+    Check.FIREWALL: Check.TOKEN,
+    Check.SSH: Check.DROPLET, Check.CLOCK: Check.SSH, Check.CONTAINER: Check.SSH,
+    Check.LOG: Check.SSH,
+    Check.LIVEZ: Check.CONTAINER, Check.READYZ: Check.CONTAINER, Check.AUTH: Check.CONTAINER,
+}
+"""What each check runs after. The droplet check runs without a token (it then fails,
+saying so), so that an account's run always says what became of its server."""
 
 
 class FixAction(StrEnum):

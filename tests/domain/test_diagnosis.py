@@ -153,3 +153,17 @@ def test_one_table_of_checks_and_fixes() -> None:
     assert len({c.label for c in Check}) == len(Check)
     assert [f for f in FixAction if not f.automatic] == [FixAction.NEW_PASSWORD]
     assert all(f.label and f.sentence[0].isupper() for f in FixAction)
+
+
+def test_what_a_failed_check_skips_follows_from_the_table() -> None:
+    from ibdesk.domain.diagnosis import Check
+
+    assert Check.TOKEN.dependents() == [Check.TOKEN_WRITE, Check.DROPLET_LIMIT, Check.IMAGE,
+                                        Check.FIREWALL]
+    assert Check.CONTAINER.dependents() == [Check.LIVEZ, Check.READYZ, Check.AUTH]
+    assert Check.DROPLET.dependents() == [Check.SSH, *Check.SSH.dependents()]
+    assert Check.SSH.dependents() == [Check.CLOCK, Check.CONTAINER, Check.LIVEZ,
+                                      Check.READYZ, Check.AUTH, Check.LOG]
+    for check in Check:  # a check runs after what it requires
+        if check.requires is not None:
+            assert list(Check).index(check.requires) < list(Check).index(check)

@@ -249,3 +249,24 @@ async def test_no_restart_is_offered_where_setup_never_delivered_ibeam(sandbox: 
     assert FixAction.RESTART_IBEAM not in {r.action for r in results.values()}
     with pytest.raises(InvalidInput, match="its setup did not finish"):
         await Doctor(rt).apply(FixAction.RESTART_IBEAM, account.id)
+
+
+async def test_every_check_is_reported_when_digitalocean_refuses_the_token(
+        rt: Runtime, running: tuple) -> None:
+    """A token DigitalOcean refuses used to end the run after `token` itself: the checks
+    that need it were left out, not reported skipped. Now the table decides: each of
+    `Check.run_for` comes, in order, the token's dependents skipped saying why."""
+    from ibdesk.secrets import DO_TOKEN
+
+    account, _ = running
+    rt.secrets.set(DO_TOKEN, "dop_v1_" + "0" * 64)
+    for account_id in (None, account.id):
+        results = [r async for r in Doctor(rt).run(account_id)]
+        assert [r.key for r in results] == \
+            [c.value for c in Check.run_for(account=account_id is not None)]
+        by_key = {r.key: r for r in results}
+        assert by_key["token"].state is CheckState.FAILED
+        for check in Check.TOKEN.dependents():
+            if check.value in by_key:
+                assert by_key[check.value].state is CheckState.SKIPPED
+                assert "token" in by_key[check.value].evidence

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ibdesk.cloud import DigitalOceanClient
 from ibdesk.cloud.public_ip import public_address
 from ibdesk.domain import ibeam as ib
-from ibdesk.domain.diagnosis import Check, CheckResult, CheckState, FixAction, Needs, recognise
+from ibdesk.domain.diagnosis import Check, CheckResult, CheckState, FixAction, recognise
 from ibdesk.domain.errors import (
     CloudAuthError,
     CloudError,
@@ -52,8 +52,6 @@ CLOCK_FAIL_SECONDS = 30
 
 TITLES = {check.value: check.label for check in Check}
 """Every check's title, in the order the checks run (domain.diagnosis.Check)."""
-OVER_SSH = tuple(check.value for check in Check.needing(Needs.SSH))
-"""The checks that need an SSH connection, after `ssh` itself."""
 
 
 def _result(key: str, title: str, state: CheckState, evidence: str, fix: str = "",
@@ -64,6 +62,13 @@ def _result(key: str, title: str, state: CheckState, evidence: str, fix: str = "
 
 def _skip(key: str, why: str) -> CheckResult:
     return _result(key, TITLES[key], CheckState.SKIPPED, why)
+
+
+def _skip_after(failed: Check, why: str, *, account: bool = True) -> list[CheckResult]:
+    """Every check that cannot run because `failed` did not pass (the table's
+    `Check.dependents`), skipped with `why`."""
+    wanted = Check.run_for(account=account)
+    return [_skip(check.value, why) for check in failed.dependents() if check in wanted]
 
 
 @dataclass
@@ -85,12 +90,26 @@ class Doctor:
 
     # ------------------------------------------------------------------ checks
     async def run(self, account_id: str | None = None) -> AsyncIterator[CheckResult]:
-        """Every check, in order: the workstation and DigitalOcean first, then (with an
-        account) its droplet, SSH, IBeam and the gateway."""
-        ctx = _Context()
+        """Every check of `Check.run_for`, in the table's order: the workstation and
+        DigitalOcean first, then (with an account) its droplet, SSH, IBeam and the
+        gateway. A check the path below did not reach is reported skipped, with the
+        check it waited for: never silently left out."""
         account: Account | None = None
         if account_id is not None:
             account = await self._rt.store.require_account(account_id)
+        pending = Check.run_for(account=account is not None)
+        async for result in self._checks(account):
+            check = Check(result.key.partition(":")[0])  # the log check gives one a cause
+            if check in pending:
+                while pending[0] is not check:
+                    yield _unreached(pending.pop(0))
+                pending.pop(0)
+            yield result
+        for check in pending:
+            yield _unreached(check)
+
+    async def _checks(self, account: Account | None) -> AsyncIterator[CheckResult]:
+        ctx = _Context()
         yield await self._keyring()
         async for result in self._cloud(ctx, account):
             yield result
@@ -115,8 +134,9 @@ class Doctor:
         except IbdeskError as exc:
             yield _result("token", title, CheckState.FAILED, exc.user_message,
                           "Store a token: `ibdesk token set --stdin` or the Connect wizard.")
-            for key in ("token_write", "droplet_limit", "firewall"):
-                yield _skip(key, "Needs a working DigitalOcean token.")
+            for r in _skip_after(Check.TOKEN, "Needs a working DigitalOcean token.",
+                                 account=account is not None):
+                yield r
             return
         async with self._rt.cloud(ctx.token) as do:
             try:
@@ -128,6 +148,9 @@ class Doctor:
                               if isinstance(exc, CloudAuthError) else
                               "Check this computer's internet connection and "
                               "status.digitalocean.com, then run doctor again.")
+                for r in _skip_after(Check.TOKEN, "Needs DigitalOcean to accept the token.",
+                                     account=account is not None):
+                    yield r
                 return
             if me.status != "active":
                 yield _result("token", title, CheckState.FAILED,
@@ -228,7 +251,7 @@ class Doctor:
 
     async def _server(self, ctx: _Context, account: Account) -> AsyncIterator[CheckResult]:
         def skip_rest(why: str) -> list[CheckResult]:
-            return [_skip(key, why) for key in ("ssh", *OVER_SSH)]
+            return _skip_after(Check.DROPLET, why)
 
         title = TITLES["droplet"]
         if account.do_droplet_id is None or ctx.token is None:
@@ -294,8 +317,8 @@ class Doctor:
                 container = await self._container(remote, account, refusal)
                 yield _no_restart(container, refusal)
                 if container.state is not CheckState.OK:
-                    for key in ("livez", "readyz", "auth"):
-                        yield _skip(key, "IBeam is not running.")
+                    for r in _skip_after(Check.CONTAINER, "IBeam is not running."):
+                        yield r
                 else:
                     seen = await inspect(remote)
                     for result in _gateway_results(seen):
@@ -306,14 +329,14 @@ class Doctor:
             yield _result("ssh", TITLES["ssh"], CheckState.FAILED, exc.user_message,
                           "If the server was rebuilt on purpose, delete and reconnect the "
                           "account; otherwise contact support before sending anything.")
-            for key in OVER_SSH:
-                yield _skip(key, "SSH is refused.")
+            for r in _skip_after(Check.SSH, "SSH is refused."):
+                yield r
         except GatewayError as exc:
             yield _result("ssh", TITLES["ssh"], CheckState.FAILED, exc.user_message,
                           "Check the firewall result above (Update firewall), then run "
                           "doctor again.", FixAction.UPDATE_FIREWALL)
-            for key in OVER_SSH:
-                yield _skip(key, "SSH does not connect.")
+            for r in _skip_after(Check.SSH, "SSH does not connect."):
+                yield r
 
     @staticmethod
     async def _clock(remote: Remote) -> CheckResult:
@@ -421,6 +444,12 @@ class Doctor:
             await change_password(self._rt, account_id, password)
             return "New password delivered; IBeam is logging in again."
         raise InvalidInput(f"Unknown fix: {action}")
+
+
+def _unreached(check: Check) -> CheckResult:
+    waited = check.requires
+    return _skip(check.value, f"Needs “{waited.label}” to pass first." if waited else
+                 "Not reached (an earlier check stopped the run).")
 
 
 def _no_restart(result: CheckResult, refusal: IBeamVerdict | None) -> CheckResult:
