@@ -1,4 +1,5 @@
-"""`ibdesk connect | accounts | status | start | stop | restart | delete | tunnel | port`.
+"""`ibdesk connect | password | accounts | status | start | stop | restart | delete |
+tunnel | port`: the commands about one account and its server.
 
 JSON keeps the seed service's names so that scripts written for its HTTP API read it
 unchanged: `connect` prints {account_id, service_id (the droplet id), status, message,
@@ -75,11 +76,13 @@ def _read_connect_secrets(args: argparse.Namespace) -> tuple[str, str | None]:
     if args.two_fa == TwoFactorHandler.PYOTP.value:
         totp, _, data = data.partition("\n")
         totp = totp.strip()
-    if data.endswith("\r\n"):
-        data = data[:-2]
-    elif data.endswith("\n"):
-        data = data[:-1]
-    return data, totp
+    return _without_line_end(data), totp
+
+
+def _without_line_end(data: str) -> str:
+    """The password as piped in: one line end taken off (`echo` adds it), nothing else
+    (a password may begin or end with spaces)."""
+    return data[:-2] if data.endswith("\r\n") else data[:-1] if data.endswith("\n") else data
 
 
 def _run_connect(provisioner: Provisioner, args: argparse.Namespace) -> Account:
@@ -297,8 +300,23 @@ def cmd_tunnel(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+def cmd_password(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    import asyncio
+
+    from ibdesk.services.control.credentials import change_password
+
+    password = _without_line_end(read_stdin())
+    if not password:
+        raise IbdeskError("No password was given on standard input.")
+    asyncio.run(change_password(rt, args.account_id, password))
+    out.result({"account_id": args.account_id, "status": "initializing"},
+               [f"New password delivered to {args.account_id}; IBeam is logging in again."])
+    return EXIT_OK
+
+
 COMMANDS = {
     "connect": cmd_connect,
+    "password": cmd_password,
     "accounts": cmd_accounts,
     "status": cmd_status,
     "start": _power,

@@ -19,11 +19,10 @@ from ibdesk.domain.enums import Environment, TwoFactorHandler
 
 COMMAND_MODULES = {
     "info": "basic", "token": "basic",
-    "connect": "accounts", "accounts": "accounts", "status": "accounts", "start": "accounts",
-    "stop": "accounts", "restart": "accounts", "delete": "accounts", "tunnel": "accounts",
-    "port": "accounts",
+    "connect": "accounts", "password": "accounts", "accounts": "accounts",
+    "status": "accounts", "start": "accounts", "stop": "accounts", "restart": "accounts",
+    "delete": "accounts", "tunnel": "accounts", "port": "accounts",
     "watch": "watch", "history": "watch", "reconcile": "watch", "orphans": "watch",
-    "password": "watch",
     "doctor": "support", "logs": "support", "bundle": "support",
 }
 """Command → the module of ibdesk.cli whose COMMANDS runs it (monitor-worker and sandbox

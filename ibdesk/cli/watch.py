@@ -1,4 +1,4 @@
-"""`ibdesk watch | history | reconcile | orphans | password`."""
+"""`ibdesk watch | history | reconcile | orphans`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ import signal
 from datetime import UTC, datetime
 from typing import Any
 
-from ibdesk.cli.output import EXIT_OK, Output, confirm, read_stdin
+from ibdesk.cli.output import EXIT_OK, Output, confirm
 from ibdesk.domain.cadence import CADENCE
 from ibdesk.domain.errors import IbdeskError
-from ibdesk.services.control.credentials import change_password
 from ibdesk.services.runtime import Runtime
 from ibdesk.services.watch.monitor import Monitor, MonitorConfig, StatusChange
 from ibdesk.services.watch.reconciler import Orphan, Reconciler, ReconcileReport
@@ -145,23 +144,11 @@ def cmd_orphans(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-def cmd_password(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
-    data = read_stdin()
-    password = data[:-2] if data.endswith("\r\n") else data[:-1] if data.endswith("\n") else data
-    if not password:
-        raise IbdeskError("No password was given on standard input.")
-    asyncio.run(change_password(rt, args.account_id, password))
-    out.result({"account_id": args.account_id, "status": "initializing"},
-               [f"New password delivered to {args.account_id}; IBeam is logging in again."])
-    return EXIT_OK
-
-
 COMMANDS = {
     "watch": cmd_watch,
     "history": cmd_history,
     "reconcile": cmd_reconcile,
     "orphans": cmd_orphans,
-    "password": cmd_password,
 }
 
 __all__ = ["COMMANDS"]

@@ -140,5 +140,5 @@ class SnapshotWindow(QMainWindow):
         self.setCentralWidget(body)
 
 
-__all__ = ["AccountColumnsModel", "FILE_NAME", "HEADERS", "SnapshotModel", "SnapshotWindow",
-           "path_for", "read", "read_any", "saved_bytes", "write"]
+__all__ = ["FILE_NAME", "SnapshotModel", "SnapshotWindow", "path_for", "read", "read_any",
+           "saved_bytes", "write"]

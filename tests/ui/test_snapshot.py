@@ -13,6 +13,7 @@ from pytestqt.qtbot import QtBot
 
 from ibdesk.services.runtime import Runtime
 from ibdesk.ui import snapshot
+from ibdesk.ui.columns import HEADERS
 from ibdesk.ui.controller import Controller
 from ibdesk.ui.main_window import MainWindow
 from tests.helpers import PYTHON, run_scenario
@@ -62,7 +63,7 @@ def test_closing_window_saves_what_the_table_shows(loop: qasync.QEventLoop,
         assert row == [proxy.data(proxy.index(0, c)) for c in range(proxy.columnCount())]
         assert row[0] == account.username and row[5] == "Running"
         assert "p@per" not in json.dumps(data)  # the password is nowhere near it
-        assert len(data["widths"]) == len(snapshot.HEADERS)
+        assert len(data["widths"]) == len(HEADERS)
 
     # the row selected after the connect loads its history: waited for before closing
     run_scenario(loop, scenario(), controller)
