@@ -28,6 +28,9 @@ DEFAULT_SERVICE = "ibdesk"
 #: Names of the secrets ibdesk keeps (the keyring "username" field).
 DO_TOKEN = "digitalocean-token"
 SSH_PRIVATE_KEY = "ssh-private-key"
+ALERT_URLS = "alert-urls"
+"""A JSON list of Apprise URLs (services.watch.alerts): each carries its service's
+credentials."""
 
 
 def ibkr_password(account_id: str) -> str:

@@ -13,6 +13,7 @@ Log records go to stderr (the window writes them into its own log).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -21,13 +22,16 @@ import sys
 import threading
 from typing import Any, TextIO
 
+from keyring.errors import PasswordDeleteError
+
 from ibdesk.applog import quiet_libraries
 from ibdesk.domain.cadence import CADENCE
 from ibdesk.domain.errors import IbdeskError, InvalidInput, SecretsError
-from ibdesk.secrets import DO_TOKEN, SSH_PRIVATE_KEY, MemoryKeyring, SecretStore, remember
+from ibdesk.secrets import ALERT_URLS, MemoryKeyring, SecretStore, remember
 from ibdesk.services.runtime import Runtime
+from ibdesk.services.watch.alerts import Alerts
 from ibdesk.services.watch.monitor import Monitor, MonitorConfig, StatusChange
-from ibdesk.services.watch.worker_protocol import CYCLE_CHUNK, Command, Message
+from ibdesk.services.watch.worker_protocol import CYCLE_CHUNK, HANDED, Command, Message
 from ibdesk.store import StatusUpdate
 
 log = logging.getLogger("ibdesk.monitor_worker")
@@ -96,11 +100,14 @@ class _Worker:
         self.out.flush()
 
     def keep_secrets(self, message: dict[str, Any]) -> None:
-        for name, key in ((DO_TOKEN, "token"), (SSH_PRIVATE_KEY, "ssh_key")):
+        for key, name in HANDED:
             value = message.get(key)
             if isinstance(value, str) and value:
                 remember(value)
                 self.secrets.set_password(self.rt.settings.keyring_service, name, value)
+            elif name == ALERT_URLS and key in message:  # the last target was removed
+                with contextlib.suppress(PasswordDeleteError):
+                    self.secrets.delete_password(self.rt.settings.keyring_service, name)
 
     def send(self, data: dict[str, Any]) -> None:
         self.out.write(json.dumps(data, default=str, separators=(",", ":")) + "\n")
@@ -157,6 +164,7 @@ class _Worker:
         self.monitor = Monitor(self.rt, config)
         self.monitor.subscribe(lambda change: self.send(change_json(change)))
         self.monitor.subscribe_cycles(self.send_cycle)
+        Alerts(self.rt).watch(self.monitor)  # the trader's alert targets, if any
         self.monitor.subscribe_degraded(
             lambda why: self.send({"type": Message.MONITORING, "degraded": why}))
         stop = asyncio.Event()

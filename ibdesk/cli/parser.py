@@ -23,6 +23,7 @@ COMMAND_MODULES = {
     "status": "accounts", "start": "accounts", "stop": "accounts", "restart": "accounts",
     "delete": "accounts", "tunnel": "accounts", "port": "accounts",
     "watch": "watch", "history": "watch", "reconcile": "watch", "orphans": "watch",
+    "alerts": "watch",
     "doctor": "support", "logs": "support", "bundle": "support",
 }
 """Command → the module of ibdesk.cli whose COMMANDS runs it (monitor-worker and sandbox
@@ -197,6 +198,21 @@ def _watch_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     orphans.add_argument("--delete", action="store_true",
                          help="destroy this installation's orphans (or the DROPLET_IDs named)")
     orphans.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    alerts = commands.add_parser(
+        "alerts", parents=[common],
+        help="where ibdesk sends alerts (Apprise URLs: e-mail, Slack, ntfy, webhooks…)")
+    alert_cmds = alerts.add_subparsers(dest="alerts_command", metavar="ACTION", required=True,
+                                       parser_class=_Parser)
+    add = alert_cmds.add_parser(
+        "add", parents=[common],
+        help="add an Apprise URL, read from standard input (it holds credentials)")
+    add.add_argument("--stdin", action="store_true", required=True,
+                     help="read the URL from standard input (never the command line)")
+    alert_cmds.add_parser("list", parents=[common],
+                          help="the targets, numbered (scheme and host only)")
+    remove = alert_cmds.add_parser("remove", parents=[common], help="forget target N")
+    remove.add_argument("number", type=int, metavar="N")
+    alert_cmds.add_parser("test", parents=[common], help="send a test alert to every target")
     password = commands.add_parser(
         "password", parents=[common],
         help="give an account a new IBKR password (after IBKR refused the old one)")

@@ -1,4 +1,4 @@
-"""`ibdesk watch | history | reconcile | orphans`."""
+"""`ibdesk watch | history | reconcile | orphans | alerts`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import signal
 from datetime import UTC, datetime
 from typing import Any
 
-from ibdesk.cli.output import EXIT_OK, Output, confirm
+from ibdesk.cli.output import EXIT_FAILED, EXIT_OK, Output, confirm, read_stdin
 from ibdesk.domain.cadence import CADENCE
 from ibdesk.domain.errors import IbdeskError
 from ibdesk.services.runtime import Runtime
+from ibdesk.services.watch.alerts import Alerts
 from ibdesk.services.watch.monitor import Monitor, MonitorConfig, StatusChange
 from ibdesk.services.watch.reconciler import Orphan, Reconciler, ReconcileReport
 
@@ -40,6 +41,7 @@ def cmd_watch(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
                                slow_interval=max(args.interval, CADENCE.steady))
         monitor = Monitor(rt, config)
         monitor.subscribe(show)
+        Alerts(rt).watch(monitor)  # to the targets of `ibdesk alerts`, if any
 
         def degraded(why: str | None) -> None:
             text = f"monitoring degraded: {why}" if why else "monitoring whole again"
@@ -144,7 +146,38 @@ def cmd_orphans(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+def cmd_alerts(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
+    from ibdesk.notify import describe
+
+    alerts = Alerts(rt)
+    if args.alerts_command == "add":
+        number = alerts.add(read_stdin().strip())
+        out.result({"added": number}, [f"Alert target {number} added: "
+                                       f"{alerts.targets()[number - 1]}. Try it with "
+                                       "`ibdesk alerts test`."])
+    elif args.alerts_command == "remove":
+        gone = alerts.remove(args.number)
+        out.result({"removed": args.number}, [f"Alert target {args.number} ({gone}) removed."])
+    elif args.alerts_command == "test":
+        deliveries = asyncio.run(alerts.test())
+        targets = [describe(d.url) for d in deliveries]
+        out.result({"delivered": [{"target": t, "ok": d.ok}
+                                  for t, d in zip(targets, deliveries, strict=True)]},
+                   [f"{'sent' if d.ok else 'NOT delivered'}: {t}"
+                    for t, d in zip(targets, deliveries, strict=True)])
+        if not all(d.ok for d in deliveries):
+            return EXIT_FAILED
+    else:
+        targets = alerts.targets()
+        out.result({"targets": [{"number": i, "target": t} for i, t in enumerate(targets, 1)]},
+                   [f"{i}. {t}" for i, t in enumerate(targets, 1)] or
+                   ["No alert target yet: `echo URL | ibdesk alerts add --stdin` (an Apprise "
+                    "URL, e.g. mailtos://user:app-password@gmail.com or ntfy://topic)."])
+    return EXIT_OK
+
+
 COMMANDS = {
+    "alerts": cmd_alerts,
     "watch": cmd_watch,
     "history": cmd_history,
     "reconcile": cmd_reconcile,

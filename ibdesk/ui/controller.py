@@ -467,6 +467,40 @@ class Controller(QObject):
     def keyring_backend(self) -> str:
         return self.rt.secrets.backend_name
 
+    # ------------------------------------------------------------------ alerts
+    async def alert_targets(self) -> list[str]:
+        """Where alerts go, as may be shown (scheme and host), read off the Qt thread."""
+        from ibdesk.services.watch.alerts import Alerts
+
+        return await asyncio.to_thread(Alerts(self.rt).targets)
+
+    async def add_alert_target(self, url: str) -> int:
+        from ibdesk.services.watch.alerts import Alerts
+
+        number = await asyncio.to_thread(Alerts(self.rt).add, url)
+        await self._hand_alerts_over()
+        return number
+
+    async def remove_alert_target(self, number: int) -> str:
+        from ibdesk.services.watch.alerts import Alerts
+
+        gone = await asyncio.to_thread(Alerts(self.rt).remove, number)
+        await self._hand_alerts_over()
+        return gone
+
+    async def test_alert(self) -> list[tuple[str, bool]]:
+        """A test alert to every target: (target, delivered) each."""
+        from ibdesk.notify import describe
+        from ibdesk.services.watch.alerts import Alerts
+
+        return [(describe(d.url), d.ok) for d in await Alerts(self.rt).test()]
+
+    async def _hand_alerts_over(self) -> None:
+        """The monitor worker raises the alerts: it gets the new targets now."""
+        if self._monitor is not None:
+            with contextlib.suppress(IbdeskError):
+                await self._monitor.sync_secrets()
+
     async def save_settings(self, changes: dict[str, Any]) -> None:
         """Write the changes to settings.toml and apply them now (new cadence included).
         New defaults for servers are checked with DigitalOcean first: an unknown region or

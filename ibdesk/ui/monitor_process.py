@@ -26,10 +26,9 @@ from PySide6.QtNetwork import QHostAddress, QTcpServer, QTcpSocket
 from ibdesk.domain.cadence import CADENCE
 from ibdesk.domain.errors import GatewayError, IbdeskError
 from ibdesk.domain.models import Account, ServerStatus, StatusDetail, StatusEvent
-from ibdesk.secrets import DO_TOKEN, SSH_PRIVATE_KEY
 from ibdesk.self_command import self_command
 from ibdesk.services.runtime import Runtime
-from ibdesk.services.watch.worker_protocol import Command, Message
+from ibdesk.services.watch.worker_protocol import HANDED, Command, Message
 from ibdesk.ui.tasks import spawn
 
 log = logging.getLogger("ibdesk.monitor")
@@ -90,7 +89,7 @@ class MonitorProcess(QObject):
         self._starting: asyncio.Future[None] | None = None
         self._closed = False
         self._restarts = 0
-        self._sent_secrets: tuple[str | None, str | None] = (None, None)
+        self._sent_secrets: dict[str, str | None] = {}
         self._server: QTcpServer | None = None
         self._socket: QTcpSocket | None = None
         self._channel_token = ""
@@ -106,10 +105,11 @@ class MonitorProcess(QObject):
         self._on_degraded.append(listener)
 
     # ------------------------------------------------------------------ process
-    async def _secrets(self) -> tuple[str | None, str | None]:
+    async def _secrets(self) -> dict[str, str | None]:
+        """What the worker is handed (worker_protocol.HANDED), read off the Qt thread."""
         secrets = self._rt.secrets
         return await asyncio.to_thread(
-            lambda: (secrets.get(DO_TOKEN), secrets.get(SSH_PRIVATE_KEY)))
+            lambda: {field: secrets.get(name) for field, name in HANDED})
 
     async def _ensure_started(self) -> None:
         if self._closed:
@@ -122,7 +122,7 @@ class MonitorProcess(QObject):
 
     async def _start(self) -> None:
         settings = self._rt.settings
-        token, key = await self._secrets()
+        handed = await self._secrets()
         if self._closed:
             raise GatewayError("The monitor is shut down.")
         process = QProcess(self)
@@ -163,8 +163,8 @@ class MonitorProcess(QObject):
         self._buffer = b""
         self._ready = asyncio.get_running_loop().create_future()
         self._write({"channel": self._channel_token})  # before any secret
-        self._write({"token": token, "ssh_key": key})
-        self._sent_secrets = (token, key)
+        self._write(handed)
+        self._sent_secrets = handed
 
     def _on_channel(self) -> None:
         """A connection to the channel: kept only if its first line is this run's token."""
@@ -311,8 +311,7 @@ class MonitorProcess(QObject):
         secrets = await self._secrets()
         if secrets != self._sent_secrets:
             self._sent_secrets = secrets
-            await self._command({"cmd": Command.SECRETS, "token": secrets[0],
-                                 "ssh_key": secrets[1]}, sync=False)
+            await self._command({"cmd": Command.SECRETS, **secrets}, sync=False)
 
     async def _command(self, data: dict[str, Any], *, sync: bool = True) -> None:
         await self._ensure_started()

@@ -20,8 +20,10 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
+    QListWidget,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -54,6 +56,7 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         self._build_new_accounts(layout)
         self._build_watching(layout)
+        self._build_alerts(layout)
         self._build_where(layout)
         self._build_buttons(layout)
 
@@ -121,6 +124,88 @@ class SettingsDialog(QDialog):
             f"(service “{self.controller.rt.secrets.service}”)"))
         form.addRow("DigitalOcean API:", self._path_label(settings.do_api_url))
         layout.addWidget(where)
+
+    def _build_alerts(self, layout: QVBoxLayout) -> None:
+        """Where ibdesk tells the trader about a refused login, a gateway down, …: Apprise
+        URLs, kept in the keyring (shown by scheme and host only)."""
+        box = QGroupBox("Alerts (e-mail, Slack, Discord, Telegram, ntfy, webhooks…)")
+        column = QVBoxLayout(box)
+        self.alert_list = QListWidget()
+        self.alert_list.setAccessibleName("Alert targets")
+        self.alert_list.setMaximumHeight(72)
+        column.addWidget(self.alert_list)
+        row = QHBoxLayout()
+        self.alert_add = QPushButton("&Add…")
+        self.alert_add.setToolTip("An Apprise URL, e.g. mailtos://user:app-password@gmail.com "
+                                  "or ntfy://my-topic; it is kept in the keyring.")
+        self.alert_add.clicked.connect(lambda: spawn(self._add_alert()))
+        self.alert_remove = QPushButton("&Remove")
+        self.alert_remove.clicked.connect(lambda: spawn(self._remove_alert()))
+        self.alert_test = QPushButton("Send &test alert")
+        self.alert_test.clicked.connect(lambda: spawn(self._test_alert()))
+        for button in (self.alert_add, self.alert_remove, self.alert_test):
+            row.addWidget(button)
+        row.addStretch(1)
+        column.addLayout(row)
+        self.alert_note = QLabel("Sent once when a login is refused or a gateway goes down, "
+                                 "and once when it recovers — while the window, the tray or "
+                                 "`ibdesk watch` runs.")
+        self.alert_note.setWordWrap(True)
+        self.alert_note.setAccessibleName("Alerts status")
+        column.addWidget(self.alert_note)
+        layout.addWidget(box)
+        self._alerts_loading = asyncio.ensure_future(self._show_alert_targets())
+
+    async def _show_alert_targets(self) -> None:
+        try:
+            targets = await self.controller.alert_targets()
+        except IbdeskError as exc:
+            self.alert_note.setText(exc.user_message)
+            return
+        self.alert_list.clear()
+        for number, target in enumerate(targets, 1):
+            self.alert_list.addItem(f"{number}. {target}")
+        if not targets:
+            self.alert_list.addItem("No alert target yet")
+        self.alert_remove.setEnabled(bool(targets))
+        self.alert_test.setEnabled(bool(targets))
+
+    async def _add_alert(self) -> None:
+        url, ok = QInputDialog.getText(
+            self, "Add an alert target", "Apprise URL (kept in the keyring):",
+            QLineEdit.EchoMode.Password)
+        if not ok or not url.strip():
+            return
+        try:
+            number = await self.controller.add_alert_target(url)
+        except IbdeskError as exc:
+            self.alert_note.setText(exc.user_message)
+            return
+        self.alert_note.setText(f"Target {number} added. Send a test alert to try it.")
+        await self._show_alert_targets()
+
+    async def _remove_alert(self) -> None:
+        row = self.alert_list.currentRow()
+        try:
+            gone = await self.controller.remove_alert_target(row + 1 if row >= 0 else 1)
+        except IbdeskError as exc:
+            self.alert_note.setText(exc.user_message)
+            return
+        self.alert_note.setText(f"Removed {gone}.")
+        await self._show_alert_targets()
+
+    async def _test_alert(self) -> None:
+        self.alert_test.setEnabled(False)
+        self.alert_note.setText("Sending a test alert…")
+        try:
+            results = await self.controller.test_alert()
+        except IbdeskError as exc:
+            self.alert_note.setText(exc.user_message)
+        else:
+            self.alert_note.setText("; ".join(f"{target}: {'sent' if ok else 'NOT delivered'}"
+                                              for target, ok in results))
+        finally:
+            self.alert_test.setEnabled(True)
 
     def _build_buttons(self, layout: QVBoxLayout) -> None:
         self.error = QLabel()

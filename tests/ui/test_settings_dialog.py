@@ -109,3 +109,25 @@ def test_the_dialogs_bounds_are_the_settings_models(loop: qasync.QEventLoop, hom
                 Settings.model_validate({key: bad})
         assert spin.value() == getattr(Settings.model_validate({}), key)  # the default
     loop.run_until_complete(controller.close())
+
+
+def test_alerts_in_settings_are_listed_and_tested(loop: qasync.QEventLoop, home: Path,
+                                                  qtbot: QtBot) -> None:
+    from tests.helpers.alerts import SECRET_PATH, webhook_receiver
+
+    rt = open_runtime(home)
+    controller = Controller(rt)
+    dialog = SettingsDialog(controller)
+    qtbot.addWidget(dialog)
+    loop.run_until_complete(dialog._alerts_loading)
+    assert dialog.alert_list.item(0).text() == "No alert target yet"
+    assert not dialog.alert_test.isEnabled()
+    with webhook_receiver() as (received, port):
+        loop.run_until_complete(controller.add_alert_target(
+            f"json://127.0.0.1:{port}/{SECRET_PATH}"))
+        loop.run_until_complete(dialog._show_alert_targets())
+        assert dialog.alert_list.item(0).text() == "1. json → 127.0.0.1"  # no secret path
+        loop.run_until_complete(dialog._test_alert())
+        assert dialog.alert_note.text() == "json → 127.0.0.1: sent"
+        assert len(received) == 1
+    loop.run_until_complete(controller.close())

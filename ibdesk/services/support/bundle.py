@@ -30,6 +30,7 @@ from ibdesk.private_files import create_private
 from ibdesk.secrets import DO_TOKEN, SSH_PRIVATE_KEY, ibkr_password, known_values, totp_secret
 from ibdesk.services.remote import RemoteAccess, in_thread
 from ibdesk.services.runtime import Runtime
+from ibdesk.services.watch.alerts import Alerts
 
 USERNAME_MASK = "<ibkr-username>"
 APP_LOG_BYTES = 1_000_000
@@ -89,6 +90,10 @@ class BundleBuilder:
                 self._secrets.add(value)
                 # a PEM key also appears line by line in some outputs
                 self._secrets.update(line for line in value.splitlines() if len(line) >= 16)
+        try:  # each alert URL on its own too (a log line names one, not the list)
+            self._secrets.update(Alerts(self._rt).urls())
+        except (IbdeskError, ValueError):
+            pass
 
     def clean(self, text: str) -> str:
         text = redact(text, self._secrets | known_values())

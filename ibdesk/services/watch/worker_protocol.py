@@ -9,13 +9,14 @@ Protocol (JSON, one object per line; the window starts it, nobody else should):
         replaces sys.stdout with the system log, so the window would never read a line.
         The socket is loopback only, and the window takes the one connection that
         presents the token before any secret is sent.
-    stdin, first line:  {"token": "...", "ssh_key": "..."}
-        The two secrets the monitor needs, read from the keyring by the window and handed
-        over through this private pipe; held in this process's memory only.
+    stdin, first line:  {"token": "...", "ssh_key": "...", "alert_urls": "[...]"}
+        The secrets the monitor needs (HANDED), read from the keyring by the window and
+        handed over through this private pipe; held in this process's memory only.
     stdin, then:        {"id": N, "cmd": "refresh", "account_id": "..."}
                         {"id": N, "cmd": "cycle", "force": true}
                         {"cmd": "intervals", "steady": S, "error": S}
-                        {"cmd": "secrets", "token": "...", "ssh_key": "..."}
+                        {"cmd": "secrets", "token": "...", "ssh_key": "...",
+                         "alert_urls": "[...]"}
                         end of input: stop, close every connection, exit 0
     stdout:             {"type": "ready"}
                         {"type": "change", "event": {...}, "account": {...}}
@@ -27,6 +28,12 @@ Protocol (JSON, one object per line; the window starts it, nobody else should):
 from __future__ import annotations
 
 from enum import StrEnum
+
+from ibdesk.secrets import ALERT_URLS, DO_TOKEN, SSH_PRIVATE_KEY
+
+HANDED = (("token", DO_TOKEN), ("ssh_key", SSH_PRIVATE_KEY), ("alert_urls", ALERT_URLS))
+"""(field of the message, keyring entry) of each secret the window hands the worker: the
+token and key to watch the servers, the alert URLs to tell the trader."""
 
 
 class Command(StrEnum):
