@@ -131,6 +131,8 @@ def _test_environment(python: Path | None = None) -> dict[str, str]:
         env["IBDESK_REQUIRE_REAL_KEYRING"] = "1"
     if shutil.which("cloud-init") and shutil.which("systemd-analyze"):
         env["IBDESK_REQUIRE_TOOLS"] = "1"
+    if shutil.which("prometheus"):
+        env["IBDESK_REQUIRE_PROMETHEUS"] = "1"
     if sys.platform.startswith("linux") and os.geteuid() == 0 and shutil.which("chromium"):
         subprocess.run([str(python or ensure_venv("")), "-m", "ibdesk", "sandbox",
                         "install-ibeam"], check=True, cwd=ROOT)

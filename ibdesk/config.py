@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     check_interval_error: float = Field(
         CADENCE.error, ge=ERROR_BOUNDS.low, le=ERROR_BOUNDS.high,
         validation_alias=_env("IBDESK_CHECK_INTERVAL_ERROR", "check_interval_error"))
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535,
+        validation_alias=_env("IBDESK_METRICS_PORT", "metrics_port"))
+    """Serve Prometheus metrics on 127.0.0.1 at this port while the monitor runs (the
+    window's monitor worker, `ibdesk watch`); unset: no endpoint."""
 
     _toml_path: ClassVar[Path | None] = None
 
@@ -200,7 +205,7 @@ def load_settings(home: str | os.PathLike[str] | None = None, **overrides: Any) 
 
 
 EDITABLE = ("region", "size", "demo_size", "image_id", "check_interval",
-            "check_interval_error")
+            "check_interval_error", "metrics_port")
 """What the Settings dialog may write to settings.toml."""
 
 
@@ -232,7 +237,8 @@ def save_settings(settings: Settings, changes: dict[str, Any]) -> Settings:
         raise ConfigError(f"These settings cannot be changed here: {sorted(unknown)}.")
     toml_file = settings.settings_file
     current = _read_toml(toml_file) if toml_file.exists() else {}
-    merged = {**current, **changes}
+    # None takes the setting out of the file (TOML has no null): back to its default
+    merged = {k: v for k, v in {**current, **changes}.items() if v is not None}
     try:
         updated = settings.model_validate({**settings.model_dump(), **changes})
         Settings.model_validate({"home": settings.home, **{

@@ -30,6 +30,7 @@ from ibdesk.domain.errors import IbdeskError, InvalidInput, SecretsError
 from ibdesk.secrets import ALERT_URLS, MemoryKeyring, SecretStore, remember
 from ibdesk.services.runtime import Runtime
 from ibdesk.services.watch.alerts import Alerts
+from ibdesk.services.watch.metrics import Metrics, serve_for
 from ibdesk.services.watch.monitor import Monitor, MonitorConfig, StatusChange
 from ibdesk.services.watch.worker_protocol import CYCLE_CHUNK, HANDED, Command, Message
 from ibdesk.store import StatusUpdate
@@ -83,6 +84,7 @@ class _Worker:
         self.secrets = MemoryKeyring()
         rt.secrets = _HandedOver(rt.settings.keyring_service, backend=self.secrets)
         self.monitor: Monitor | None = None
+        self.metrics: Metrics | None = None
         self.write_lock = asyncio.Lock()
         self.out: TextIO = sys.stdout
         """Where results go: stdout, or the window's local socket (--channel)."""
@@ -165,6 +167,10 @@ class _Worker:
         self.monitor.subscribe(lambda change: self.send(change_json(change)))
         self.monitor.subscribe_cycles(self.send_cycle)
         Alerts(self.rt).watch(self.monitor)  # the trader's alert targets, if any
+        try:
+            self.metrics = serve_for(self.rt, self.monitor)  # when metrics_port is set
+        except IbdeskError as exc:
+            log.warning("%s", exc.user_message)
         self.monitor.subscribe_degraded(
             lambda why: self.send({"type": Message.MONITORING, "degraded": why}))
         stop = asyncio.Event()
@@ -188,6 +194,8 @@ class _Worker:
             task.cancel()
         await asyncio.gather(watching, *pending, return_exceptions=True)
         await self.monitor.close()
+        if self.metrics is not None:
+            self.metrics.close()
 
 
 def _stdin_lines() -> asyncio.Queue[str]:

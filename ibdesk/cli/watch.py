@@ -14,6 +14,7 @@ from ibdesk.domain.cadence import CADENCE
 from ibdesk.domain.errors import IbdeskError
 from ibdesk.services.runtime import Runtime
 from ibdesk.services.watch.alerts import Alerts
+from ibdesk.services.watch.metrics import serve_for
 from ibdesk.services.watch.monitor import Monitor, MonitorConfig, StatusChange
 from ibdesk.services.watch.reconciler import Orphan, Reconciler, ReconcileReport
 
@@ -42,6 +43,10 @@ def cmd_watch(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
         monitor = Monitor(rt, config)
         monitor.subscribe(show)
         Alerts(rt).watch(monitor)  # to the targets of `ibdesk alerts`, if any
+        metrics = serve_for(rt, monitor)  # Prometheus, when metrics_port is set
+        if metrics is not None:
+            out.progress(f"Prometheus metrics on http://127.0.0.1:{rt.settings.metrics_port}"
+                         "/metrics")
 
         def degraded(why: str | None) -> None:
             text = f"monitoring degraded: {why}" if why else "monitoring whole again"

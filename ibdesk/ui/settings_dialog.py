@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -94,6 +95,15 @@ class SettingsDialog(QDialog):
         note.setWordWrap(True)
         note.setEnabled(False)
         form.addRow(note)
+        self.metrics_port = QSpinBox()
+        self.metrics_port.setRange(0, 65535)
+        self.metrics_port.setSpecialValueText("off")
+        self.metrics_port.setValue(settings.metrics_port or 0)
+        self.metrics_port.setAccessibleName("Prometheus metrics port")
+        self.metrics_port.setToolTip("Serve Prometheus metrics on http://127.0.0.1:PORT/metrics "
+                                     "while ibdesk watches (from its next start).")
+        self._lock_if_overridden("metrics_port", self.metrics_port)
+        form.addRow("Prometheus metrics on port:", self.metrics_port)
         self.autostart = QCheckBox("Start ibdesk when I log in")
         self.autostart.setAccessibleName("Start ibdesk when I log in")
         self.autostart.setEnabled(False)  # until the current state is read
@@ -245,6 +255,9 @@ class SettingsDialog(QDialog):
                              else float(widget.value()))
             if value != getattr(settings, key):
                 out[key] = value
+        port = self.metrics_port.value() or None
+        if self.metrics_port.isEnabled() and port != settings.metrics_port:
+            out["metrics_port"] = port
         return out
 
     async def _read_autostart(self) -> None:

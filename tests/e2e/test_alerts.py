@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import zipfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -26,15 +25,10 @@ from ibdesk.sandbox import Sandbox
 from ibdesk.services import Runtime
 from ibdesk.services.watch.alerts import Alerts
 from ibdesk.services.watch.monitor import Monitor
+from tests.helpers import free_port
 from tests.helpers.e2e import cycle_until, provisioner, request
 
 CANARY = "Hook7Canary5Secret3Path"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -49,7 +43,7 @@ class Mailbox:
 @pytest.fixture
 def smtp() -> Iterator[tuple[Mailbox, int]]:
     box = Mailbox()
-    port = _free_port()
+    port = free_port()
     server = SMTPController(box, hostname="127.0.0.1", port=port)
     server.start()
     yield box, port
@@ -68,7 +62,7 @@ async def webhook() -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
     app.router.add_post(f"/hook/{CANARY}", hook)
     runner = web.AppRunner(app)
     await runner.setup()
-    port = _free_port()
+    port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     yield received, port
     await runner.cleanup()
@@ -153,7 +147,7 @@ async def test_a_target_that_fails_leaks_its_url_nowhere(rt: Runtime, home: Path
 
     applog.install(home)
     alerts = Alerts(rt)
-    alerts.add(f"json://127.0.0.1:{_free_port()}/hook/{CANARY}?x=1")  # nobody listens
+    alerts.add(f"json://127.0.0.1:{free_port()}/hook/{CANARY}?x=1")  # nobody listens
     deliveries = await alerts.test()
     assert [d.ok for d in deliveries] == [False]
     logging.getLogger("apprise").warning("as a library might: %s", deliveries[0].url)

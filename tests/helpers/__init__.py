@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import socket
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -111,3 +112,10 @@ async def _quiet(controller: Closable | None) -> None:
     if controller is not None:
         await controller.close()
     await settle()
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on just now (for a test's own server)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

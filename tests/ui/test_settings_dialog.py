@@ -131,3 +131,23 @@ def test_alerts_in_settings_are_listed_and_tested(loop: qasync.QEventLoop, home:
         assert dialog.alert_note.text() == "json → 127.0.0.1: sent"
         assert len(received) == 1
     loop.run_until_complete(controller.close())
+
+
+def test_the_metrics_port_is_set_and_taken_off(loop: qasync.QEventLoop, home: Path,
+                                               qtbot: QtBot) -> None:
+    rt = open_runtime(home)
+    controller = Controller(rt)
+    dialog = SettingsDialog(controller)
+    qtbot.addWidget(dialog)
+    assert dialog.metrics_port.text() == "off" and dialog.changes() == {}
+    dialog.metrics_port.setValue(9464)
+    assert dialog.changes() == {"metrics_port": 9464}
+    assert loop.run_until_complete(dialog.save())
+    assert load_settings(home).metrics_port == 9464
+    again = SettingsDialog(controller)
+    qtbot.addWidget(again)
+    again.metrics_port.setValue(0)  # off: the line leaves settings.toml
+    assert loop.run_until_complete(again.save())
+    assert load_settings(home).metrics_port is None
+    assert "metrics_port" not in rt.settings.settings_file.read_text()
+    loop.run_until_complete(controller.close())

@@ -95,6 +95,8 @@ class CycleStats:
     rate_limited: int = 0
     seconds: float = 0.0
     listed: bool = False
+    ratelimit_remaining: int | None = None
+    """DigitalOcean's remaining request budget after the cycle, as last seen."""
 
 
 class _Session:
@@ -134,6 +136,7 @@ class Monitor:
         self._listeners: list[Callable[[StatusChange], None]] = []
         self._cycle_listeners: list[Callable[[list[StatusUpdate]], None]] = []
         self._degraded_listeners: list[Callable[[str | None], None]] = []
+        self._stats_listeners: list[Callable[[CycleStats], None]] = []
         self.degraded: str | None = None
         """Why DigitalOcean cannot be asked now (token revoked or missing, an outage, a
         429), or None. Meanwhile gateways are still probed, from the last droplet list."""
@@ -157,6 +160,10 @@ class Monitor:
     def subscribe_cycles(self, listener: Callable[[list[StatusUpdate]], None]) -> None:
         """Every account looked at in a cycle, changed or not (latency charts, ages)."""
         self._cycle_listeners.append(listener)
+
+    def subscribe_stats(self, listener: Callable[[CycleStats], None]) -> None:
+        """Called after every cycle that looked at something, with its figures."""
+        self._stats_listeners.append(listener)
 
     def subscribe_degraded(self, listener: Callable[[str | None], None]) -> None:
         """Called when monitoring becomes degraded (with why) and when it is whole again
@@ -282,7 +289,14 @@ class Monitor:
                 self._schedule.next_look[account.id] = now + self.config.error_interval
         stats.changes = len(changes)
         stats.seconds = time.perf_counter() - started
+        if self._client is not None:
+            stats.ratelimit_remaining = self._client.rate_limit.remaining
         self.last_cycle = stats
+        for stats_listener in list(self._stats_listeners):
+            try:
+                stats_listener(stats)
+            except Exception:
+                log.exception("stats listener failed")
         return stats, changes
 
     async def _list(self, due: list[Account], now: float, stats: CycleStats, *,
