@@ -196,8 +196,11 @@ class SettingsDialog(QDialog):
 
     async def _remove_alert(self) -> None:
         row = self.alert_list.currentRow()
+        if row < 0:  # never a target the person did not point at
+            self.alert_note.setText("Select the target to remove in the list first.")
+            return
         try:
-            gone = await self.controller.remove_alert_target(row + 1 if row >= 0 else 1)
+            gone = await self.controller.remove_alert_target(row + 1)
         except IbdeskError as exc:
             self.alert_note.setText(exc.user_message)
             return

@@ -130,6 +130,13 @@ def test_alerts_in_settings_are_listed_and_tested(loop: qasync.QEventLoop, home:
         loop.run_until_complete(dialog._test_alert())
         assert dialog.alert_note.text() == "json → 127.0.0.1: sent"
         assert len(received) == 1
+        dialog.alert_list.setCurrentRow(-1)
+        loop.run_until_complete(dialog._remove_alert())  # nothing selected: nothing removed
+        assert dialog.alert_note.text() == "Select the target to remove in the list first."
+        assert loop.run_until_complete(controller.alert_targets()) == ["json → 127.0.0.1"]
+        dialog.alert_list.setCurrentRow(0)
+        loop.run_until_complete(dialog._remove_alert())
+        assert loop.run_until_complete(controller.alert_targets()) == []
     loop.run_until_complete(controller.close())
 
 
