@@ -28,6 +28,7 @@ from ibdesk.domain.enums import (
     ServerStatus,
     TwoFactorHandler,
 )
+from ibdesk.domain.schedule import Schedule, ScheduleMode
 
 ACCOUNT_ID_RE = re.compile(r"^ib-(demo|paper|live)-[0-9a-f]{8}$")
 
@@ -86,6 +87,19 @@ class Account(_Frozen):
     """The trader opened the tunnel: ibdesk keeps it open and reopens it when it starts."""
     custom_data: dict[str, Any] = Field(default_factory=dict)
     """What other tools (the seed) kept here; ibdesk itself writes real fields."""
+    schedule: Schedule = Field(default_factory=Schedule)
+    """When the server should be up (always, by default), and what happens out of hours."""
+    price_hourly: float | None = None
+    """The size's hourly price (USD), from `/v2/sizes`, beside `price_monthly`."""
+    parked: ScheduleMode | None = None
+    """The schedule (or idle shutdown) has the server down this way: powered off, or
+    destroyed until the next window's rebuild. None: it is not parked."""
+    parked_at: datetime | None = None
+    """When it was parked (by the schedule's clock): windows from then on that never
+    brought it up were missed."""
+    tunnel_used_at: datetime | None = None
+    """When bytes last went through ibdesk's tunnel to this gateway (what idle shutdown
+    counts from; ibdesk cannot see a gateway used any other way)."""
 
     @property
     def host_key_pin(self) -> str | None:

@@ -16,10 +16,11 @@ in root-only files via SFTP, and every probe or trader connection is a port forw
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -169,6 +170,20 @@ class Remote:
             raise GatewayError(f"Could not listen on {listen_host}:{local_port} here "
                                f"({exc.strerror or type(exc).__name__}).") from None
 
+    async def forward_counted(self, remote_port: int, local_port: int,
+                              on_bytes: Callable[[int], None],
+                              listen_host: str = "127.0.0.1") -> CountedForward:
+        """Like `forward`, and every chunk's size is told to `on_bytes` (what idle shutdown
+        counts: a tunnel that carried nothing for hours is a gateway nobody uses here)."""
+        forward = CountedForward(self, remote_port, on_bytes)
+        try:
+            forward.server = await asyncio.start_server(forward.serve, listen_host,
+                                                        local_port)
+        except OSError as exc:
+            raise GatewayError(f"Could not listen on {listen_host}:{local_port} here "
+                               f"({exc.strerror or type(exc).__name__}).") from None
+        return forward
+
     @property
     def closed(self) -> bool:
         """The SSH connection is gone (the server rebooted, the network changed): nothing
@@ -249,5 +264,57 @@ def _text(name: bytes | str) -> str:
     UTF-8, never failing on a stray byte)."""
     return name if isinstance(name, str) else name.decode("utf-8", "replace")
 
-__all__ = ["ALLOWED_COMMANDS", "Endpoint", "HostKeyChanged", "Remote", "connect",
-           "resolve_endpoint"]
+class CountedForward:
+    """A local listener whose connections go over SSH channels, counting what they carry."""
+
+    CHUNK = 65536
+
+    def __init__(self, remote: Remote, remote_port: int, on_bytes: Callable[[int], None]
+                 ) -> None:
+        self._remote = remote
+        self._port = remote_port
+        self._on_bytes = on_bytes
+        self.server: asyncio.Server | None = None
+        self._pipes: set[asyncio.Task[None]] = set()
+
+    def get_port(self) -> int:
+        assert self.server is not None
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await self._remote.open_channel(self._port)
+        except GatewayError:
+            writer.close()
+            return
+        pipes = [asyncio.ensure_future(self._pipe(reader, up_writer)),
+                 asyncio.ensure_future(self._pipe(up_reader, writer))]
+        self._pipes.update(pipes)
+        try:
+            await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for pipe in pipes:
+                pipe.cancel()
+                self._pipes.discard(pipe)
+            up_writer.close()
+            writer.close()
+
+    async def _pipe(self, source: asyncio.StreamReader | asyncssh.SSHReader[bytes],
+                    sink: asyncio.StreamWriter | asyncssh.SSHWriter[bytes]) -> None:
+        with contextlib.suppress(OSError, asyncssh.Error, ConnectionError):
+            while chunk := await source.read(self.CHUNK):
+                self._on_bytes(len(chunk))
+                sink.write(chunk)
+                await sink.drain()
+            if sink.can_write_eof():
+                sink.write_eof()
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for pipe in list(self._pipes):
+            pipe.cancel()
+
+
+__all__ = ["ALLOWED_COMMANDS", "CountedForward", "Endpoint", "HostKeyChanged", "Remote",
+           "connect", "resolve_endpoint"]

@@ -12,7 +12,7 @@ import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Engine, delete, func, select
@@ -32,8 +32,14 @@ from ibdesk.domain.models import (
     StatusDetail,
     StatusEvent,
 )
+from ibdesk.domain.schedule import Schedule
 from ibdesk.store.database import WRITE, open_engine
-from ibdesk.store.schema import AccountRow, PendingOperationRow, StatusHistoryRow
+from ibdesk.store.schema import (
+    AccountRow,
+    LatencySampleRow,
+    PendingOperationRow,
+    StatusHistoryRow,
+)
 
 _ACCOUNT_FIELDS = tuple(Account.model_fields)
 FIRST_LOCAL_PORT = 5000
@@ -75,7 +81,26 @@ def _row(session: Session, account_id: str) -> AccountRow:
 def _to_account(row: AccountRow) -> Account:
     data = {name: getattr(row, name) for name in _ACCOUNT_FIELDS}
     data["custom_data"] = dict(row.custom_data or {})
+    data["schedule"] = row.schedule or {}
     return Account.model_validate(data)
+
+
+def _column_value(name: str, value: Any) -> Any:
+    """A field's value as its column holds it (a schedule is JSON)."""
+    if name == "schedule" and isinstance(value, Schedule):
+        return value.model_dump(mode="json") if value.scheduled or \
+            value.idle_after_minutes else None
+    return value
+
+
+LATENCY_SAMPLE_EVERY = timedelta(minutes=5)
+"""How often a gateway's latency is kept for the report (the probes are every 30-60 s)."""
+
+
+def _to_event(row: StatusHistoryRow) -> StatusEvent:
+    return StatusEvent(account_id=row.account_id, at=row.at, status=ServerStatus(row.status),
+                       previous=ServerStatus(row.previous) if row.previous else None,
+                       reason=row.reason)
 
 
 def _to_operation(row: PendingOperationRow) -> PendingOperation:
@@ -99,7 +124,8 @@ def _set_owner(row: PendingOperationRow, owner: OperationOwner | None) -> None:
 Alive = Callable[[OperationOwner], bool]
 """Tells whether an owner's run is still going (the services know how to ask the OS)."""
 
-_KIND_DOING = {"connect": "connecting", "delete": "deleting"}
+_KIND_DOING = {"connect": "connecting", "delete": "deleting",
+               "schedule": "being brought up or down by its schedule"}
 
 
 def _lost(row: PendingOperationRow) -> OperationLost:
@@ -139,6 +165,7 @@ class Repository:
         self.engine = engine
         self._reader = sessionmaker(engine, expire_on_commit=False)
         self._writer = sessionmaker(engine.execution_options(**WRITE), expire_on_commit=False)
+        self._sampled: dict[str, datetime] = {}  # account → its last latency sample
 
     @classmethod
     def open(cls, url: str) -> Repository:
@@ -180,6 +207,7 @@ class Repository:
         explains it."""
         now = _now()
         data = account.model_dump()
+        data["schedule"] = _column_value("schedule", account.schedule)
         data["created_at"] = account.created_at or now
         row = AccountRow(**data, updated_at=now)
         try:
@@ -316,7 +344,7 @@ class Repository:
             with self._write() as session:
                 row = _row(session, account_id)
                 for key, value in changes.items():
-                    setattr(row, key, value)
+                    setattr(row, key, _column_value(key, value))
                 row.updated_at = _now()
                 return _to_account(row)
         except IntegrityError:  # the only unique column an update can collide on
@@ -337,7 +365,8 @@ class Repository:
             return host_key
 
     def record_droplet(self, account_id: str, *, droplet_id: int, name: str, size: str | None,
-                       image: str | None, price_monthly: float | None) -> Account:
+                       image: str | None, price_monthly: float | None,
+                       price_hourly: float | None = None) -> Account:
         """The account's server is this droplet. A different droplet than before starts
         afresh: IBeam has not been started on it, and it has no active-since time yet (its
         host-key pin is per droplet already)."""
@@ -353,6 +382,8 @@ class Repository:
             row.do_size = size
             row.do_image = image
             row.price_monthly = price_monthly
+            row.price_hourly = price_hourly
+            row.parked = None  # a droplet again (a rebuild made it)
             row.updated_at = _now()
             return _to_account(row)
 
@@ -404,6 +435,18 @@ class Repository:
             return StatusEvent(account_id=account_id, at=at, status=status,
                                previous=previous, reason=reason)
 
+    def add_note(self, account_id: str, reason: str, *, at: datetime | None = None
+                 ) -> StatusEvent:
+        """A line in the history that changes no status (a missed schedule window)."""
+        at = at or _now()
+        with self._write() as session:
+            row = _row(session, account_id)
+            status = ServerStatus(row.do_server_status)
+            session.add(StatusHistoryRow(account_id=account_id, at=at, status=status.value,
+                                         previous=status.value, reason=reason))
+        return StatusEvent(account_id=account_id, at=at, status=status, previous=status,
+                           reason=reason)
+
     def record_statuses(self, updates: Sequence[StatusUpdate],
                         stale: list[str] | None = None) -> list[StatusEvent]:
         """Many `record_status` calls in one transaction (a monitor cycle). Updates whose
@@ -428,6 +471,7 @@ class Repository:
                 row.updated_at = update.at
                 if update.detail is not None:
                     row.status_detail = update.detail.model_dump(mode="json")
+                    self._sample(session, row.id, update.at, update.detail.latency_ms)
                 previous = ServerStatus(row.do_server_status)
                 if previous is update.status:
                     continue
@@ -439,6 +483,37 @@ class Repository:
                                           status=update.status, previous=previous,
                                           reason=update.reason))
         return events
+
+    def _sample(self, session: Session, account_id: str, at: datetime,
+                latency_ms: float | None) -> None:
+        if latency_ms is None:
+            return
+        last = self._sampled.get(account_id)
+        if last is not None and at - last < LATENCY_SAMPLE_EVERY:
+            return
+        self._sampled[account_id] = at
+        session.add(LatencySampleRow(account_id=account_id, at=at, ms=latency_ms))
+
+    def latency_samples(self, account_id: str, since: datetime) -> list[tuple[datetime, float]]:
+        with self._read() as session:
+            rows = session.execute(select(LatencySampleRow.at, LatencySampleRow.ms).where(
+                LatencySampleRow.account_id == account_id, LatencySampleRow.at >= since)
+                .order_by(LatencySampleRow.at))
+            return [(at, ms) for at, ms in rows]
+
+    def history_between(self, account_id: str, since: datetime) -> tuple[
+            StatusEvent | None, list[StatusEvent]]:
+        """The last event before `since` (the status the period starts in), and every
+        event from `since` on, oldest first: what the report reads."""
+        with self._read() as session:
+            before = session.scalars(select(StatusHistoryRow).where(
+                StatusHistoryRow.account_id == account_id, StatusHistoryRow.at < since)
+                .order_by(StatusHistoryRow.at.desc(), StatusHistoryRow.id.desc())
+                .limit(1)).first()
+            rows = list(session.scalars(select(StatusHistoryRow).where(
+                StatusHistoryRow.account_id == account_id, StatusHistoryRow.at >= since)
+                .order_by(StatusHistoryRow.at, StatusHistoryRow.id)))
+        return (_to_event(before) if before else None), [_to_event(r) for r in rows]
 
     def status_detail(self, account_id: str) -> StatusDetail | None:
         with self._read() as session:
@@ -455,9 +530,7 @@ class Repository:
             if limit is not None:
                 query = query.limit(limit)
             rows = list(session.scalars(query))
-        return [StatusEvent(account_id=r.account_id, at=r.at, status=ServerStatus(r.status),
-                            previous=ServerStatus(r.previous) if r.previous else None,
-                            reason=r.reason) for r in reversed(rows)]
+        return [_to_event(r) for r in reversed(rows)]
 
     # ------------------------------------------------------------------ pending operations
     def begin_operation(self, request_tag: str, account_id: str, kind: str,

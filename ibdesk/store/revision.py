@@ -4,6 +4,6 @@
 when the store is at it. tests/store/test_migrations.py checks it is Alembic's head.
 """
 
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 
 __all__ = ["SCHEMA_HEAD"]

@@ -76,6 +76,11 @@ class AccountRow(Base):
     ssh_host_key_droplet_id: Mapped[int | None] = mapped_column(Integer)
     local_port: Mapped[int | None] = mapped_column(Integer)
     keep_tunnel: Mapped[bool] = mapped_column(Boolean, default=False)
+    schedule: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    price_hourly: Mapped[float | None] = mapped_column(Float)
+    parked: Mapped[str | None] = mapped_column(String(16))
+    parked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    tunnel_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_accounts_local_port", "local_port", unique=True),)
 
@@ -91,6 +96,20 @@ class StatusHistoryRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     previous: Mapped[str | None] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text)
+
+
+class LatencySampleRow(Base):
+    """The gateway's latency now and then (every few minutes per account, not each probe:
+    the report's chart, not a time-series database)."""
+
+    __tablename__ = "latency_samples"
+    __table_args__ = (Index("ix_latency_samples_account_at", "account_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("accounts.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ms: Mapped[float] = mapped_column(Float)
 
 
 class PendingOperationRow(Base):
@@ -111,4 +130,5 @@ class PendingOperationRow(Base):
     owner_process_started: Mapped[float | None] = mapped_column(Float)
 
 
-__all__ = ["AccountRow", "Base", "PendingOperationRow", "StatusHistoryRow", "UTCDateTime"]
+__all__ = ["AccountRow", "Base", "LatencySampleRow", "PendingOperationRow", "StatusHistoryRow",
+           "UTCDateTime"]

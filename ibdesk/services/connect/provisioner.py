@@ -315,6 +315,46 @@ class Provisioner:
                 if tag is not None:
                     await self._release(tag)
 
+    async def rebuild(self, account_id: str) -> Account:
+        """Create a parked account's server again (a rebuild schedule's morning, or a
+        person's Start): the sequence of a connect from its SSH key on, with the region,
+        size and image of the account's last connect and the login already in the
+        keyring. It is a connect operation of its own (one owner; a delete supersedes it).
+
+        Never past a refused login: IBeam is not started with a password IBKR refused
+        (the trader enters a new one first)."""
+        self.account_id = account_id
+        self._owner = ownership.new_owner()
+        self._new_login = False
+        store = self._rt.store
+        account = await store.require_account(account_id)
+        if account.login_refused is not None:
+            raise InvalidInput(f"IBKR refused the login of {account_id} last time, and "
+                               "ibdesk never starts IBeam again with a refused password: "
+                               "enter it again (New password…, or ibdesk password) first.")
+        if account.do_droplet_id is not None:
+            raise InvalidInput(f"{account_id} has a server already; start it instead.")
+        before = [o for o in await store.operations(states=tuple(OperationState),
+                                                    account_id=account_id)
+                  if o.kind == "connect"]
+        last = before[-1].payload if before else {}
+        settings = self._rt.settings
+        payload = {"region": last.get("region", account.do_region or settings.region),
+                   "size": last.get("size", account.do_size or settings.size),
+                   "image": last.get("image", account.do_image or settings.image_id),
+                   "seed_image": bool(last.get("seed_image", False)),
+                   "allow_anywhere": bool(last.get("allow_anywhere", False)),
+                   "rebuild": True}
+        token = await in_thread(TokenService(self._rt).require)
+        tag = request_tag(uuid.uuid4().hex[:16])
+        with ownership.running(self._owner):
+            await store.begin_operation(tag, account_id, "connect", payload, owner=self._owner)
+            try:
+                await self._step(tag, Step.SECRETS)  # in the keyring since the first connect
+                return await self._run(account_id, tag, token)
+            finally:
+                await self._release(tag)
+
     async def _claim(self, account_id: str) -> str:
         store = self._rt.store
         ops = await store.operations(states=(OperationState.PENDING,
@@ -466,7 +506,8 @@ class Provisioner:
         await store.record_droplet(account_id, droplet_id=droplet.id,
                         name=droplet.name, size=droplet.size_slug,
                         image=str(droplet.image.slug or droplet.image.id),
-                        price_monthly=droplet.size.price_monthly)
+                        price_monthly=droplet.size.price_monthly,
+                        price_hourly=droplet.size.price_hourly)
         await store.record_status(account_id, ServerStatus.PROVISIONING,
                         f"Server {droplet.name} requested.")
         return droplet

@@ -21,6 +21,7 @@ from ibdesk.domain.actions import ServerAction
 from ibdesk.domain.errors import CloudError, GatewayError, InvalidInput, NotFound
 from ibdesk.domain.models import Account, OperationOwner, OperationState, ServerStatus
 from ibdesk.domain.naming import account_tag
+from ibdesk.domain.schedule import ScheduleMode
 from ibdesk.secrets import account_secret_names
 from ibdesk.services import ownership
 from ibdesk.services.control import ibeam_control
@@ -47,6 +48,10 @@ class Lifecycle:
 
     async def _account(self, account_id: str) -> Account:
         account = await self._rt.store.require_account(account_id)
+        if account.do_droplet_id is None and account.parked is ScheduleMode.REBUILD:
+            raise InvalidInput(f"{account_id}'s server is destroyed out of hours (its "
+                               "schedule rebuilds it before the open); Start creates it "
+                               "again now.")
         if account.do_droplet_id is None:
             raise InvalidInput(f"{account_id} has no server yet. Finish connecting it first.")
         return account
@@ -118,10 +123,22 @@ class Lifecycle:
         raise InvalidInput(f"{action.value} is not a power action.")
 
     async def start(self, account_id: str) -> StatusReport:
+        """Power the server on; a server its schedule destroyed is created again (a
+        person's Start overrules the schedule until its next action)."""
+        parked = await self._rt.store.require_account(account_id)
+        if parked.parked is ScheduleMode.REBUILD and parked.do_droplet_id is None:
+            from ibdesk.services.connect.provisioner import Provisioner  # noqa: PLC0415
+
+            self._say("Creating the server again (it was destroyed out of hours)")
+            await Provisioner(self._rt).rebuild(account_id)
+            return await StatusService(self._rt).check(account_id)
         account = await self._account(account_id)
         if account.login_refused is not None:
             self._say("IBKR refused this login: the server starts, IBeam stays stopped")
-        return await self._act(account, "power_on", "Starting the server")
+        report = await self._act(account, "power_on", "Starting the server")
+        if account.parked is not None:
+            await self._rt.store.update_account(account_id, parked=None)
+        return report
 
     async def restart(self, account_id: str) -> StatusReport:
         account = await self._keep_refused_down(await self._account(account_id))

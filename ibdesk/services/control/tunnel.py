@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from ibdesk.domain import ibeam as ib
@@ -32,6 +34,9 @@ RETRY_FIRST, RETRY_MAX = 1.0, 30.0
 """Seconds before reopening a lost tunnel, doubling up to the most."""
 WATCH_EVERY = 1.0
 """How often an open tunnel checks that its SSH connection still lives."""
+USE_RECORDED_EVERY = 60.0
+"""Seconds between writes of `tunnel_used_at` while bytes flow (idle shutdown needs the
+minute, not the byte)."""
 
 
 @asynccontextmanager
@@ -86,6 +91,22 @@ class KeptTunnel:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.state = TunnelState.DOWN
+        self.bytes = 0
+        """What went through the tunnel, both ways, since it was opened."""
+        self._recorded = 0.0  # monotonic time of the last `tunnel_used_at` write
+        self._recording: asyncio.Task[object] | None = None
+
+    def _carried(self, count: int) -> None:
+        """Bytes went through: now and then, record that the gateway is used."""
+        self.bytes += count
+        now = time.monotonic()
+        if now - self._recorded < USE_RECORDED_EVERY or (
+                self._recording is not None and not self._recording.done()):
+            return
+        self._recorded = now
+        self._recording = asyncio.ensure_future(self._rt.store.update_account(
+            self.account_id, tunnel_used_at=datetime.now(UTC)))
+        self._recording.add_done_callback(_log_failure)
 
     def _say(self, state: TunnelState, message: str) -> None:
         self.state = state
@@ -154,7 +175,8 @@ class KeptTunnel:
             raise PortTaken(await in_thread(taken_sentence, self.port, self.account_id))
         account = await self._rt.store.require_account(self.account_id)
         async with RemoteAccess(self._rt).open(account) as remote:
-            listener = await remote.forward(ib.GATEWAY_PORT, self.port)
+            listener = await remote.forward_counted(ib.GATEWAY_PORT, self.port,
+                                                    self._carried)
             try:
                 self.port = listener.get_port()  # kept: every reopening binds this one
                 if not ready.done():
@@ -165,6 +187,11 @@ class KeptTunnel:
                         await asyncio.wait_for(self._stop.wait(), WATCH_EVERY)
             finally:
                 listener.close()
+
+
+def _log_failure(task: asyncio.Task[object]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("could not record the tunnel's use: %s", task.exception())
 
 
 __all__ = ["KeptTunnel", "PortTaken", "TunnelEvent", "TunnelState", "open_tunnel"]
