@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from datetime import time
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -97,6 +98,15 @@ class Settings(BaseSettings):
         validation_alias=_env("IBDESK_METRICS_PORT", "metrics_port"))
     """Serve Prometheus metrics on 127.0.0.1 at this port while the monitor runs (the
     window's monitor worker, `ibdesk watch`); unset: no endpoint."""
+    budget_monthly: float | None = Field(
+        None, gt=0, le=1_000_000,
+        validation_alias=_env("IBDESK_BUDGET", "budget_monthly"))
+    """A monthly budget in USD for all the servers: the window warns when the month is on
+    course to exceed it, and an alert goes out when it is exceeded; unset: none."""
+    quiet_hours: str | None = Field(
+        None, validation_alias=_env("IBDESK_QUIET_HOURS", "quiet_hours"))
+    """Local hours in which outgoing alerts wait (`22:00-07:00`); sent when they end, a
+    recovery meanwhile cancelling its alert. Desktop notifications are not held."""
 
     _toml_path: ClassVar[Path | None] = None
 
@@ -108,6 +118,20 @@ class Settings(BaseSettings):
         if not re.match(r"^https?://[^\s/]+(:[0-9]+)?(/.*)?$", value):
             raise ValueError("must be an http(s) URL such as https://api.digitalocean.com")
         return value.rstrip("/")
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _check_quiet_hours(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            first, second = value.replace(" ", "").split("-")
+            time.fromisoformat(first), time.fromisoformat(second)
+        except ValueError:
+            raise ValueError("must be a range of local hours such as 22:00-07:00") from None
+        if first == second:
+            raise ValueError("must be a range of local hours such as 22:00-07:00")
+        return f"{first}-{second}"
 
     @field_validator("region")
     @classmethod
@@ -205,7 +229,7 @@ def load_settings(home: str | os.PathLike[str] | None = None, **overrides: Any) 
 
 
 EDITABLE = ("region", "size", "demo_size", "image_id", "check_interval",
-            "check_interval_error", "metrics_port")
+            "check_interval_error", "metrics_port", "budget_monthly", "quiet_hours")
 """What the Settings dialog may write to settings.toml."""
 
 

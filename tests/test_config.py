@@ -123,3 +123,17 @@ def test_every_setting_has_its_environment_name_from_one_place() -> None:
     assert Settings.ENV_NAMES["api_key"] == "DIGITAL_OCEAN_API_KEY"
     assert Settings.ENV_NAMES["check_interval"] == "IBDESK_CHECK_INTERVAL"
     assert all(n.startswith(("IBDESK_", "DIGITAL_OCEAN_")) for n in Settings.ENV_NAMES.values())
+
+
+def test_budget_and_quiet_hours(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IBDESK_BUDGET", "25.5")
+    monkeypatch.setenv("IBDESK_QUIET_HOURS", " 22:00 - 07:00 ")
+    settings = load_settings()
+    assert settings.budget_monthly == 25.5 and settings.quiet_hours == "22:00-07:00"
+    monkeypatch.setenv("IBDESK_QUIET_HOURS", "night")
+    with pytest.raises(ConfigError, match="IBDESK_QUIET_HOURS is invalid.*22:00-07:00"):
+        load_settings()
+    monkeypatch.delenv("IBDESK_QUIET_HOURS")
+    monkeypatch.setenv("IBDESK_BUDGET", "-3")
+    with pytest.raises(ConfigError, match="IBDESK_BUDGET is invalid"):
+        load_settings()

@@ -25,6 +25,8 @@ COMMAND_MODULES = {
     "watch": "watch", "history": "watch", "reconcile": "watch", "orphans": "watch",
     "alerts": "watch",
     "doctor": "support", "logs": "support", "bundle": "support",
+    "schedule": "money", "idle": "money", "budget": "money", "report": "money",
+    "service": "service",
 }
 """Command → the module of ibdesk.cli whose COMMANDS runs it (monitor-worker and sandbox
 are run by ibdesk.cli.app itself)."""
@@ -73,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     _account_commands(commands, common)
     _watch_commands(commands, common)
     _support_commands(commands, common)
+    _money_commands(commands, common)
     worker = commands.add_parser("monitor-worker", parents=[common])  # the window's monitor
     worker.add_argument("--steady", type=float, default=CADENCE.steady)
     worker.add_argument("--error", type=float, default=CADENCE.error)
@@ -219,6 +222,59 @@ def _watch_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     password.add_argument("account_id", metavar="ID")
     password.add_argument("--password-stdin", action="store_true", required=True,
                           help="read the new password from standard input")
+
+
+def _money_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    schedule = commands.add_parser(
+        "schedule", parents=[common],
+        help="when an account's server is up (always, or trading hours), and both modes' "
+             "monthly cost; without options: show it")
+    schedule.add_argument("account_id", metavar="ID")
+    which = schedule.add_mutually_exclusive_group()
+    which.add_argument("--always-on", action="store_true", help="up all the time (default)")
+    which.add_argument("--trading-hours", action="store_true",
+                       help="up on trading days only (exchange holidays skipped)")
+    schedule.add_argument("--days", metavar="DAYS", help="trading days (default mon-fri)")
+    schedule.add_argument("--hours", metavar="HH:MM-HH:MM",
+                          help="the session, local to --tz (default 09:30-16:00)")
+    schedule.add_argument("--tz", metavar="ZONE",
+                          help="the exchange's time zone (default America/New_York)")
+    schedule.add_argument("--lead", metavar="DURATION",
+                          help="bring the server up this long before the open (default 45m)")
+    schedule.add_argument("--calendar", metavar="EXCHANGE",
+                          help="whose holidays are skipped (default NYSE; e.g. XLON)")
+    schedule.add_argument("--mode", choices=["power-off", "rebuild"],
+                          help="out of hours: power off (billed in full) or rebuild "
+                               "(destroyed, created again before the open)")
+    idle = commands.add_parser(
+        "idle", parents=[common],
+        help="stop (or destroy, by the schedule's mode) a server whose tunnel carried "
+             "nothing for a while")
+    idle.add_argument("account_id", metavar="ID")
+    idle_how = idle.add_mutually_exclusive_group(required=True)
+    idle_how.add_argument("--after", metavar="DURATION", help="e.g. 8h, 90m")
+    idle_how.add_argument("--off", action="store_true", help="no idle shutdown")
+    budget = commands.add_parser(
+        "budget", parents=[common],
+        help="a monthly budget in USD (warned when on course to pass it, alerted when "
+             "passed); without a value: this month's figures")
+    budget.add_argument("usd", metavar="USD", nargs="?")
+    budget.add_argument("--off", action="store_true", help="no budget")
+    report = commands.add_parser(
+        "report", parents=[common],
+        help="uptime over scheduled time, outages, refused logins and cost, per account")
+    report.add_argument("--since", default="30d", metavar="DURATION",
+                        help="how far back (default 30d; e.g. 7d, 12h)")
+    report.add_argument("--csv", action="store_true", help="CSV on stdout, a row per outage")
+    service = commands.add_parser(
+        "service", parents=[common],
+        help="run ibdesk's monitor and schedules without the window (a systemd user unit, "
+             "a launchd agent or a scheduled task)")
+    service_cmds = service.add_subparsers(dest="service_command", metavar="ACTION",
+                                          required=True, parser_class=_Parser)
+    service_cmds.add_parser("install", parents=[common], help="install and start it")
+    service_cmds.add_parser("uninstall", parents=[common], help="stop and remove it")
+    service_cmds.add_parser("status", parents=[common], help="is it installed and running")
 
 
 def _support_commands(commands: Any, common: argparse.ArgumentParser) -> None:

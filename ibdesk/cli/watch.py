@@ -17,6 +17,7 @@ from ibdesk.services.watch.alerts import Alerts
 from ibdesk.services.watch.metrics import serve_for
 from ibdesk.services.watch.monitor import Monitor, MonitorConfig, StatusChange
 from ibdesk.services.watch.reconciler import Orphan, Reconciler, ReconcileReport
+from ibdesk.services.watch.scheduler import Done, Scheduler
 
 
 def _change_json(change: StatusChange) -> dict[str, Any]:
@@ -42,7 +43,19 @@ def cmd_watch(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
                                slow_interval=max(args.interval, CADENCE.steady))
         monitor = Monitor(rt, config)
         monitor.subscribe(show)
-        Alerts(rt).watch(monitor)  # to the targets of `ibdesk alerts`, if any
+        alerts = Alerts(rt)
+        alerts.watch(monitor)  # to the targets of `ibdesk alerts`, if any
+        scheduler = Scheduler(rt)  # the schedules run while this runs (the service)
+
+        def scheduled(done: Done) -> None:
+            out.result({"schedule": done.did.value, "account_id": done.account_id,
+                        "message": done.message},
+                       [f"{datetime.now(UTC):%H:%M:%S} {done.account_id:<18} schedule "
+                        f"{done.did.value}: {done.message}"])
+            out.out.flush()
+
+        scheduler.subscribe(scheduled)
+        alerts.watch_scheduler(scheduler)
         metrics = serve_for(rt, monitor)  # Prometheus, when metrics_port is set
         if metrics is not None:
             out.progress(f"Prometheus metrics on http://127.0.0.1:{rt.settings.metrics_port}"
@@ -61,7 +74,13 @@ def cmd_watch(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
         out.progress(f"Watching {len(rt.repository.list_accounts())} account(s); Ctrl+C stops.")
-        await monitor.run(stop)
+        schedules = asyncio.ensure_future(scheduler.run(stop))
+        try:
+            await monitor.run(stop)
+        finally:
+            stop.set()
+            await schedules
+            await alerts.drain()
 
     asyncio.run(watch())
     return EXIT_OK

@@ -11,9 +11,11 @@ username or anything secret.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 
 from ibdesk.domain.enums import IBeamVerdict, ServerStatus
+from ibdesk.domain.status import DELETED_OUTSIDE
 
 
 class AlertKind(StrEnum):
@@ -61,12 +63,14 @@ class Alert:
         return f"ibdesk: {self.subject}: {self.kind.headline}"
 
 
-ACCOUNT_KINDS = (AlertKind.LOGIN_REFUSED, AlertKind.CODES_REFUSED, AlertKind.GATEWAY_DOWN)
+ACCOUNT_KINDS = (AlertKind.LOGIN_REFUSED, AlertKind.CODES_REFUSED, AlertKind.GATEWAY_DOWN,
+                 AlertKind.DELETED_OUTSIDE)
 """The incidents read from an account's status: exactly one of them is active at a time
 (or none)."""
 
 
-def account_incident(status: ServerStatus, refused: IBeamVerdict | None) -> AlertKind | None:
+def account_incident(status: ServerStatus, refused: IBeamVerdict | None,
+                     reason: str = "") -> AlertKind | None:
     """The incident an account's status is in, if any. A refused login is its own kind
     (the trader must enter a new password; ibdesk will not retry), so is refused 2FA;
     any other error is the gateway being down past its grace period (the monitor only
@@ -75,6 +79,8 @@ def account_incident(status: ServerStatus, refused: IBeamVerdict | None) -> Aler
         return AlertKind.LOGIN_REFUSED
     if refused is IBeamVerdict.CODES_REFUSED:
         return AlertKind.CODES_REFUSED
+    if status is ServerStatus.ERROR and reason.startswith(DELETED_OUTSIDE):
+        return AlertKind.DELETED_OUTSIDE
     if status is ServerStatus.ERROR:
         return AlertKind.GATEWAY_DOWN
     return None
@@ -91,13 +97,14 @@ class Incidents:
     """Subject → its open incident and the detail it was raised with."""
 
     def account_seen(self, account_id: str, status: ServerStatus,
-                     refused: IBeamVerdict | None, detail: str) -> list[Alert]:
+                     refused: IBeamVerdict | None, detail: str, reason: str = ""
+                     ) -> list[Alert]:
         """An account's status as the monitor saw it now. On its way back (starting,
         logging in) an open incident stays open: it ends when the gateway runs again
         (or the server is stopped on purpose)."""
         if status in _ON_ITS_WAY and account_id in self.open:
             return []
-        return self._seen(account_id, account_incident(status, refused), detail)
+        return self._seen(account_id, account_incident(status, refused, reason), detail)
 
     def monitoring_seen(self, why: str | None) -> list[Alert]:
         """The monitor's own state: `why` it cannot reach DigitalOcean, or None."""
@@ -118,4 +125,57 @@ class Incidents:
         return [Alert(kind, subject, detail)]
 
 
-__all__ = ["ACCOUNT_KINDS", "Alert", "AlertKind", "Incidents", "account_incident"]
+@dataclass(frozen=True)
+class QuietHours:
+    """Local hours in which outgoing alerts wait (`22:00-07:00` crosses midnight)."""
+
+    starts: time
+    ends: time
+
+    @classmethod
+    def parse(cls, text: str | None) -> QuietHours | None:
+        if not text:
+            return None
+        first, second = text.split("-")
+        return cls(time.fromisoformat(first), time.fromisoformat(second))
+
+    def quiet(self, local: datetime) -> bool:
+        now = local.time()
+        if self.starts < self.ends:
+            return self.starts <= now < self.ends
+        return now >= self.starts or now < self.ends
+
+    def seconds_left(self, local: datetime) -> float:
+        """Until the quiet hours end (0 when they are not on)."""
+        if not self.quiet(local):
+            return 0.0
+        end = local.replace(hour=self.ends.hour, minute=self.ends.minute, second=0,
+                            microsecond=0)
+        if end <= local:
+            end += timedelta(days=1)
+        return (end - local).total_seconds()
+
+
+@dataclass
+class Held:
+    """Alerts kept through quiet hours: a recovery that comes before they end cancels its
+    alert (nothing is left to say), anything else is sent when they end, in order."""
+
+    alerts: list[Alert] = field(default_factory=list)
+
+    def hold(self, alert: Alert) -> None:
+        if alert.recovered:
+            for held in self.alerts:
+                if held.subject == alert.subject and held.kind is alert.kind and \
+                        not held.recovered:
+                    self.alerts.remove(held)
+                    return
+        self.alerts.append(alert)
+
+    def release(self) -> list[Alert]:
+        out, self.alerts = self.alerts, []
+        return out
+
+
+__all__ = ["ACCOUNT_KINDS", "Alert", "AlertKind", "Held", "Incidents", "QuietHours",
+           "account_incident"]

@@ -124,6 +124,18 @@ class Account(_Frozen):
         return self
 
 
+class DropletSpan(_Frozen):
+    """One droplet's life under an account, with its size's prices: what billing counts."""
+
+    account_id: str
+    droplet_id: int
+    started_at: datetime
+    ended_at: datetime | None = None
+    """None while it exists."""
+    price_hourly: float
+    price_monthly: float
+
+
 class GatewayHealth(_Frozen):
     """What one probe of an IBeam gateway saw.
 
@@ -220,6 +232,7 @@ __all__ = [
     "ACCOUNT_ID_RE",
     "Account",
     "AccountId",
+    "DropletSpan",
     "DropletState",
     "Environment",
     "GatewayHealth",

@@ -123,6 +123,11 @@ def _decide(obs: Observation, status: ServerStatus, reason: str, fix: str | None
     )
 
 
+DELETED_OUTSIDE = "The server no longer exists on DigitalOcean: it was deleted outside ibdesk."
+"""The reason of an account whose droplet is gone without ibdesk deleting it (its alert
+is told apart by it)."""
+
+
 def derive_status(obs: Observation) -> StatusDecision:
     """The status and its explanation for one account at `obs.now`."""
     if obs.action_error:
@@ -131,7 +136,7 @@ def derive_status(obs: Observation) -> StatusDecision:
     if obs.droplet_missing:
         return _decide(
             obs, ServerStatus.ERROR,
-            "The server no longer exists on DigitalOcean: it was deleted outside ibdesk.",
+            DELETED_OUTSIDE,
             "Delete this account in ibdesk, or connect it again to create a new server.")
     state = obs.droplet_state
     if state is None:

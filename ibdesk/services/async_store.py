@@ -74,6 +74,8 @@ class AsyncRepository:
     pin_host_key = _off_loop(_REPOSITORY.pin_host_key)
     record_droplet = _off_loop(_REPOSITORY.record_droplet)
     delete_account = _off_loop(_REPOSITORY.delete_account)
+    end_droplet_spans = _off_loop(_REPOSITORY.end_droplet_spans)
+    droplet_spans = _off_loop(_REPOSITORY.droplet_spans)
     record_status = _off_loop(_REPOSITORY.record_status)
     add_note = _off_loop(_REPOSITORY.add_note)
     record_statuses = _off_loop(_REPOSITORY.record_statuses)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 from ibdesk.domain.errors import InvalidInput, OperationBusy, OperationLost, StoreError
 from ibdesk.domain.models import (
     Account,
+    DropletSpan,
     OperationOwner,
     OperationState,
     PendingOperation,
@@ -36,6 +37,7 @@ from ibdesk.domain.schedule import Schedule
 from ibdesk.store.database import WRITE, open_engine
 from ibdesk.store.schema import (
     AccountRow,
+    DropletSpanRow,
     LatencySampleRow,
     PendingOperationRow,
     StatusHistoryRow,
@@ -219,7 +221,7 @@ class Repository:
                     self._refuse_taken(session, row.local_port, account.id)
                 session.add(row)
                 session.flush()
-                session.add(StatusHistoryRow(account_id=account.id, at=now,
+                session.add(StatusHistoryRow(account_id=account.id, at=row.created_at,
                                              status=account.do_server_status.value,
                                              previous=None, reason=reason))
                 if operation is not None:
@@ -372,6 +374,18 @@ class Repository:
         host-key pin is per droplet already)."""
         with self._write() as session:
             row = _row(session, account_id)
+            now = _now()
+            open_spans = list(session.scalars(select(DropletSpanRow).where(
+                DropletSpanRow.account_id == account_id, DropletSpanRow.ended_at.is_(None))))
+            for span in open_spans:
+                if span.droplet_id != droplet_id:
+                    span.ended_at = now
+            if not any(s.droplet_id == droplet_id for s in open_spans):
+                monthly = price_monthly or 0.0
+                session.add(DropletSpanRow(
+                    account_id=account_id, droplet_id=droplet_id, started_at=now,
+                    price_monthly=monthly,
+                    price_hourly=price_hourly if price_hourly is not None else monthly / 672))
             if row.do_droplet_id != droplet_id:
                 row.ibeam_started = False
                 row.active_since = None
@@ -387,8 +401,37 @@ class Repository:
             row.updated_at = _now()
             return _to_account(row)
 
+    def end_droplet_spans(self, account_id: str, at: datetime | None = None) -> int:
+        """The account's droplets are destroyed: their billing ends (`at`, or now)."""
+        with self._write() as session:
+            spans = list(session.scalars(select(DropletSpanRow).where(
+                DropletSpanRow.account_id == account_id, DropletSpanRow.ended_at.is_(None))))
+            for span in spans:
+                span.ended_at = at or _now()
+            return len(spans)
+
+    def droplet_spans(self, since: datetime) -> list[DropletSpan]:
+        """Every droplet life that overlaps [since, now), deleted accounts' too."""
+        with self._read() as session:
+            rows = session.scalars(select(DropletSpanRow).where(
+                (DropletSpanRow.ended_at.is_(None)) | (DropletSpanRow.ended_at > since))
+                .order_by(DropletSpanRow.started_at))
+            return [DropletSpan(account_id=r.account_id, droplet_id=r.droplet_id,
+                                started_at=r.started_at, ended_at=r.ended_at,
+                                price_hourly=r.price_hourly, price_monthly=r.price_monthly)
+                    for r in rows]
+
+    def add_droplet_span(self, span: DropletSpan) -> None:
+        """A span as it was (tests and imports; the app records them with the droplets)."""
+        with self._write() as session:
+            session.add(DropletSpanRow(**span.model_dump()))
+
     def delete_account(self, account_id: str) -> bool:
         with self._write() as session:
+            for span in session.scalars(select(DropletSpanRow).where(
+                    DropletSpanRow.account_id == account_id,
+                    DropletSpanRow.ended_at.is_(None))):
+                span.ended_at = _now()
             # a DELETE's result is a CursorResult, which SQLAlchemy's types do not say
             result = cast("CursorResult[Any]", session.execute(
                 delete(AccountRow).where(AccountRow.id == account_id)))

@@ -112,6 +112,22 @@ class LatencySampleRow(Base):
     ms: Mapped[float] = mapped_column(Float)
 
 
+class DropletSpanRow(Base):
+    """One droplet's life under an account: what billing counts (no foreign key: a deleted
+    account's droplets were billed too, and this month's cost must still say so)."""
+
+    __tablename__ = "droplet_spans"
+    __table_args__ = (Index("ix_droplet_spans_started", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(String(32), index=True)
+    droplet_id: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    price_hourly: Mapped[float] = mapped_column(Float)
+    price_monthly: Mapped[float] = mapped_column(Float)
+
+
 class PendingOperationRow(Base):
     __tablename__ = "pending_operations"
 
@@ -130,5 +146,5 @@ class PendingOperationRow(Base):
     owner_process_started: Mapped[float | None] = mapped_column(Float)
 
 
-__all__ = ["AccountRow", "Base", "LatencySampleRow", "PendingOperationRow", "StatusHistoryRow",
-           "UTCDateTime"]
+__all__ = ["AccountRow", "Base", "DropletSpanRow", "LatencySampleRow", "PendingOperationRow",
+           "StatusHistoryRow", "UTCDateTime"]

@@ -14,6 +14,8 @@ Signals:
     tunnel_changed(str, int): account id, local port (0 when closed)
     message_posted(str, str): level ('info' | 'warning' | 'error'), text
     monitoring_changed(str): why monitoring is degraded ('' when it is whole again)
+    schedule_done(object): a scheduler `Done` (a server brought up or down, a warning)
+    costs_changed(object): the month's `CostSummary`, after each schedule tick
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class Controller(QObject):
     tunnel_changed = Signal(str, int)
     message_posted = Signal(str, str)
     monitoring_changed = Signal(str)
+    schedule_done = Signal(object)
+    costs_changed = Signal(object)
 
     def __init__(self, rt: Runtime, monitor_config: MonitorConfig | None = None) -> None:
         super().__init__()
@@ -67,6 +71,8 @@ class Controller(QObject):
         self.busy: dict[str, str] = {}
         """Account id → the action running on it."""
         self._monitor_task: asyncio.Task[None] | None = None
+        self._scheduler_task: asyncio.Task[None] | None = None
+        self._scheduler_stop = asyncio.Event()
         self._closed = False
         self._tunnels: dict[str, KeptTunnel] = {}
         self._tunnel_ports: dict[str, int] = {}
@@ -121,6 +127,35 @@ class Controller(QObject):
                 self.message_posted.emit("warning", exc.user_message)
         if not self._closed:
             await self.monitor.watch()
+        if not self._closed and self._scheduler_task is None:
+            self._scheduler_task = asyncio.ensure_future(self._run_schedules())
+
+    async def _run_schedules(self) -> None:
+        """The schedules run while the window (or its tray icon) runs: on this loop, as a
+        person's actions do (a rebuild needs the login from the keyring, which the monitor
+        worker is never handed). Schedule failures and the budget raise alerts here."""
+        from ibdesk.services.watch.alerts import Alerts
+        from ibdesk.services.watch.costs import cost_summary
+        from ibdesk.services.watch.scheduler import TICK, Scheduler
+
+        scheduler = Scheduler(self.rt)
+        scheduler.subscribe(self._on_scheduled)
+        Alerts(self.rt).watch_scheduler(scheduler)
+        while not self._scheduler_stop.is_set():
+            try:
+                await scheduler.tick()
+                self.costs_changed.emit(await cost_summary(self.rt))
+            except IbdeskError as exc:
+                log.warning("schedule tick failed: %s", exc.user_message)
+            except Exception:
+                log.exception("schedule tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._scheduler_stop.wait(), TICK)
+
+    def _on_scheduled(self, done: Any) -> None:
+        if not self._closed:
+            self.schedule_done.emit(done)
+            self.accounts_changed.emit()
 
     def _say_reconcile(self, report: ReconcileReport) -> None:
         for account_id in report.finished:
@@ -152,6 +187,12 @@ class Controller(QObject):
         tunnels = list(self._tunnels.values())
         self._tunnels.clear()
         closing = [asyncio.ensure_future(t.close()) for t in tunnels]
+        self._scheduler_stop.set()
+        if self._scheduler_task is not None and not self._scheduler_task.done():
+            # a rebuild under way is an operation of its own: the next start carries it on
+            self._scheduler_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._scheduler_task
         if self._monitor_task is not None:
             if not self._monitor_task.done():
                 self._monitor_task.cancel()
@@ -462,6 +503,30 @@ class Controller(QObject):
         report = await BundleBuilder(self.rt, include_username=include_username).build(
             account_id, path)
         return report.path
+
+    # ------------------------------------------------------------------ schedules, money
+    async def schedule_view(self, account_id: str) -> Any:
+        from ibdesk.services.control.schedules import Schedules
+
+        return await Schedules(self.rt).show(account_id)
+
+    async def set_schedule(self, account_id: str, schedule: Any) -> Any:
+        """Keep the schedule; the next tick (now) carries it out."""
+        from ibdesk.services.control.schedules import Schedules
+
+        view = await Schedules(self.rt).set(account_id, schedule)
+        self.accounts_changed.emit()
+        return view
+
+    async def cost_summary(self) -> Any:
+        from ibdesk.services.watch.costs import cost_summary
+
+        return await cost_summary(self.rt)
+
+    async def report(self, days: float) -> Any:
+        from ibdesk.services.support.report import build_report
+
+        return await build_report(self.rt, days=days)
 
     # ------------------------------------------------------------------ settings
     def keyring_backend(self) -> str:

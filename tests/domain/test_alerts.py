@@ -47,3 +47,25 @@ def test_monitoring_degraded_is_an_incident_of_ibdesk_itself() -> None:
     assert incidents.monitoring_seen("DigitalOcean does not answer") == []
     assert [a.recovered for a in incidents.monitoring_seen(None)] == [True]
     assert incidents.monitoring_seen(None) == []
+
+
+def test_a_server_deleted_outside_ibdesk_is_its_own_incident() -> None:
+    from ibdesk.domain.status import DELETED_OUTSIDE
+
+    assert account_incident(ServerStatus.ERROR, None, DELETED_OUTSIDE) is \
+        AlertKind.DELETED_OUTSIDE
+    assert account_incident(ServerStatus.ERROR, None, "no answer") is AlertKind.GATEWAY_DOWN
+
+
+def test_quiet_hours_across_midnight() -> None:
+    from datetime import datetime
+
+    from ibdesk.domain.alerts import QuietHours
+
+    quiet = QuietHours.parse("22:00-07:00")
+    assert quiet is not None
+    assert quiet.quiet(datetime(2026, 12, 1, 23, 30)) and quiet.quiet(datetime(2026, 12, 2, 6))
+    assert not quiet.quiet(datetime(2026, 12, 2, 7, 0))
+    assert quiet.seconds_left(datetime(2026, 12, 1, 23, 0)) == 8 * 3600
+    assert quiet.seconds_left(datetime(2026, 12, 2, 12, 0)) == 0
+    assert QuietHours.parse(None) is None

@@ -163,3 +163,75 @@ async def test_a_target_that_fails_leaks_its_url_nowhere(rt: Runtime, home: Path
     for where, data in places.items():
         for form in forms:
             assert form.encode() not in data, f"the alert URL leaked into {where}"
+
+
+async def test_schedule_budget_and_deleted_outside_alerts_reach_the_webhook(
+        sandbox: Sandbox, rt: Runtime, webhook: tuple[list[Any], int]) -> None:
+    """A scheduled start that cannot happen (the login was refused), the month's budget
+    passed, and a server deleted in DigitalOcean's control panel: each one alert."""
+    from zoneinfo import ZoneInfo
+
+    from ibdesk.domain.enums import IBeamVerdict
+    from ibdesk.domain.schedule import Schedule, ScheduleKind, ScheduleMode
+    from ibdesk.services.watch.scheduler import Scheduler
+    from tests.helpers.e2e import FAST
+
+    received, hook_port = webhook
+    rebuilt = await provisioner(rt).connect(request("paper"))
+    other = await provisioner(rt).connect(request("demo"))
+    alerts = Alerts(rt)
+    alerts.add(f"json://127.0.0.1:{hook_port}/hook/{CANARY}")
+    rt.settings = rt.settings.model_copy(update={"budget_monthly": 0.001})
+    now = [datetime(2026, 12, 20, 12, 0, tzinfo=ZoneInfo("America/New_York"))]
+    scheduler = Scheduler(rt, clock=lambda: now[0], timing=FAST)
+    alerts.watch_scheduler(scheduler)
+    monitor = Monitor(rt)
+    alerts.watch(monitor)
+    try:
+        await rt.store.update_account(rebuilt.id, schedule=Schedule(
+            kind=ScheduleKind.TRADING_HOURS, mode=ScheduleMode.REBUILD))
+        await scheduler.tick()  # Sunday: destroyed
+        await rt.store.update_account(rebuilt.id, login_refused=IBeamVerdict.PASSWORD_REFUSED)
+        now[0] = now[0].replace(day=21, hour=9)
+        await scheduler.tick()  # Monday: the rebuild is refused, IBeam never started
+        await scheduler.tick()  # said once
+        await alerts.drain()
+        sandbox.world.droplets.pop(other.do_droplet_id or 0)  # gone, not by ibdesk
+        await monitor.cycle(force=True)
+        await monitor.cycle(force=True)
+        await alerts.drain()
+    finally:
+        await monitor.close()
+    titles = [r["title"] for r in received]
+    assert titles.count(f"ibdesk: {rebuilt.id}: A scheduled start or rebuild failed") == 1
+    assert titles.count("ibdesk: ibdesk: Monthly budget exceeded") == 1
+    assert titles.count(f"ibdesk: {other.id}: Server deleted outside ibdesk") == 1
+    refused = next(r for r in received if "scheduled start" in r["title"])
+    assert "refused the login" in refused["message"]
+
+
+async def test_quiet_hours_hold_alerts_and_a_recovery_cancels_its_alert(
+        rt: Runtime, webhook: tuple[list[Any], int]) -> None:
+    from ibdesk.domain.alerts import Alert
+
+    received, hook_port = webhook
+    now = datetime.now().astimezone()
+    start, end = (now - timedelta(hours=1)), (now + timedelta(hours=1))
+    rt.settings = rt.settings.model_copy(
+        update={"quiet_hours": f"{start:%H:%M}-{end:%H:%M}"})
+    alerts = Alerts(rt)
+    alerts.add(f"json://127.0.0.1:{hook_port}/hook/{CANARY}")
+    alerts._dispatch([Alert(AlertKind.GATEWAY_DOWN, "ib-demo-00000001", "down")])
+    alerts._dispatch([Alert(AlertKind.LOGIN_REFUSED, "ib-demo-00000002", "refused")])
+    alerts._dispatch([Alert(AlertKind.GATEWAY_DOWN, "ib-demo-00000001", "back",
+                            recovered=True)])
+    await alerts.drain()
+    assert received == []  # quiet
+    assert [(a.kind, a.subject) for a in alerts.held] == [
+        (AlertKind.LOGIN_REFUSED, "ib-demo-00000002")]  # the down-and-back said nothing
+    assert alerts._release is not None  # waits for the quiet hours' end (an hour here)
+    alerts._release.cancel()
+    rt.settings = rt.settings.model_copy(update={"quiet_hours": None})
+    await alerts._after(0)  # the end of the quiet hours, a second from now
+    await alerts.drain()
+    assert [r["title"] for r in received] == ["ibdesk: ib-demo-00000002: IBKR refused the login"]

@@ -54,6 +54,7 @@ class Parking:
             await Lifecycle(self._rt, self._say).stop(account_id)
             return await store.update_account(account_id, parked=mode, parked_at=at)
         await self._destroy(account)
+        await store.end_droplet_spans(account_id)
         done = f"{reason} The server was destroyed (nothing is billed until it is created " \
                "again); the account, its login and its local port are kept."
         account = await store.update_account(

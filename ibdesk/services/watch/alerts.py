@@ -14,10 +14,11 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ibdesk import notify
-from ibdesk.domain.alerts import Alert, AlertKind, Incidents
+from ibdesk.domain.alerts import Alert, AlertKind, Held, Incidents, QuietHours
 from ibdesk.domain.errors import InvalidInput
 from ibdesk.secret_values import remember
 from ibdesk.secrets import ALERT_URLS
@@ -25,8 +26,13 @@ from ibdesk.secrets import ALERT_URLS
 if TYPE_CHECKING:
     from ibdesk.services.runtime import Runtime
     from ibdesk.services.watch.monitor import Monitor, StatusChange
+    from ibdesk.services.watch.scheduler import Done, Scheduler
 
 log = logging.getLogger(__name__)
+
+SCHEDULE_ALERTS = {"failed": AlertKind.SCHEDULE_FAILED, "missed": AlertKind.SCHEDULE_FAILED,
+                   "late": AlertKind.SCHEDULE_FAILED, "over_budget": AlertKind.BUDGET_EXCEEDED}
+"""What the scheduler did (`Did`'s values) that is worth an alert."""
 
 
 
@@ -37,6 +43,8 @@ class Alerts:
         self._incidents = Incidents()
         self._on_sent = on_sent
         self._sending: set[asyncio.Task[None]] = set()
+        self._held = Held()
+        self._release: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ where to
     def urls(self) -> list[str]:
@@ -109,16 +117,49 @@ class Alerts:
         account, event = change.account, change.event
         self._dispatch(self._incidents.account_seen(
             account.id, event.status, account.login_refused,
-            f"{account.id} ({account.environment.value}): {event.reason}"))
+            f"{account.id} ({account.environment.value}): {event.reason}", event.reason))
 
     def _on_degraded(self, why: str | None) -> None:
         self._dispatch(self._incidents.monitoring_seen(why))
 
+    def watch_scheduler(self, scheduler: Scheduler) -> None:
+        """Alerts for what the schedules could not do (a failed or missed start) and
+        for the budget; the rest of what they do is history and notifications."""
+        scheduler.subscribe(self._on_scheduled)
+
+    def _on_scheduled(self, done: Done) -> None:
+        kind = SCHEDULE_ALERTS.get(done.did)
+        if kind is not None:
+            self._dispatch([Alert(kind, done.account_id, done.message)])
+
+    def _quiet_left(self) -> float:
+        quiet = QuietHours.parse(self._rt.settings.quiet_hours)
+        return quiet.seconds_left(datetime.now().astimezone()) if quiet else 0.0
+
     def _dispatch(self, alerts: list[Alert]) -> None:
+        left = self._quiet_left()
+        if left > 0:
+            for alert in alerts:
+                self._held.hold(alert)
+            if alerts and (self._release is None or self._release.done()):
+                self._release = asyncio.get_running_loop().create_task(self._after(left))
+            return
         for alert in alerts:
             task = asyncio.get_running_loop().create_task(self._deliver(alert))
             self._sending.add(task)  # kept until sent (the loop holds tasks weakly)
             task.add_done_callback(self._sent)
+
+    async def _after(self, seconds: float) -> None:
+        """The quiet hours' end: what was held goes out, in order."""
+        await asyncio.sleep(seconds + 1)
+        held = self._held.release()
+        if held:
+            log.info("quiet hours over: sending %d held alert(s)", len(held))
+            self._dispatch(held)
+
+    @property
+    def held(self) -> list[Alert]:
+        return list(self._held.alerts)
 
     async def _deliver(self, alert: Alert) -> None:
         await self.send(alert)

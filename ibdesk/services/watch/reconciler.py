@@ -201,10 +201,12 @@ class Reconciler:
 
     async def _adopt(self, account: Account, op: PendingOperation, droplet: Droplet) -> None:
         store = self._rt.store
-        await store.update_account(account.id, do_droplet_id=droplet.id,
-                        do_droplet_name=droplet.name, do_size=droplet.size_slug,
-                        do_image=str(droplet.image.slug or droplet.image.id),
-                        do_ip_address=droplet.public_ipv4)
+        await store.record_droplet(account.id, droplet_id=droplet.id, name=droplet.name,
+                        size=droplet.size_slug,
+                        image=str(droplet.image.slug or droplet.image.id),
+                        price_monthly=droplet.size.price_monthly,
+                        price_hourly=droplet.size.price_hourly)
+        await store.update_account(account.id, do_ip_address=droplet.public_ipv4)
         await store.update_operation(op.request_tag, droplet_id=droplet.id)
         reason = (f"Found server {droplet.name}, made by the connect that failed "
                   f"(${droplet.size.price_monthly:g}/month).")

@@ -32,6 +32,7 @@ from ibdesk.services import ownership
 from ibdesk.services.connect.provisioner import Timing
 from ibdesk.services.control.parking import Parking
 from ibdesk.services.runtime import Runtime
+from ibdesk.services.watch.costs import cost_summary
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class Did(StrEnum):
     MISSED = "missed"
     """A whole window passed with no ibdesk running."""
     FAILED = "failed"
+    OVER_BUDGET = "over_budget"
+    """This month's cost passed the budget (said once a month; account_id is "ibdesk")."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ class Done:
     @property
     def alarming(self) -> bool:
         """Worth an alert (the rest is a notification and a history line)."""
-        return self.did in (Did.FAILED, Did.MISSED, Did.LATE)
+        return self.did in (Did.FAILED, Did.MISSED, Did.LATE, Did.OVER_BUDGET)
 
 
 class Scheduler:
@@ -106,6 +109,7 @@ class Scheduler:
                 if account.id in busy:
                     continue
                 done += await self._account(account, now)
+            done += await self._budget(now)
             for item in done:
                 for listener in list(self._listeners):
                     try:
@@ -113,6 +117,21 @@ class Scheduler:
                     except Exception:
                         log.exception("schedule listener failed")
             return done
+
+    async def _budget(self, now: datetime) -> list[Done]:
+        if self._rt.settings.budget_monthly is None:
+            return []
+        summary = await cost_summary(self._rt, now)
+        if not summary.over_budget:
+            return []
+        tag = self._tag("ibdesk", f"budget:{now:%Y-%m}")
+        try:
+            await self._rt.store.begin_operation(tag, "ibdesk", "schedule",
+                                                 {"action": Did.OVER_BUDGET.value}, owner=None)
+        except StoreError:
+            return []  # said this month already
+        await self._rt.store.update_operation(tag, state=OperationState.DONE)
+        return [Done("ibdesk", Did.OVER_BUDGET, summary.budget_text() or "")]
 
     async def _end_dead_runs(self) -> None:
         """A schedule action whose process died leaves the account marked busy: end it
