@@ -128,6 +128,18 @@ async def scenario(rt, runner) -> None:  # type: ignore[no-untyped-def]
     settings = window.open_settings()
     await shoot(settings, "13-settings")
     settings.reject()
+    view = await controller.schedule_view(live.id)
+    schedule = window.open_schedule(view)
+    schedule.trading.setChecked(True)
+    schedule.rebuild.setChecked(True)
+    await shoot(schedule, "15-schedule")
+    schedule.reject()
+    report = window.open_report()
+    report.period.setCurrentIndex(0)  # the last hour: what this run has
+    await until(lambda: report.table.rowCount() > 0)
+    await asyncio.sleep(0.5)
+    await shoot(report, "16-report")
+    report.reject()
     # the same window in the OS's dark theme
     # Xvfb has no platform theme to follow, so stand in for a dark OS theme: Fusion with
     # a dark palette, as Qt gives on a desktop set to dark.

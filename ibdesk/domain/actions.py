@@ -125,6 +125,8 @@ def allowed_actions(account: Account, *, busy: bool,
     if resumable and account.login_refused is None:
         allowed.add(ServerAction.RESUME)
     if account.do_droplet_id is None:
+        if account.parked is not None and account.login_refused is None:
+            allowed.add(ServerAction.START)  # destroyed out of hours: Start creates it again
         return frozenset(allowed)
     status = account.do_server_status
     allowed.add(ServerAction.LOGS)

@@ -2,7 +2,8 @@
 
 Uptime is time running over time scheduled: the schedule's trading hours from the open
 to the close (the lead time before the open is the server coming up, not an outage), or
-the whole period for an always-on account, from when the account was made. An outage is
+the whole period for an always-on account, from the first time its gateway ran (setting
+a new account up is not an outage). An outage is
 a stretch of scheduled time the gateway was not running; its reason is the history line
 that began it. Nothing here does I/O; tests/domain/test_report.py computes the same
 figures another way (minute by minute) and compares.
@@ -93,6 +94,13 @@ def uptime(schedule: Schedule, before: StatusEvent | None, events: list[StatusEv
            start: datetime, end: datetime, *, created_at: datetime | None = None) -> Uptime:
     if created_at is not None and created_at > start:
         start = created_at
+    charted = status_segments(before, events, start, end)  # the chart shows it all
+    if before is None:
+        # a new account: its setting up is not an outage; uptime counts from the first
+        # time its gateway ran (none yet: nothing was scheduled)
+        first = next((e.at for e in events if e.status is ServerStatus.RUNNING and
+                      start <= e.at < end), None)
+        start = first if first is not None else end
     segments = status_segments(before, events, start, end)
     spans = list(scheduled_spans(schedule, start, end))
     scheduled = sum((b - a).total_seconds() for a, b in spans)
@@ -124,7 +132,7 @@ def uptime(schedule: Schedule, before: StatusEvent | None, events: list[StatusEv
         outages[-1] = Outage(last.start, last.end, last.status, last.reason, ongoing=True)
     refused = sum(1 for e in events if start <= e.at < end and e.status is ServerStatus.ERROR
                   and e.reason.startswith(REFUSALS))
-    timeline = [(a, status) for a, _, status, _ in segments]
+    timeline = [(a, status) for a, _, status, _ in charted]
     return Uptime(scheduled, running, outages, refused, timeline)
 
 

@@ -9,7 +9,7 @@ import contextlib
 import html
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
@@ -38,14 +38,19 @@ from ibdesk.domain.actions import Ask, ServerAction, allowed_actions
 from ibdesk.domain.errors import IbdeskError
 from ibdesk.domain.models import Account, Environment
 from ibdesk.private_files import create_private
-from ibdesk.ui import dialogs
+from ibdesk.ui import dialogs, status_style
 from ibdesk.ui.account_table_model import COL_ACCOUNT, AccountRole, AccountTableModel
 from ibdesk.ui.controller import Controller
-from ibdesk.ui.status_panel import StatusPanel
+from ibdesk.ui.status_panel import SCHEDULE_LABEL, StatusPanel
 from ibdesk.ui.tasks import async_slot, spawn
 from ibdesk.ui.tray import Tray
 
+if TYPE_CHECKING:
+    from ibdesk.domain.costs import CostSummary
+
 log = logging.getLogger(__name__)
+COST_TIP = ("What DigitalOcean bills for these servers: a month under their schedules, and "
+            "this month so far (powered-off servers are billed too; destroyed ones are not).")
 UPDATE_CHUNK = 100
 MAX_COLUMN_WIDTH = 240
 """No column measured wider than this (longer text ends in "…", the tooltip has it)."""
@@ -140,6 +145,11 @@ class MainWindow(QMainWindow):
                                         "limit and the firewall")
         self.diagnose_action.triggered.connect(
             lambda: self.open_diagnose(None, "this computer and DigitalOcean"))
+        self.report_action = QAction(QIcon.fromTheme("x-office-spreadsheet"), "Report…",
+                                     self)
+        self.report_action.setToolTip("Uptime over scheduled time, outages, refused logins "
+                                      "and cost, per account, with charts")
+        self.report_action.triggered.connect(self.open_report)
         self.quit_action = QAction("&Quit ibdesk", self)
         # the platform's Quit (Ctrl+Q, ⌘Q); Windows has none, so Ctrl+Q there too
         self.quit_action.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)
@@ -178,6 +188,7 @@ class MainWindow(QMainWindow):
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         toolbar.addWidget(spacer)
+        toolbar.addAction(self.report_action)
         toolbar.addAction(self.diagnose_action)
         toolbar.addAction(self.settings_action)
         toolbar.addAction(self.about_action)
@@ -263,8 +274,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"ibdesk {__version__}")
         self.cost = QLabel()
         self.cost.setAccessibleName("Monthly cost")
-        self.cost.setToolTip("What DigitalOcean bills a month for all these servers (stopped "
-                             "servers are billed too, until they are deleted).")
+        self.cost.setToolTip(COST_TIP)
+        self._costs: CostSummary | None = None
+        self._budget_said: str | None = None
         self.cost.setContentsMargins(8, 0, 8, 0)
         self.statusBar().addPermanentWidget(self.cost)
 
@@ -278,6 +290,8 @@ class MainWindow(QMainWindow):
         c.tunnel_changed.connect(self._on_tunnel_changed)
         c.message_posted.connect(self._on_message_posted)
         c.monitoring_changed.connect(self._on_monitoring_changed)
+        c.costs_changed.connect(self._on_costs_changed)
+        c.schedule_done.connect(self._on_schedule_done)
         self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
         self.panel.action_requested.connect(self._on_action_requested)
 
@@ -308,7 +322,7 @@ class MainWindow(QMainWindow):
             self.select(selected or rows[0][0].id)
         else:
             self.panel.show_account(None, None)
-        self._show_cost()
+        await self._sum_costs()
 
     async def _apply(self) -> None:
         """Re-read the rows; only the rows whose data changed are touched."""
@@ -318,7 +332,7 @@ class MainWindow(QMainWindow):
             return
         self.model.set_resumable(await self.controller.unfinished_connects())
         self._update_tray([a for a, _ in rows])
-        self._show_cost()
+        await self._sum_costs()
         await self._show_selected()
 
     def selected_account_id(self) -> str | None:
@@ -340,12 +354,49 @@ class MainWindow(QMainWindow):
             self.tray.update_summary(accounts, tunnels=self.controller.open_tunnels())
 
     def _show_cost(self) -> None:
-        """All the servers' monthly cost, in the status bar (a trader's standing bill)."""
+        """All the servers' monthly cost, in the status bar (a trader's standing bill);
+        this month's figures and the budget once the controller has summed them."""
         accounts = [a for a in self.model.accounts() if a.do_droplet_id is not None]
+        summary = self._costs
+        if summary is not None:
+            text = (f"{len(accounts)} server{'s' if len(accounts) != 1 else ''} · "
+                    f"${summary.scheduled:,.2f}/month under the schedules · "
+                    f"${summary.so_far:,.2f} so far this month")
+            if summary.budget is not None:
+                text += f" of ${summary.budget:,.2f}"
+            warning = summary.budget_text()
+            self.cost.setText(f"⚠ {text}" if warning else text)
+            self.cost.setToolTip(warning or COST_TIP)
+            self.cost.setStyleSheet(status_style.text_style("warning") if warning else "")
+            self.cost.setVisible(bool(self.model.accounts()))
+            return
         total = sum(a.price_monthly or 0 for a in accounts)
         self.cost.setText(f"{len(accounts)} server{'s' if len(accounts) != 1 else ''} · "
                           f"${total:,.2f}/month".replace(".00/", "/"))
         self.cost.setVisible(bool(accounts))
+
+    async def _sum_costs(self) -> None:
+        """This month's figures, summed off the Qt thread, then shown."""
+        try:
+            self._costs = await self.controller.cost_summary()
+        except IbdeskError as exc:
+            log.warning("could not sum the costs: %s", exc.user_message)
+        self._show_cost()
+
+    def _on_costs_changed(self, summary: object) -> None:
+        self._costs = summary  # type: ignore[assignment]
+        self._show_cost()
+        warning = getattr(summary, "budget_text", lambda: None)()
+        if warning and warning != self._budget_said:
+            self._budget_said = warning
+            self._on_message_posted("warning", warning)
+
+    def _on_schedule_done(self, done: Any) -> None:
+        """What a schedule did: the status bar, and a notification for what asks for
+        attention (a warning before an idle shutdown, a failed or missed start)."""
+        self.statusBar().showMessage(f"{done.account_id}: {done.message}", 30000)
+        if self.tray is not None and (done.alarming or done.did.value == "idle_warning"):
+            self.tray.notify("ibdesk schedule", f"{done.account_id}: {done.message}")
 
     def _row_menu(self, point: Any) -> None:
         """Right-click on a row: the panel's actions for that account."""
@@ -378,9 +429,9 @@ class MainWindow(QMainWindow):
                 account.id, a))
         menu.addSeparator()
         for extra, text in (("copy_url", f"Cop&y https://localhost:{account.local_port}"),
-                            ("port", "C&hange port…")):
+                            ("port", "C&hange port…"), ("schedule", SCHEDULE_LABEL)):
             item = menu.addAction(text)
-            item.setEnabled(bool(account.local_port))
+            item.setEnabled(bool(account.local_port) or extra == "schedule")
             item.triggered.connect(lambda _=False, a=extra: self._on_action_requested(
                 account.id, a))
         return menu
@@ -535,6 +586,14 @@ class MainWindow(QMainWindow):
                 return False
             self.statusBar().showMessage(f"{account.id} is now at https://localhost:{value}.")
             return True
+        if action == "schedule":
+            try:
+                view = await self.controller.schedule_view(account_id)
+            except IbdeskError as exc:
+                dialogs.warning(self, "Schedule", exc.user_message)
+                return False
+            self.open_schedule(view)
+            return True
         if action == "diagnose":
             self.open_diagnose(account_id, f"{account.username} ({account.environment.value})")
             return True
@@ -618,6 +677,21 @@ class MainWindow(QMainWindow):
             dialog = self.diagnose_dialogs.get(account_id)
             if dialog is not None:
                 dialog.recheck_after_login()
+
+    def open_schedule(self, view: Any) -> Any:
+        from ibdesk.ui.schedule_dialog import ScheduleDialog
+
+        dialog = ScheduleDialog(self.controller, view, self)
+        dialog.open()
+        return dialog
+
+    def open_report(self) -> Any:
+        from ibdesk.ui.report_dialog import ReportDialog
+
+        dialog = ReportDialog(self.controller, self)
+        dialog.open()
+        dialog.load()
+        return dialog
 
     def open_settings(self) -> Any:
         from ibdesk.ui.settings_dialog import SettingsDialog

@@ -104,6 +104,18 @@ class SettingsDialog(QDialog):
                                      "while ibdesk watches (from its next start).")
         self._lock_if_overridden("metrics_port", self.metrics_port)
         form.addRow("Prometheus metrics on port:", self.metrics_port)
+        self.budget = QDoubleSpinBox()
+        self.budget.setRange(0, 100_000)
+        self.budget.setDecimals(2)
+        self.budget.setPrefix("$")
+        self.budget.setSuffix(" a month")
+        self.budget.setSpecialValueText("none")
+        self.budget.setValue(settings.budget_monthly or 0)
+        self.budget.setAccessibleName("Monthly budget")
+        self.budget.setToolTip("The window warns when this month is on course to pass it; "
+                               "an alert goes out when it is passed.")
+        self._lock_if_overridden("budget_monthly", self.budget)
+        form.addRow("Monthly budget:", self.budget)
         self.autostart = QCheckBox("Start ibdesk when I log in")
         self.autostart.setAccessibleName("Start ibdesk when I log in")
         self.autostart.setEnabled(False)  # until the current state is read
@@ -157,9 +169,23 @@ class SettingsDialog(QDialog):
             row.addWidget(button)
         row.addStretch(1)
         column.addLayout(row)
-        self.alert_note = QLabel("Sent once when a login is refused or a gateway goes down, "
-                                 "and once when it recovers — while the window, the tray or "
-                                 "`ibdesk watch` runs.")
+        quiet = QHBoxLayout()
+        quiet.addWidget(QLabel("Quiet hours:"))
+        self.quiet_hours = QLineEdit(self.controller.rt.settings.quiet_hours or "")
+        self.quiet_hours.setPlaceholderText("none, or e.g. 22:00-07:00")
+        self.quiet_hours.setAccessibleName("Quiet hours")
+        self.quiet_hours.setToolTip("Local hours in which alerts wait; sent when they end "
+                                    "(a recovery meanwhile cancels its alert). From the "
+                                    "monitor's next start.")
+        self.quiet_hours.setMaximumWidth(180)
+        self._lock_if_overridden("quiet_hours", self.quiet_hours)
+        quiet.addWidget(self.quiet_hours)
+        quiet.addStretch(1)
+        column.addLayout(quiet)
+        self.alert_note = QLabel("Sent once when a login is refused, a gateway goes down, a "
+                                 "scheduled start fails or the budget is passed, and once "
+                                 "when it recovers — while the window, the tray or the "
+                                 "service runs.")
         self.alert_note.setWordWrap(True)
         self.alert_note.setAccessibleName("Alerts status")
         column.addWidget(self.alert_note)
@@ -261,6 +287,12 @@ class SettingsDialog(QDialog):
         port = self.metrics_port.value() or None
         if self.metrics_port.isEnabled() and port != settings.metrics_port:
             out["metrics_port"] = port
+        budget = round(self.budget.value(), 2) or None
+        if self.budget.isEnabled() and budget != settings.budget_monthly:
+            out["budget_monthly"] = budget
+        quiet = self.quiet_hours.text().strip() or None
+        if self.quiet_hours.isEnabled() and quiet != settings.quiet_hours:
+            out["quiet_hours"] = quiet
         return out
 
     async def _read_autostart(self) -> None:

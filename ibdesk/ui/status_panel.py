@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from ibdesk.domain.actions import ServerAction, allowed_actions
 from ibdesk.domain.models import Account, ServerStatus, StatusDetail, StatusEvent
+from ibdesk.domain.schedule import ScheduleMode
 from ibdesk.ui import status_style
 from ibdesk.ui.account_table_model import (
     AccountRole,
@@ -42,6 +43,10 @@ from ibdesk.ui.account_table_model import (
     age,
     gateway_text,
 )
+
+SCHEDULE_LABEL = "&When it runs…"
+SCHEDULE_TIP = ("The schedule: always on, or trading hours (powered off or rebuilt out of "
+                "hours), and idle shutdown, with what each costs a month.")
 
 
 class LatencyChart(QWidget):
@@ -201,11 +206,22 @@ class StatusPanel(QWidget):
         self.facts = QFormLayout(facts_box)
         self.fact_labels: dict[str, QLabel] = {}
         for key in ("Gateway", "Droplet", "Size", "Image", "Region", "Address", "Created",
-                    "Cost", "Checked"):
+                    "Cost", "Schedule", "Checked"):
             label = QLabel("—")
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             label.setAccessibleName(key)
-            self.facts.addRow(f"{key}:", label)
+            label.setWordWrap(True)
+            if key == "Schedule":
+                row = QHBoxLayout()
+                row.addWidget(label, 1)
+                self.schedule_button = QPushButton(SCHEDULE_LABEL)
+                self.schedule_button.setAccessibleName("Schedule")
+                self.schedule_button.setToolTip(SCHEDULE_TIP)
+                self.schedule_button.clicked.connect(lambda: self._request("schedule"))
+                row.addWidget(self.schedule_button, 0, Qt.AlignmentFlag.AlignTop)
+                self.facts.addRow(f"{key}:", row)
+            else:
+                self.facts.addRow(f"{key}:", label)
             self.fact_labels[key] = label
         layout.addWidget(facts_box)
 
@@ -248,6 +264,7 @@ class StatusPanel(QWidget):
             self.buttons[ServerAction.RESUME].hide()
             for label in self.fact_labels.values():
                 label.setText("—")
+            self.schedule_button.setEnabled(False)
             self.history.clear()
             self.chart.set_points([])
             return
@@ -291,20 +308,29 @@ class StatusPanel(QWidget):
             else f"Local port <b>{port}</b>: Open tunnel to reach the gateway at "
                  f"https://localhost:{port}." if port else "")
         price = account.price_monthly
+        destroyed = account.parked is ScheduleMode.REBUILD and not account.do_droplet_id
+        schedule = account.schedule.describe()
+        if account.parked is not None:
+            schedule += (" · destroyed out of hours" if destroyed
+                         else " · powered off by its schedule")
         facts = {
             "Gateway": gateway_text(detail),
             "Droplet": f"{account.do_droplet_name or '—'} (id {account.do_droplet_id})"
-            if account.do_droplet_id else "not created yet",
+            if account.do_droplet_id else "destroyed until the next trading day's rebuild"
+            if destroyed else "not created yet",
             "Size": account.do_size or "—", "Image": account.do_image or "—",
             "Region": account.do_region or "—", "Address": account.do_ip_address or "—",
             "Created": f"{account.created_at:%Y-%m-%d %H:%M}" if account.created_at else "—",
-            "Cost": (f"${price:g} a month" + (" (billed while stopped too)"
-                                              if status is ServerStatus.STOPPED else ""))
+            "Cost": "nothing while destroyed" if destroyed and isinstance(price, int | float)
+            else (f"${price:g} a month" + (" (billed while stopped too)"
+                                           if status is ServerStatus.STOPPED else ""))
             if isinstance(price, int | float) else "—",
+            "Schedule": schedule,
             "Checked": age(account.do_last_status_check),
         }
         for key, value in facts.items():
             self.fact_labels[key].setText(value)
+        self.schedule_button.setEnabled(busy_action is None)
 
     def show_history(self, events: Sequence[StatusEvent]) -> None:
         self.history.clear()

@@ -140,6 +140,11 @@ class Tray(QSystemTrayIcon):
         self.setToolTip(self._summary + (f"\nMonitoring degraded: {self._degraded}"
                                          if self._degraded else ""))
 
+    def notify(self, title: str, text: str) -> None:
+        self.notifications.append((title, text))
+        if self.isVisible() and self.supportsMessages():
+            self.showMessage(title, text, QSystemTrayIcon.MessageIcon.Information, 15000)
+
     def notify_error(self, account: Account, reason: str) -> None:
         title = f"{account.username} ({account.environment.value}): needs attention"
         self.notifications.append((title, reason))

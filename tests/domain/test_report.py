@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from ibdesk.domain.enums import ServerStatus
 from ibdesk.domain.models import StatusEvent
-from ibdesk.domain.report import NOTHING_YET, REFUSALS, uptime
+from ibdesk.domain.report import REFUSALS, uptime
 from ibdesk.domain.schedule import Schedule, ScheduleKind
 
 START = datetime(2026, 12, 21, 0, 0, tzinfo=UTC)  # a Monday
@@ -23,6 +23,8 @@ def by_minute(schedule: Schedule, before: StatusEvent | None, events: list[Statu
     scheduled = running = outages = 0
     in_outage = False
     minute = START
+    if before is None:  # a new account counts from its first run
+        minute = next((e.at for e in events if e.status is ServerStatus.RUNNING), END)
     while minute < END:
         if schedule.scheduled:
             window = schedule.window_on(minute.astimezone(schedule.zone).date())
@@ -104,8 +106,14 @@ def test_an_outage_has_its_start_length_and_first_reason() -> None:
     assert figures.ratio == (600 - 65) / 600
 
 
-def test_nothing_recorded_before_the_first_event_is_not_uptime() -> None:
-    events = [StatusEvent(account_id="ib-demo-00000000", at=START + timedelta(hours=1),
-                          status=ServerStatus.RUNNING, previous=None, reason="up")]
+def test_a_new_account_counts_from_its_first_run() -> None:
+    events = [StatusEvent(account_id="ib-demo-00000000", at=START, status=ServerStatus.PROVISIONING,
+                          previous=None, reason="Connect started."),
+              StatusEvent(account_id="ib-demo-00000000", at=START + timedelta(hours=1),
+                          status=ServerStatus.RUNNING, previous=ServerStatus.PROVISIONING,
+                          reason="up")]
     figures = uptime(Schedule(), None, events, START, START + timedelta(hours=2))
-    assert figures.ratio == 0.5 and figures.outages[0].reason == NOTHING_YET
+    assert figures.ratio == 1.0 and figures.outages == []
+    assert figures.scheduled_seconds == 3600
+    never = uptime(Schedule(), None, events[:1], START, START + timedelta(hours=2))
+    assert never.ratio is None and never.scheduled_seconds == 0
