@@ -20,6 +20,7 @@ Why it is more than a thin wrapper:
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import random
 import time
@@ -144,6 +145,9 @@ class DigitalOceanClient:
         self.rate_limit = RateLimitState()
         self.requests_sent = 0
         self.rate_limited_seen = 0
+        self.answers: collections.Counter[str] = collections.Counter()
+        """Requests by what DigitalOcean answered: its status code, or "none" (no answer:
+        the connection failed)."""
         """429 answers met (the monitor reports and resets it)."""
         self._sleep = sleep
         self._clock = clock
@@ -218,6 +222,7 @@ class DigitalOceanClient:
                 self.requests_sent += 1
                 response = await self._http.request(method, url, params=params, json=json)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                self.answers["none"] += 1
                 # Never reached DigitalOcean: safe to try again whatever the method.
                 if attempt + 1 < self.retry.attempts:
                     await self._sleep(self._backoff(attempt))
@@ -227,6 +232,7 @@ class DigitalOceanClient:
                     f"DigitalOcean could not be reached ({type(exc).__name__}). Check the "
                     "internet connection and try again.", path=url) from None
             except httpx.TransportError as exc:
+                self.answers["none"] += 1
                 if retryable and attempt + 1 < self.retry.attempts:
                     await self._sleep(self._backoff(attempt))
                     attempt += 1
@@ -237,6 +243,7 @@ class DigitalOceanClient:
                     + ("" if retryable else " It may or may not have been carried out; ibdesk "
                        "checks before doing it again."), path=url) from None
             elapsed = (time.perf_counter() - started) * 1000
+            self.answers[str(response.status_code)] += 1
             self.rate_limit.update(response.headers)
             log.debug("DigitalOcean %s %s -> %d (%.0f ms)", method, url, response.status_code,
                       elapsed)

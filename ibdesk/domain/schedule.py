@@ -244,9 +244,10 @@ def monthly_cost(schedule: Schedule, price: Price, when: datetime, *,
     """The month of `when` under `schedule`, in both modes.
 
     Power off: a droplet that exists all month, billed in full (capped at the monthly
-    price). Rebuild: one droplet per trading day, from `rebuild_minutes` before its up time
-    (the create and first boot) to the close, each billed by the started hour — the
-    conservative reading of hourly billing — and the month capped at the monthly price."""
+    price). Rebuild: one droplet per trading day, from its up time (the create and first
+    boot happen in the lead time) to `rebuild_minutes` past the close (until the destroy
+    lands), each billed by the started hour — the conservative reading of hourly billing —
+    and the month capped at the monthly price."""
     start, end = month_bounds(when)
     month_hours = (end - start).total_seconds() / 3600
     always = min(price.monthly, price.hourly * month_hours)

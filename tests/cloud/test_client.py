@@ -80,6 +80,7 @@ async def test_429_waits_as_told_then_succeeds(api: respx.MockRouter, do: Digita
     assert (await do.get_account()).uuid
     assert sleeper.waits == [3.0]
     assert do.rate_limit.remaining == 4999
+    assert do.answers == {"429": 1, "200": 1}  # what the metrics count by status code
 
 
 async def test_429_retry_after_header_wins(api: respx.MockRouter, do: DigitalOceanClient,

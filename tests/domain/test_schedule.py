@@ -61,9 +61,9 @@ def test_wanted_up_inside_the_window_and_its_lead_only() -> None:
 def test_monthly_cost_in_both_modes_computed_by_hand() -> None:
     rebuild = Schedule(kind=ScheduleKind.TRADING_HOURS, mode=ScheduleMode.REBUILD)
     cost = monthly_cost(rebuild, S_1VCPU_1GB, datetime(2026, 12, 10, tzinfo=UTC),
-                        rebuild_minutes=10)
+                        rebuild_minutes=2)
     # December 2026: 23 weekdays less Christmas = 22 trading days; each droplet lives from
-    # 08:45 (less the 10-minute rebuild) to 16:00, 7 h 25 min, billed as 8 started hours
+    # 08:45 to two minutes past 16:00, 7 h 17 min, billed as 8 started hours
     assert cost.servers == 22
     assert cost.up_hours == 22 * 7.25
     assert cost.rebuild == round(22 * 8 * 0.00893, 2) == 1.57

@@ -66,7 +66,9 @@ class Metrics:
                           "What DigitalOcean bills a month for the account's server", ACCOUNT,
                           registry=r)
         self.do_requests = Counter("ibdesk_digitalocean_requests",
-                                   "Requests the monitor made to DigitalOcean", registry=r)
+                                   "Requests the monitor made to DigitalOcean, by the status "
+                                   "code of the answer (\"none\": no answer)", ["code"],
+                                   registry=r)
         self.rate_limited = Counter("ibdesk_digitalocean_rate_limited",
                                     "DigitalOcean requests answered 429", registry=r)
         self.ratelimit_remaining = Gauge("ibdesk_digitalocean_ratelimit_remaining",
@@ -142,7 +144,8 @@ class Metrics:
 
     def _on_stats(self, stats: CycleStats) -> None:
         self.cycle_seconds.observe(stats.seconds)
-        self.do_requests.inc(stats.do_requests)
+        for code, count in stats.do_answers.items():
+            self.do_requests.labels(code).inc(count)
         self.rate_limited.inc(stats.rate_limited)
         if stats.ratelimit_remaining is not None:
             self.ratelimit_remaining.set(stats.ratelimit_remaining)

@@ -97,6 +97,8 @@ class CycleStats:
     listed: bool = False
     ratelimit_remaining: int | None = None
     """DigitalOcean's remaining request budget after the cycle, as last seen."""
+    do_answers: dict[str, int] = field(default_factory=dict)
+    """This cycle's DigitalOcean requests by status code ("none": no answer)."""
 
 
 class _Session:
@@ -313,6 +315,7 @@ class Monitor:
                 a.do_droplet_id not in self._droplets for a in due)):
             return self.degraded
         before = client.requests_sent
+        answered = dict(client.answers)
         try:
             droplets = await client.list_droplets(tag_name=APP_TAG)
         except RateLimited:
@@ -330,6 +333,9 @@ class Monitor:
             return f"DigitalOcean does not answer ({exc.user_message.rstrip('.')}). " + _STILL
         finally:
             stats.do_requests = client.requests_sent - before
+            stats.do_answers = {code: count - answered.get(code, 0)
+                                for code, count in client.answers.items()
+                                if count > answered.get(code, 0)}
             stats.rate_limited += client.rate_limited_seen
             client.rate_limited_seen = 0
         self._droplets = {d.id: d for d in droplets}
