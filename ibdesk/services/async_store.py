@@ -76,6 +76,7 @@ class AsyncRepository:
     delete_account = _off_loop(_REPOSITORY.delete_account)
     end_droplet_spans = _off_loop(_REPOSITORY.end_droplet_spans)
     droplet_spans = _off_loop(_REPOSITORY.droplet_spans)
+    add_droplet_span = _off_loop(_REPOSITORY.add_droplet_span)
     record_status = _off_loop(_REPOSITORY.record_status)
     add_note = _off_loop(_REPOSITORY.add_note)
     record_statuses = _off_loop(_REPOSITORY.record_statuses)

@@ -240,3 +240,35 @@ def test_0005_gives_each_account_its_own_port_in_creation_order(db_url: str,
             repo.update_account("ib-demo-aaaaaaaa", local_port=5000)
     finally:
         repo.close()
+
+
+def test_0006_gives_each_existing_server_its_billing_life(db_url: str, tmp_path: Path) -> None:
+    """Issue 17: this month's cost is summed from droplet lives; a server that existed
+    before 0006 bills from its account's creation (the best record there is), at its
+    monthly price over DigitalOcean's 672-hour cap; an account without one has none."""
+    _upgrade_to(db_url, "0005")
+    raw = sqlite3.connect(tmp_path / "ibdesk.sqlite3")
+    raw.execute(
+        "INSERT INTO accounts (id, username, environment, do_server_status, custom_data,"
+        " created_at, updated_at, do_droplet_id, price_monthly, local_port, keep_tunnel)"
+        " VALUES ('ib-demo-aaaaaaaa', 'jdoe', 'demo', 'running', '{}', '2026-12-01 08:00:00',"
+        " '2026-12-01 08:00:00', 77, 6.0, 5000, 0)")
+    raw.execute(
+        "INSERT INTO accounts (id, username, environment, do_server_status, custom_data,"
+        " created_at, updated_at, local_port, keep_tunnel) VALUES ('ib-demo-bbbbbbbb', 'jdoe',"
+        " 'demo', 'error', '{}', '2026-12-01 08:00:00', '2026-12-01 08:00:00', 5001, 0)")
+    raw.commit()
+    raw.close()
+    repo = Repository.open(db_url)
+    try:
+        from datetime import UTC, datetime
+
+        (span,) = repo.droplet_spans(datetime(2026, 11, 1, tzinfo=UTC))
+        assert (span.account_id, span.droplet_id, span.ended_at) == ("ib-demo-aaaaaaaa", 77,
+                                                                     None)
+        assert span.started_at == datetime(2026, 12, 1, 8, tzinfo=UTC)
+        assert span.price_hourly == 6.0 / 672 and span.price_monthly == 6.0
+        account = repo.require_account("ib-demo-aaaaaaaa")
+        assert not account.schedule.scheduled and account.parked is None
+    finally:
+        repo.close()
