@@ -11,24 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from ibdesk.domain.enums import Environment, ServerStatus
-from ibdesk.domain.models import Account, DropletSpan
+from ibdesk.domain.enums import ServerStatus
+from ibdesk.domain.models import DropletSpan
 from ibdesk.services import open_runtime
+from tests.helpers.accounts import running_account
 from tests.test_cli import run
 
 
 def _account(home: Path) -> str:
     """An account made three hours ago, running since."""
     rt = open_runtime(home)
-    made = datetime.now(UTC) - timedelta(hours=3)
     try:
-        repo = rt.repository
-        account = repo.add_account(Account(id="ib-paper-0a1b2c3d", username="jane",
-                                           environment=Environment.PAPER, created_at=made))
-        repo.record_droplet(account.id, droplet_id=41, name="jane-paper", size="s-1vcpu-1gb",
-                            image="ubuntu-24-04-x64", price_monthly=6.0, price_hourly=0.00893)
-        repo.record_status(account.id, ServerStatus.RUNNING, "Logged in.", at=made)
-        return account.id
+        return running_account(rt.repository, timedelta(hours=3))
     finally:
         rt.close()
 

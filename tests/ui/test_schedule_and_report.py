@@ -4,14 +4,12 @@ hours."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import qasync
 from pytestqt.qtbot import QtBot
 
-from ibdesk.domain.enums import Environment, ServerStatus
-from ibdesk.domain.models import Account
 from ibdesk.domain.schedule import ScheduleKind, ScheduleMode
 from ibdesk.services import open_runtime
 from ibdesk.services.runtime import Runtime
@@ -19,21 +17,14 @@ from ibdesk.ui.controller import Controller
 from ibdesk.ui.report_dialog import ReportDialog
 from ibdesk.ui.schedule_dialog import ScheduleDialog
 from ibdesk.ui.settings_dialog import SettingsDialog
+from tests.helpers.accounts import running_account
 
 
 def _account(rt: Runtime) -> str:
-    made = datetime.now(UTC) - timedelta(days=2)
-    repo = rt.repository
-    account = repo.add_account(Account(id="ib-paper-0a1b2c3d", username="jane",
-                                       environment=Environment.PAPER, created_at=made))
-    repo.record_droplet(account.id, droplet_id=41, name="jane-paper", size="s-1vcpu-1gb",
-                        image="ubuntu-24-04-x64", price_monthly=6.0, price_hourly=0.00893)
-    repo.record_status(account.id, ServerStatus.RUNNING, "Logged in.", at=made)
-    repo.record_status(account.id, ServerStatus.ERROR, "The gateway does not answer.",
-                       at=made + timedelta(hours=5))
-    repo.record_status(account.id, ServerStatus.RUNNING, "Logged in again.",
-                       at=made + timedelta(hours=6))
-    return account.id
+    """Two days old, an hour down five hours in."""
+    return running_account(rt.repository, timedelta(days=2),
+                           (timedelta(hours=5), timedelta(hours=6),
+                            "The gateway does not answer."))
 
 
 def test_schedule_dialog_prices_both_modes_and_keeps_the_choice(
