@@ -37,10 +37,21 @@ _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+class Ordered(tuple[str, ...]):
+    """Secret values ready for `redact`: long enough to mask, longest first (a value that
+    holds another is masked whole), with no repeats."""
+
+    __slots__ = ()
+
+
+def ordered(secrets: Iterable[str]) -> Ordered:
+    return Ordered(sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH},
+                          key=len, reverse=True))
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """`text` with every known secret value and every credential-shaped string masked."""
-    values = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}, key=len,
-                    reverse=True)
+    values = secrets if isinstance(secrets, Ordered) else ordered(secrets)
     for value in values:
         if value in text:
             text = text.replace(value, MASK)
@@ -57,4 +68,4 @@ def redact_url(url: str) -> str:
     return _URL_PASSWORD.sub(rf"\1{MASK}\2", url)
 
 
-__all__ = ["MASK", "redact", "redact_url"]
+__all__ = ["MASK", "Ordered", "ordered", "redact", "redact_url"]

@@ -96,7 +96,7 @@ class BundleBuilder:
             pass
 
     def clean(self, text: str) -> str:
-        text = redact(text, self._secrets | known_values())
+        text = redact(text, self._secrets | set(known_values()))
         for name in sorted(self._usernames, key=len, reverse=True):
             text = text.replace(name, USERNAME_MASK)
         return text
