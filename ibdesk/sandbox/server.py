@@ -115,6 +115,9 @@ class Sandbox:
         self.options = options or SandboxOptions()
         opts = self.options
         self.token = opts.token or f"dop_v1_sandbox_{secrets.token_hex(24)}"
+        self.saved_revision = -1
+        self.saves = 0
+        """How many times the world was written (tests: only when it changed)."""
         users = list(opts.users)
         if opts.ibkr_users is not None:
             users += UserBook.load(opts.ibkr_users).users
@@ -238,6 +241,8 @@ class Sandbox:
     def save(self) -> None:
         if self.options.state is not None:
             self.world.save(self.options.state)
+            self.saved_revision = self.world.revision
+            self.saves += 1
 
     # ------------------------------------------------------------------ addresses
     @property
@@ -316,8 +321,8 @@ class Sandbox:
                 await self.sync_hosts()
                 for host in list(self.hosts.values()):
                     await host.advance()
-                if loop.time() - saved_at > 2.0:
-                    self.save()
+                if loop.time() - saved_at > 2.0 and self.world.revision != self.saved_revision:
+                    self.save()  # only what changed since the last save
                     saved_at = loop.time()
             except Exception:  # keep the sandbox alive; the error is logged
                 log.exception("sandbox tick failed")
