@@ -110,6 +110,12 @@ def cmd_schedule(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
     wanted = _schedule_from(args, current)
     view = asyncio.run(schedules.set(args.account_id, wanted) if wanted is not None
                        else schedules.show(args.account_id))
+    if wanted is not None and view.account.parked is not None and not wanted.scheduled:
+        from ibdesk.services.control.lifecycle import Lifecycle
+
+        out.progress("Always on now: bringing the server up (its schedule had parked it)…")
+        asyncio.run(Lifecycle(rt, on_progress=out.progress).start(args.account_id))
+        view = asyncio.run(schedules.show(args.account_id))
     out.result(_view_json(view), _view_lines(view))
     return EXIT_OK
 

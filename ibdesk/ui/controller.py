@@ -516,6 +516,11 @@ class Controller(QObject):
 
         view = await Schedules(self.rt).set(account_id, schedule)
         self.accounts_changed.emit()
+        if view.account.parked is not None and not view.schedule.scheduled:
+            # always on now: the server its schedule parked comes back (the row shows it)
+            from ibdesk.ui.tasks import spawn
+
+            spawn(self.run_action(account_id, ServerAction.START.value))
         return view
 
     async def cost_summary(self) -> Any:
