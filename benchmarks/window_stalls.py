@@ -9,6 +9,12 @@ the worst; then scrolls the 1,000 rows page by page and prints how long each pag
 to paint.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/window_stalls.py [N] [CYCLES]
+
+Each run measures the table sorted by account and by "checked" (the column every cycle
+changes), with the window as it is (`current`: the order held during a cycle and made
+once at its end, the tray's summary once a cycle) beside `before` (issue 18: the proxy
+re-sorting every updated row, the tray summed after every 100-row chunk), and prints the
+Qt thread's CPU per sweep beside the stalls.
 """
 
 from __future__ import annotations
@@ -27,7 +33,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import monitor as monitor_bench  # noqa: E402
 
 
-async def measure(folder: Path, info: dict[str, str], cycles: int) -> dict[str, object]:
+async def _before_apply(self: object, updates: list[object]) -> None:
+    """MainWindow.apply_updates as it was before issue 18's fix (for the `before` mode)."""
+    win: object = self
+    selected = win.selected_account_id()  # type: ignore[attr-defined]
+    for start in range(0, len(updates), 100):
+        for update in updates[start:start + 100]:
+            win.model.apply_update(update)  # type: ignore[attr-defined]
+        await asyncio.sleep(0)
+    win._update_tray(win.model.accounts())  # type: ignore[attr-defined]
+    win._show_cost()  # type: ignore[attr-defined]
+    if any(getattr(u, "account_id", None) == selected for u in updates):
+        await win._show_selected()  # type: ignore[attr-defined]
+
+
+async def measure(folder: Path, info: dict[str, str], cycles: int, mode: str = "current",
+                  column: str = "account") -> dict[str, object]:
     from ibdesk.secrets import DO_TOKEN
     from ibdesk.services import open_runtime
     from ibdesk.ui.controller import Controller
@@ -38,17 +59,29 @@ async def measure(folder: Path, info: dict[str, str], cycles: int) -> dict[str, 
                       sandbox_ssh_map_url=info["ssh_map_url"],
                       public_ip_url=info["public_ip_url"])
     rt.secrets.set(DO_TOKEN, info["token"])
+    from PySide6.QtCore import Qt
+
+    from ibdesk.ui.account_table_model import COL_ACCOUNT, COL_CHECKED
+
+    if mode == "before":
+        MainWindow.apply_updates = _before_apply  # type: ignore[method-assign,assignment]
+        MainWindow._cycle_end_arrived = lambda self: None  # type: ignore[method-assign]
     controller = Controller(rt)
     window = MainWindow(controller)
     window.show()
     await window.reload()
+    window.table.sortByColumn(COL_CHECKED if column == "checked" else COL_ACCOUNT,
+                              Qt.SortOrder.AscendingOrder)
     watch = StallWatch()
     watch.start()
     times = []
+    qt_cpu = []
     for _ in range(cycles):
         started = time.perf_counter()
+        cpu = time.thread_time()  # the Qt thread's (the loop runs on it)
         await controller.monitor.cycle(force=True)  # in the monitor's own process
         await asyncio.sleep(0.5)  # its results reach the table as the window applies them
+        qt_cpu.append(time.thread_time() - cpu)
         times.append(time.perf_counter() - started)
     # Scrolling: the whole table, top to bottom, one page a step, each step painted now.
     bar = window.table.verticalScrollBar()
@@ -62,7 +95,9 @@ async def measure(folder: Path, info: dict[str, str], cycles: int) -> dict[str, 
     watch.stop()
     window._ages.stop()
     await controller.close()
-    return {"cycles": cycles, "cycle_seconds": [round(t, 2) for t in times],
+    return {"mode": mode, "sorted_by": column, "cycles": cycles,
+            "qt_cpu_ms_per_sweep": round(statistics.median(qt_cpu) * 1000),
+            "cycle_seconds": [round(t, 2) for t in times],
             "stalls_over_50ms": len(watch.stalls), "worst_stall_ms": round(watch.worst * 1000),
             "stalls_ms": sorted(round(s * 1000) for s in watch.stalls)[-10:],
             "scroll_pages": len(frames),
@@ -85,19 +120,26 @@ def main(argv: list[str]) -> int:
         folder, info = Path(argv[3]), json.loads(argv[4])
         monitor_bench._keyring_env(folder)
         with loop:
-            print(json.dumps(loop.run_until_complete(measure(folder, info, cycles))))
+            print(json.dumps(loop.run_until_complete(measure(folder, info, cycles, argv[5],
+                                                             argv[6]))))
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         subprocess.run([sys.executable, monitor_bench.__file__, "--child", "build", str(folder),
-                        str(n)], check=True, stdout=subprocess.DEVNULL)
-        with monitor_bench.served(folder) as info:
-            env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM",
-                                                                   "offscreen")}
-            out = subprocess.run([sys.executable, __file__, str(n), str(cycles), "--child",
-                                  str(folder), json.dumps(info)], check=True,
-                                 stdout=subprocess.PIPE, text=True, env=env).stdout
-    print(out.strip().splitlines()[-1])
+                        str(n), "0"], check=True, stdout=subprocess.DEVNULL)
+        env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM",
+                                                               "offscreen")}
+        for column in ("account", "checked"):
+            for mode in ("before", "current"):
+                with monitor_bench.served(folder) as info:
+                    out = subprocess.run([sys.executable, __file__, str(n), str(cycles),
+                                          "--child", str(folder), json.dumps(info), mode,
+                                          column], check=True, stdout=subprocess.PIPE,
+                                         text=True, env=env).stdout
+                r = json.loads(out.strip().splitlines()[-1])
+                print(f"sorted by {column:<8} {mode:<8} Qt CPU {r['qt_cpu_ms_per_sweep']:>5} ms"
+                      f"/sweep, stalls > 50 ms: {r['stalls_over_50ms']:>3}, worst "
+                      f"{r['worst_stall_ms']:>4} ms", flush=True)
     return 0
 
 

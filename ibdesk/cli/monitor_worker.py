@@ -120,7 +120,9 @@ class _Worker:
         accounts' results as several short steps, never one long one."""
         for start in range(0, len(updates), CYCLE_CHUNK):
             self.send({"type": Message.CYCLE,
-                       "updates": [update_json(u) for u in updates[start:start + CYCLE_CHUNK]]})
+                       "updates": [update_json(u) for u in updates[start:start + CYCLE_CHUNK]],
+                       # the window re-sorts and sums once a cycle, at its last line
+                       "last": start + CYCLE_CHUNK >= len(updates)})
 
     async def handle(self, message: dict[str, Any]) -> None:
         assert self.monitor is not None

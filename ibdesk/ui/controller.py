@@ -7,7 +7,8 @@ window's loop as `status_changed`.
 
 Signals:
     status_changed(object): a StatusChange (an account's status changed)
-    cycle_finished(object): the list of StatusUpdate of a monitor cycle
+    cycle_finished(object): a chunk of a monitor cycle's StatusUpdates (a hundred at most)
+    cycle_ended(): the cycle's last chunk came
     accounts_changed(): an account was added or removed
     action_started(str, str): account id, action name
     action_finished(str, str, str): account id, action name, error text ('' when it worked)
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 class Controller(QObject):
     status_changed = Signal(object)
     cycle_finished = Signal(object)
+    cycle_ended = Signal()
     accounts_changed = Signal()
     action_started = Signal(str, str)
     action_finished = Signal(str, str, str)
@@ -96,6 +98,7 @@ class Controller(QObject):
                 fast=config.fast_interval if config else CADENCE.fast)
             self._monitor.subscribe(self._on_change)
             self._monitor.subscribe_cycles(self._on_cycle)
+            self._monitor.subscribe_cycle_ends(self._on_cycle_end)
             self._monitor.subscribe_degraded(self._on_degraded)
         return self._monitor
 
@@ -218,6 +221,10 @@ class Controller(QObject):
         if self._closed:
             return
         self.cycle_finished.emit(updates)  # the window's table model keeps the latency
+
+    def _on_cycle_end(self) -> None:
+        if not self._closed:
+            self.cycle_ended.emit()
 
     # ------------------------------------------------------------------ reading
     async def accounts(self) -> list[tuple[Account, StatusDetail | None]]:

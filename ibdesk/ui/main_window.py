@@ -72,6 +72,12 @@ class MainWindow(QMainWindow):
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(AccountRole.SORT)
+        self._applying = 0  # chunks being applied now
+        self._cycle_over = False  # the cycle's end came while they were
+        self._resort = QTimer(self)  # if a cycle's end never comes (the worker stopped)
+        self._resort.setSingleShot(True)
+        self._resort.setInterval(5000)
+        self._resort.timeout.connect(self._on_cycle_ended)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.proxy.setFilterKeyColumn(-1)
         self.wizard: Any = None  # a ConnectWizard once opened
@@ -283,6 +289,7 @@ class MainWindow(QMainWindow):
     def _connect_signals(self) -> None:
         c = self.controller
         c.cycle_finished.connect(self._on_cycle_finished)
+        c.cycle_ended.connect(self._cycle_end_arrived)
         c.status_changed.connect(self._on_status_changed)
         c.accounts_changed.connect(self._on_accounts_changed)
         c.action_started.connect(self.model.set_busy)
@@ -459,15 +466,43 @@ class MainWindow(QMainWindow):
         thousand-account cycle never holds a frame."""
         selected = self.selected_account_id()
         touched_selected = False
-        for start in range(0, len(updates), UPDATE_CHUNK):
-            for update in updates[start:start + UPDATE_CHUNK]:
-                if self.model.apply_update(update):
-                    touched_selected |= update.account_id == selected
-            await asyncio.sleep(0)
-        self._update_tray(self.model.accounts())
-        self._show_cost()
+        # Sorted by a column the cycle changes ("checked"), the proxy re-sorted and laid the
+        # view out again for every row (a second of the Qt thread per 1,000-row sweep);
+        # during a cycle it holds still, and sorts once when the cycle has ended.
+        if self.proxy.dynamicSortFilter():
+            self.proxy.setDynamicSortFilter(False)
+            self._resort.start()
+        self._applying += 1
+        try:
+            for start in range(0, len(updates), UPDATE_CHUNK):
+                for update in updates[start:start + UPDATE_CHUNK]:
+                    if self.model.apply_update(update):
+                        touched_selected |= update.account_id == selected
+                await asyncio.sleep(0)
+        finally:
+            self._applying -= 1
+        if not self._applying and self._cycle_over:
+            self._on_cycle_ended()
         if touched_selected or any(u.account_id == selected for u in updates):
             await self._show_selected()
+
+    def _cycle_end_arrived(self) -> None:
+        """The end comes right behind its last chunk, whose task has not stepped yet: the
+        end is looked at after it has (tasks step in the order they were made)."""
+        asyncio.get_running_loop().call_soon(self._on_cycle_ended)
+
+    def _on_cycle_ended(self) -> None:
+        """Once a cycle, after its last chunk is applied: the order, the tray's summary
+        and the bill (over all rows each)."""
+        if self._applying:  # the last chunk is still being applied: then
+            self._cycle_over = True
+            return
+        self._cycle_over = False
+        self._resort.stop()
+        if not self.proxy.dynamicSortFilter():
+            self.proxy.setDynamicSortFilter(True)  # one sort, of the rows as they are now
+        self._update_tray(self.model.accounts())
+        self._show_cost()
 
     @async_slot()
     async def _on_status_changed(self, change: object) -> None:

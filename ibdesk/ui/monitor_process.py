@@ -79,6 +79,7 @@ class MonitorProcess(QObject):
         self._error = error
         self._on_change: list[Callable[[Any], None]] = []
         self._on_cycle: list[Callable[[list[Any]], None]] = []
+        self._on_cycle_end: list[Callable[[], None]] = []
         self._on_degraded: list[Callable[[str | None], None]] = []
         self._process: QProcess | None = None
         self._buffer = b""
@@ -99,6 +100,10 @@ class MonitorProcess(QObject):
 
     def subscribe_cycles(self, listener: Callable[[list[Any]], None]) -> None:
         self._on_cycle.append(listener)
+
+    def subscribe_cycle_ends(self, listener: Callable[[], None]) -> None:
+        """After the last chunk of a cycle's results."""
+        self._on_cycle_end.append(listener)
 
     def subscribe_degraded(self, listener: Callable[[str | None], None]) -> None:
         """Why the monitor cannot ask DigitalOcean now (None: it can again)."""
@@ -261,6 +266,9 @@ class MonitorProcess(QObject):
             updates = [Update(u) for u in message["updates"]]
             for cycle_listener in list(self._on_cycle):
                 cycle_listener(updates)
+            if message.get("last", True):
+                for end_listener in list(self._on_cycle_end):
+                    end_listener()
 
     def _on_finished(self, code: int, status: QProcess.ExitStatus) -> None:
         failure = GatewayError("The monitor process stopped.")
