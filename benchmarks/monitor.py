@@ -24,6 +24,14 @@ account is probed once a minute, longer than any keep-alive that expires.
 
     .venv/bin/python benchmarks/monitor.py            # 10, 100, 1000
     .venv/bin/python benchmarks/monitor.py --pause 0 10 100
+    .venv/bin/python benchmarks/monitor.py --json 100 1000   # a JSON object per N and mode
+
+With `--json`, each line holds `n`, `mode`, `sweep_s_median`, `sweep_s_p95`,
+`first_sweep_s`, `cpu_ms_per_probe` (the monitor's), `sim_cpu_ms_per_probe` (the
+simulator's own, beside it), `rss_mb`, `do_requests_per_cycle`, `probes_per_cycle`,
+`new_connections_per_cycle` (SSH connections opened plus SSH channels, each a new TCP
+connection on the droplet), `rtt_ms` and `health`. (The sandbox has no RTT to add in front
+of the droplets yet, nor a keep-alive health server: `rtt_ms` is 0 and `health` `http10`.)
 """
 
 from __future__ import annotations
@@ -189,17 +197,24 @@ async def measure(folder: Path, info: dict[str, str], mode: str) -> dict[str, ob
                       sandbox_ssh_map_url=info["ssh_map_url"],
                       public_ip_url=info["public_ip_url"])
     rt.secrets.set(DO_TOKEN, info["token"])
+    opened = _count_connections()
     monitor = Monitor(rt)
     runs = []
     cpu_steady = 0.0
+    connections = []
+    sim_cpu = 0.0
     try:
         for index in range(CYCLES):
             if index:
                 await asyncio.sleep(PAUSE)
             before = _cpu()
+            sim_before = _sim_cpu(info)
+            count = sum(opened.values())
             stats, _ = await monitor.cycle(force=True)
             if index:
                 cpu_steady += _cpu() - before
+                sim_cpu += _sim_cpu(info) - sim_before
+                connections.append(sum(opened.values()) - count)
             runs.append(stats)
     finally:
         await monitor.close()
@@ -208,6 +223,8 @@ async def measure(folder: Path, info: dict[str, str], mode: str) -> dict[str, ob
     probes = sum(s.probes for s in runs[1:]) or 1
     return {
         "cpu_ms_per_probe": cpu_steady * 1000 / probes,
+        "sim_cpu_ms_per_probe": sim_cpu * 1000 / probes,
+        "new_connections_per_cycle": statistics.mean(connections) if connections else 0,
         "do_requests": statistics.mean(s.do_requests for s in runs),
         "probes": statistics.mean(s.probes for s in runs),
         "first_s": runs[0].seconds,
@@ -216,6 +233,34 @@ async def measure(folder: Path, info: dict[str, str], mode: str) -> dict[str, ob
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rate_limited": sum(s.rate_limited for s in runs),
     }
+
+
+def _count_connections() -> dict[str, int]:
+    """Counts, from now on, the SSH connections this process opens and the channels it
+    opens on them."""
+    counts = {"ssh": 0, "channels": 0}
+    real_connect = asyncssh.connect
+    real_channel = asyncssh.SSHClientConnection.create_connection
+
+    def connect(*args, **kwargs):  # type: ignore[no-untyped-def]
+        counts["ssh"] += 1
+        return real_connect(*args, **kwargs)
+
+    async def create_connection(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        counts["channels"] += 1  # direct channels and a local forward's alike
+        return await real_channel(self, *args, **kwargs)
+
+    asyncssh.connect = connect  # type: ignore[assignment]
+    asyncssh.SSHClientConnection.create_connection = create_connection  # type: ignore[method-assign]
+    return counts  # ibdesk.gateway.ssh calls asyncssh.connect through the module: counted
+
+
+def _sim_cpu(info: dict[str, str]) -> float:
+    """The simulator process's CPU time so far (user + system)."""
+    import psutil
+
+    times = psutil.Process(int(info["pid"])).cpu_times()
+    return float(times.user + times.system)
 
 
 def child(mode: str, folder: Path, arg: str) -> None:
@@ -238,7 +283,7 @@ def served(folder: Path) -> Iterator[dict[str, str]]:
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert serve.stdout is not None
-        yield dict(json.loads(serve.stdout.readline()))
+        yield {**json.loads(serve.stdout.readline()), "pid": str(serve.pid)}
     finally:
         serve.terminate()
         serve.wait(timeout=60)
@@ -250,14 +295,18 @@ def main(argv: list[str]) -> int:
         PAUSE = float(argv[4])
         child(argv[1], Path(argv[2]), argv[3])
         return 0
+    as_json = "--json" in argv
+    argv = [a for a in argv if a != "--json"]
     if argv[:1] == ["--pause"]:
         PAUSE, argv = float(argv[1]), argv[2:]
     sizes = [int(a) for a in argv] or [10, 100, 1000]
-    print(f"health server: HTTP/1.0, one request per connection (IBeam's own); "
-          f"{CYCLES} cycles, {PAUSE:g} s apart")
-    print(f"{'N':>6} {'mode':>9} {'DO req/cycle':>13} {'probes/cycle':>13} {'first s':>8} "
-          f"{'median s':>9} {'p95 s':>7} {'CPU ms/probe':>13} {'peak RSS MB':>12} "
-          f"{'429s':>5}", flush=True)
+    if not as_json:
+        print(f"health server: HTTP/1.0, one request per connection (IBeam's own); "
+              f"{CYCLES} cycles, {PAUSE:g} s apart")
+        print(f"{'N':>6} {'mode':>9} {'DO req/cycle':>13} {'probes/cycle':>13} "
+              f"{'first s':>8} {'median s':>9} {'p95 s':>7} {'CPU ms/probe':>13} "
+              f"{'sim ms/probe':>13} {'new conn/cycle':>15} {'peak RSS MB':>12} {'429s':>5}",
+              flush=True)
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
@@ -272,9 +321,24 @@ def main(argv: list[str]) -> int:
                         sys.exit(f"the {mode} run failed:\n{done.stderr[-3000:]}")
                     out = done.stdout
                 r = json.loads(out.strip().splitlines()[-1])
+                if as_json:
+                    print(json.dumps({
+                        "n": n, "mode": mode, "sweep_s_median": round(r["median_s"], 3),
+                        "sweep_s_p95": round(r["p95_s"], 3),
+                        "first_sweep_s": round(r["first_s"], 3),
+                        "cpu_ms_per_probe": round(r["cpu_ms_per_probe"], 3),
+                        "sim_cpu_ms_per_probe": round(r["sim_cpu_ms_per_probe"], 3),
+                        "rss_mb": round(r["rss_mb"]),
+                        "do_requests_per_cycle": r["do_requests"],
+                        "probes_per_cycle": r["probes"],
+                        "new_connections_per_cycle": r["new_connections_per_cycle"],
+                        "rate_limited": r["rate_limited"], "rtt_ms": 0, "health": "http10",
+                        "cycles": CYCLES, "pause_s": PAUSE}), flush=True)
+                    continue
                 print(f"{n:>6} {mode:>9} {r['do_requests']:>13.1f} {r['probes']:>13.1f} "
                       f"{r['first_s']:>8.2f} {r['median_s']:>9.2f} {r['p95_s']:>7.2f} "
-                      f"{r['cpu_ms_per_probe']:>13.2f} {r['rss_mb']:>12.0f} "
+                      f"{r['cpu_ms_per_probe']:>13.2f} {r['sim_cpu_ms_per_probe']:>13.2f} "
+                      f"{r['new_connections_per_cycle']:>15.1f} {r['rss_mb']:>12.0f} "
                       f"{r['rate_limited']:>5}", flush=True)
     return 0
 
