@@ -64,10 +64,15 @@ class Schedules:
         account = await self._rt.store.require_account(account_id)
         price = await self.price(account)
         now = self._clock()
-        cost = monthly_cost(account.schedule, price, now, rebuild_minutes=REBUILD_MINUTES) \
-            if price else None
-        return ScheduleView(account, price, cost, account.schedule.next_window(now),
-                            account.schedule.wanted_up(now))
+
+        def figures() -> tuple[MonthlyCost | None, Window | None, bool]:
+            # a worker thread: the first use loads the holiday calendars (~90 ms)
+            cost = monthly_cost(account.schedule, price, now,
+                                rebuild_minutes=REBUILD_MINUTES) if price else None
+            return cost, account.schedule.next_window(now), account.schedule.wanted_up(now)
+
+        cost, upcoming, up = await in_thread(figures)
+        return ScheduleView(account, price, cost, upcoming, up)
 
     async def set(self, account_id: str, schedule: Schedule) -> ScheduleView:
         """Keep the schedule (idle shutdown is kept as it was unless `schedule` sets it)."""

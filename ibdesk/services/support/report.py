@@ -8,6 +8,7 @@ from the status history, the droplets' recorded lives and the latency samples al
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from dataclasses import dataclass, field
@@ -91,20 +92,27 @@ async def build_report(rt: Runtime, *, days: float = 30.0, now: datetime | None 
     accounts = await store.list_accounts()
     month_start, _ = month_bounds(now)
     spans = await store.droplet_spans(min(since, month_start))
-    costs = summarise(accounts, spans, now, rt.settings.budget_monthly)
-    by_id = {c.account_id: c for c in costs.accounts}
-    out = []
+    read = []
     for account in accounts:
         before, events = await store.history_between(account.id, since)
-        figures = uptime(account.schedule, before, events, since, now,
-                         created_at=account.created_at)
-        latency = await store.latency_samples(account.id, since)
-        cost = by_id[account.id]
-        out.append(AccountReport(account.id, account.environment,
-                                 account.schedule.describe(), figures,
-                                 cost_between(spans, since, now, account.id),
-                                 cost.so_far, cost.projected, latency))
-    return Report(since, now, out, costs)
+        read.append((account, before, events, await store.latency_samples(account.id, since)))
+
+    def assemble() -> Report:
+        """The figures, on a worker thread (the window's loop only reads and draws)."""
+        costs = summarise(accounts, spans, now, rt.settings.budget_monthly)
+        by_id = {c.account_id: c for c in costs.accounts}
+        out = []
+        for account, before, events, latency in read:
+            figures = uptime(account.schedule, before, events, since, now,
+                             created_at=account.created_at)
+            cost = by_id[account.id]
+            out.append(AccountReport(account.id, account.environment,
+                                     account.schedule.describe(), figures,
+                                     cost_between(spans, since, now, account.id),
+                                     cost.so_far, cost.projected, latency))
+        return Report(since, now, out, costs)
+
+    return await asyncio.to_thread(assemble)
 
 
 STATUS_ORDER = [ServerStatus.RUNNING, ServerStatus.INITIALIZING, ServerStatus.PROVISIONING,

@@ -4,6 +4,7 @@ the budget (`budget_monthly`)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from ibdesk.domain.costs import CostSummary, summarise
@@ -16,7 +17,10 @@ async def cost_summary(rt: Runtime, now: datetime | None = None) -> CostSummary:
     start, _ = month_bounds(now)
     accounts = await rt.store.list_accounts()
     spans = await rt.store.droplet_spans(start)
-    return summarise(accounts, spans, now, rt.settings.budget_monthly)
+    # on a worker thread too: the first use loads the holiday calendars (~90 ms), and a
+    # thousand accounts' months are sums over their windows — never on the window's loop
+    return await asyncio.to_thread(summarise, accounts, spans, now,
+                                   rt.settings.budget_monthly)
 
 
 __all__ = ["cost_summary"]
