@@ -88,12 +88,12 @@ class Schedules:
         if minutes is not None and minutes < 15:
             raise InvalidInput("Idle shutdown needs at least 15 minutes (--after 15m or more).")
         account = await self._rt.store.require_account(account_id)
-        schedule = account.schedule.model_copy(update={"idle_after_minutes": minutes})
-        await self._rt.store.update_account(account_id, schedule=Schedule.model_validate(
-            schedule.model_dump()))
+        schedule = Schedule.model_validate({**account.schedule.model_dump(),
+                                            "idle_after_minutes": minutes})
+        await self._rt.store.update_account(account_id, schedule=schedule)
         await self._rt.store.add_note(
             account_id, f"Idle shutdown {'off' if minutes is None else 'set'}: "
-            f"{Schedule.model_validate(schedule.model_dump()).describe()}.")
+            f"{schedule.describe()}.")
         return await self.show(account_id)
 
 

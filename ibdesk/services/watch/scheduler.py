@@ -135,14 +135,21 @@ class Scheduler:
         summary = await cost_summary(self._rt, now)
         if not summary.over_budget:
             return []
-        tag = self._tag("ibdesk", f"budget:{now:%Y-%m}")
-        try:
-            await self._rt.store.begin_operation(tag, "ibdesk", "schedule",
-                                                 {"action": Did.OVER_BUDGET.value}, owner=None)
-        except StoreError:
+        if not await self._first_time("ibdesk", f"budget:{now:%Y-%m}", Did.OVER_BUDGET):
             return []  # said this month already
-        await self._rt.store.update_operation(tag, state=OperationState.DONE)
         return [Done("ibdesk", Did.OVER_BUDGET, summary.budget_text() or "")]
+
+    async def _first_time(self, subject: str, key: str, did: Did) -> bool:
+        """Mark `key` as said (an ended operation of its own); False when it was already:
+        what is said once however many processes and ticks see it."""
+        tag = self._tag(subject, key)
+        try:
+            await self._rt.store.begin_operation(tag, subject, "schedule",
+                                                 {"action": did.value}, owner=None)
+        except StoreError:
+            return False
+        await self._rt.store.update_operation(tag, state=OperationState.DONE)
+        return True
 
     async def _end_dead_runs(self) -> None:
         """A schedule action whose process died leaves the account marked busy: end it
@@ -195,16 +202,11 @@ class Scheduler:
             store = self._rt.store
             if await store.get_operation(self._tag(account.id, f"up:{window.day}")):
                 continue
-            tag = self._tag(account.id, f"missed:{window.day}")
-            try:
-                await store.begin_operation(tag, account.id, "schedule",
-                                            {"action": Did.MISSED.value}, owner=None)
-            except StoreError:
+            if not await self._first_time(account.id, f"missed:{window.day}", Did.MISSED):
                 continue  # reported already
             message = (f"The trading day {window.day} was missed: no ibdesk window or service "
                        "ran, so the server was never brought up. A schedule runs only while "
                        "one of them runs (ibdesk service install keeps one running).")
-            await store.update_operation(tag, state=OperationState.DONE)
             await store.add_note(account.id, message)
             out.append(Done(account.id, Did.MISSED, message))
         return out
@@ -228,13 +230,9 @@ class Scheduler:
             return await self._act(account, f"idle:{day}:{since:%H%M}", Did.IDLE_DOWN,
                                    reason, park=True, now=now)
         if idle >= limit - IDLE_WARNING:
-            tag = self._tag(account.id, f"idle-warning:{day}:{since:%H%M}")
-            try:
-                await self._rt.store.begin_operation(tag, account.id, "schedule",
-                                                     {"action": "idle_warning"}, owner=None)
-            except StoreError:
+            if not await self._first_time(account.id, f"idle-warning:{day}:{since:%H%M}",
+                                          Did.IDLE_WARNING):
                 return []
-            await self._rt.store.update_operation(tag, state=OperationState.DONE)
             left = duration_text(max(1, int((limit - idle).total_seconds() // 60)))
             how = "powered off" if schedule.mode is ScheduleMode.POWER_OFF else "destroyed"
             return [Done(account.id, Did.IDLE_WARNING,
