@@ -13,6 +13,7 @@ import qasync
 from ibdesk.domain.schedule import Schedule, ScheduleKind, ScheduleMode
 from ibdesk.services.runtime import Runtime
 from ibdesk.ui.controller import Controller
+from tests.helpers import until
 from tests.helpers.e2e import provisioner, request
 
 
@@ -32,13 +33,7 @@ def test_the_window_runs_the_schedules(loop: qasync.QEventLoop, sandboxed: Runti
     task = asyncio.ensure_future(controller._run_schedules(), loop=loop)
     controller._scheduler_task = task  # as start_monitor does once the monitor is up
 
-    async def until_done() -> None:
-        for _ in range(600):
-            if done and costs:
-                return
-            await asyncio.sleep(0.05)
-
-    loop.run_until_complete(until_done())
+    loop.run_until_complete(until(lambda: done and costs, 30))
     assert [d.did.value for d in done] == ["down"]
     assert "Out of trading hours" in done[0].message
     assert rt.repository.require_account(account.id).parked is ScheduleMode.POWER_OFF
