@@ -36,6 +36,7 @@ of the droplets yet, nor a keep-alive health server: `rtt_ms` is 0 and `health` 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -52,6 +53,7 @@ import asyncssh
 
 CYCLES = 12
 PAUSE = 6.0
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _keyring_env(folder: Path) -> None:
@@ -125,53 +127,10 @@ async def build(folder: Path, n: int) -> None:
     repo.close()
 
 
-MODES = ("before", "forward", "current")
-_FORWARDS: dict[int, tuple[object, object]] = {}
-
-
-async def _forwarded_health(remote, path: str, *, timeout: float = 20.0):  # type: ignore[no-untyped-def]
-    """The health request as ibdesk made it before: httpx through a local forward kept per
-    connection (against an HTTP/1.0 server each request still opens a new channel)."""
-    import httpx
-
-    from ibdesk.domain import ibeam as ib
-    from ibdesk.domain.errors import GatewayError
-    from ibdesk.gateway.tls import INSIDE_SSH
-
-    if id(remote) not in _FORWARDS:
-        forward = await remote.forward(ib.HEALTH_PORT)
-        _FORWARDS[id(remote)] = (forward, httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{forward.get_port()}", timeout=timeout,
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-            verify=INSIDE_SSH))
-    client = _FORWARDS[id(remote)][1]
-    try:
-        response = await client.get(path)  # type: ignore[attr-defined]
-    except httpx.HTTPError as exc:
-        raise GatewayError("no answer") from exc
-    return response.status_code, response.text
-
-
-async def _forwarded_gateway(self):  # type: ignore[no-untyped-def]
-    """GatewayProbe.gateway as it was until the channels: httpx through a local forward
-    listening on 127.0.0.1 (which any local user could use)."""
-    import importlib
-
-    import httpx
-
-    from ibdesk.domain import ibeam as ib
-    from ibdesk.gateway.tls import INSIDE_SSH
-
-    probe = importlib.import_module("ibdesk.gateway.probe")  # the module, not the function
-    if self._gateway is None:
-        forward = await self._remote.forward(ib.GATEWAY_PORT)
-        self._benchmark_forward = forward
-        self._gateway = httpx.AsyncClient(
-            base_url=f"https://127.0.0.1:{forward.get_port()}", timeout=self._timeout,
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1,
-                                keepalive_expiry=probe.GATEWAY_KEEPALIVE_EXPIRY),
-            verify=INSIDE_SSH)
-    return self._gateway
+MODES = ("baseline", "current")
+BASELINE = "bf3a720"
+"""The monitor as it was at the end of the stop before this one (httpx over SSH channels,
+the health request and the auth status one after the other)."""
 
 
 def _cpu() -> float:
@@ -180,19 +139,13 @@ def _cpu() -> float:
 
 
 async def measure(folder: Path, info: dict[str, str], mode: str) -> dict[str, object]:
-    import importlib
-
+    import ibdesk
     from ibdesk.secrets import DO_TOKEN
     from ibdesk.services import open_runtime
     from ibdesk.services.watch.monitor import Monitor
 
-    # the module (`ibdesk.gateway.probe` as an attribute is the probe function)
-    probe = importlib.import_module("ibdesk.gateway.probe")
-    if mode == "before":
-        probe.GATEWAY_KEEPALIVE_EXPIRY = 5.0  # httpx's default
-        probe.health_request = _forwarded_health  # type: ignore[assignment]
-    if mode in ("before", "forward"):
-        probe.GatewayProbe.gateway = _forwarded_gateway  # type: ignore[method-assign]
+    if mode == "baseline":  # the child runs on the exported revision's code
+        assert "baseline" in str(Path(ibdesk.__file__).parent.parent), ibdesk.__file__
     rt = open_runtime(folder / "home", do_api_url=info["api_url"],
                       sandbox_ssh_map_url=info["ssh_map_url"],
                       public_ip_url=info["public_ip_url"])
@@ -203,6 +156,9 @@ async def measure(folder: Path, info: dict[str, str], mode: str) -> dict[str, ob
     cpu_steady = 0.0
     connections = []
     sim_cpu = 0.0
+    import psutil
+
+    rss: list[float] = []
     try:
         for index in range(CYCLES):
             if index:
@@ -216,6 +172,7 @@ async def measure(folder: Path, info: dict[str, str], mode: str) -> dict[str, ob
                 sim_cpu += _sim_cpu(info) - sim_before
                 connections.append(sum(opened.values()) - count)
             runs.append(stats)
+            rss.append(psutil.Process().memory_info().rss / 2**20)
     finally:
         await monitor.close()
         rt.close()
@@ -231,6 +188,8 @@ async def measure(folder: Path, info: dict[str, str], mode: str) -> dict[str, ob
         "median_s": statistics.median(steady),
         "p95_s": steady[max(0, round(0.95 * len(steady)) - 1)],
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # after the first cycle (which opens the connections) to the last
+        "rss_growth_mb": (rss[-1] - rss[1]) / max(1, len(rss) - 2) if len(rss) > 2 else 0.0,
         "rate_limited": sum(s.rate_limited for s in runs),
     }
 
@@ -263,23 +222,36 @@ def _sim_cpu(info: dict[str, str]) -> float:
     return float(times.user + times.system)
 
 
-def child(mode: str, folder: Path, arg: str) -> None:
+def child(mode: str, folder: Path, arg: str, profile: str) -> None:
     _keyring_env(folder)
     if mode == "build":
         (folder / "home").mkdir(exist_ok=True)
         asyncio.run(build(folder, int(arg)))
         print("{}")
-    else:
+        return
+    if not profile:
         print(json.dumps(asyncio.run(measure(folder, json.loads(arg), mode))))
+        return
+    import cProfile
+    import pstats
+
+    with cProfile.Profile() as prof:
+        result = asyncio.run(measure(folder, json.loads(arg), mode))
+    prof.dump_stats(profile)
+    stats = pstats.Stats(profile, stream=sys.stderr)
+    stats.sort_stats("tottime").print_stats(40)
+    print(json.dumps(result))
 
 
 @contextlib.contextmanager
-def served(folder: Path) -> Iterator[dict[str, str]]:
+def served(folder: Path, rtt_ms: float, health: str) -> Iterator[dict[str, str]]:
     """`ibdesk sandbox serve` on the world saved in `folder`, with 100 ms of latency on
-    every DigitalOcean request; yields its first --json line (URLs and token)."""
+    every DigitalOcean request, `rtt_ms` in front of every droplet and the chosen health
+    server; yields its first --json line (URLs and token)."""
     serve = subprocess.Popen(
         [sys.executable, "-m", "ibdesk", "sandbox", "serve", "--json", "--state",
-         str(folder / "world.json"), "--latency-ms", "100"],
+         str(folder / "world.json"), "--latency-ms", "100", "--droplet-rtt-ms", str(rtt_ms),
+         "--health", health],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert serve.stdout is not None
@@ -289,58 +261,106 @@ def served(folder: Path) -> Iterator[dict[str, str]]:
         serve.wait(timeout=60)
 
 
+def _arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("sizes", nargs="*", type=int, default=[10, 100, 1000], metavar="N")
+    parser.add_argument("--json", action="store_true", help="a JSON object per N and mode")
+    parser.add_argument("--pause", type=float, default=PAUSE, help="seconds between cycles")
+    parser.add_argument("--cycles", type=int, default=CYCLES)
+    parser.add_argument("--rtt-ms", type=float, default=0.0,
+                        help="round trip added in front of every droplet")
+    parser.add_argument("--health", choices=["http10", "keepalive"], default="http10")
+    parser.add_argument("--modes", default=",".join(MODES),
+                        help=f"comma-separated, of {', '.join(MODES)}")
+    parser.add_argument("--baseline", default=BASELINE, metavar="REV",
+                        help=f"the git revision `baseline` runs (default {BASELINE})")
+    parser.add_argument("--profile", default="",
+                        help="cProfile each measured child into PATH.MODE.N (top on stderr)")
+    args = parser.parse_args(argv)
+    args.modes = [m for m in args.modes.split(",") if m]
+    if unknown := set(args.modes) - set(MODES):
+        parser.error(f"unknown modes: {', '.join(sorted(unknown))}")
+    return args
+
+
 def main(argv: list[str]) -> int:
-    global PAUSE
+    global PAUSE, CYCLES
     if argv and argv[0] == "--child":
-        PAUSE = float(argv[4])
-        child(argv[1], Path(argv[2]), argv[3])
+        PAUSE, CYCLES = float(argv[4]), int(argv[5])
+        child(argv[1], Path(argv[2]), argv[3], argv[6])
         return 0
-    as_json = "--json" in argv
-    argv = [a for a in argv if a != "--json"]
-    if argv[:1] == ["--pause"]:
-        PAUSE, argv = float(argv[1]), argv[2:]
-    sizes = [int(a) for a in argv] or [10, 100, 1000]
-    if not as_json:
-        print(f"health server: HTTP/1.0, one request per connection (IBeam's own); "
+    args = _arguments(argv)
+    PAUSE, CYCLES = args.pause, args.cycles
+    health_says = ("HTTP/1.0, one request per connection (IBeam's own)" if args.health ==
+                   "http10" else "HTTP/1.1 kept alive (not IBeam's)")
+    if not args.json:
+        print(f"health server: {health_says}; {args.rtt_ms:g} ms in front of every droplet; "
               f"{CYCLES} cycles, {PAUSE:g} s apart")
         print(f"{'N':>6} {'mode':>9} {'DO req/cycle':>13} {'probes/cycle':>13} "
               f"{'first s':>8} {'median s':>9} {'p95 s':>7} {'CPU ms/probe':>13} "
               f"{'sim ms/probe':>13} {'new conn/cycle':>15} {'peak RSS MB':>12} {'429s':>5}",
               flush=True)
-    for n in sizes:
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            subprocess.run([sys.executable, __file__, "--child", "build", str(folder), str(n),
-                            str(PAUSE)], check=True, stdout=subprocess.DEVNULL)
-            for mode in MODES:
-                with served(folder) as info:
-                    done = subprocess.run([sys.executable, __file__, "--child", mode,
-                                           str(folder), json.dumps(info), str(PAUSE)],
-                                          check=False, capture_output=True, text=True)
-                    if done.returncode:
-                        sys.exit(f"the {mode} run failed:\n{done.stderr[-3000:]}")
-                    out = done.stdout
-                r = json.loads(out.strip().splitlines()[-1])
-                if as_json:
-                    print(json.dumps({
-                        "n": n, "mode": mode, "sweep_s_median": round(r["median_s"], 3),
-                        "sweep_s_p95": round(r["p95_s"], 3),
-                        "first_sweep_s": round(r["first_s"], 3),
-                        "cpu_ms_per_probe": round(r["cpu_ms_per_probe"], 3),
-                        "sim_cpu_ms_per_probe": round(r["sim_cpu_ms_per_probe"], 3),
-                        "rss_mb": round(r["rss_mb"]),
-                        "do_requests_per_cycle": r["do_requests"],
-                        "probes_per_cycle": r["probes"],
-                        "new_connections_per_cycle": r["new_connections_per_cycle"],
-                        "rate_limited": r["rate_limited"], "rtt_ms": 0, "health": "http10",
-                        "cycles": CYCLES, "pause_s": PAUSE}), flush=True)
-                    continue
-                print(f"{n:>6} {mode:>9} {r['do_requests']:>13.1f} {r['probes']:>13.1f} "
-                      f"{r['first_s']:>8.2f} {r['median_s']:>9.2f} {r['p95_s']:>7.2f} "
-                      f"{r['cpu_ms_per_probe']:>13.2f} {r['sim_cpu_ms_per_probe']:>13.2f} "
-                      f"{r['new_connections_per_cycle']:>15.1f} {r['rss_mb']:>12.0f} "
-                      f"{r['rate_limited']:>5}", flush=True)
+    with tempfile.TemporaryDirectory() as code:
+        if "baseline" in args.modes:
+            _export(args.baseline, Path(code) / "baseline")
+        for n in args.sizes:
+            _measure_size(args, n, Path(code) / "baseline")
     return 0
+
+
+def _export(revision: str, into: Path) -> None:
+    """ibdesk's package as it was at `revision`, into `into`/ibdesk."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "ibdesk"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+
+
+def _measure_size(args: argparse.Namespace, n: int, baseline: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        subprocess.run([sys.executable, __file__, "--child", "build", str(folder), str(n),
+                        str(PAUSE), str(CYCLES), ""], check=True,
+                       stdout=subprocess.DEVNULL)
+        for mode in args.modes:
+            profile = f"{args.profile}.{mode}.{n}" if args.profile else ""
+            env = dict(os.environ)
+            if mode == "baseline":
+                env["PYTHONPATH"] = os.pathsep.join(
+                    [str(baseline), *filter(None, [env.get("PYTHONPATH")])])
+            with served(folder, args.rtt_ms, args.health) as info:
+                done = subprocess.run([sys.executable, __file__, "--child", mode,
+                                       str(folder), json.dumps(info), str(PAUSE),
+                                       str(CYCLES), profile],
+                                      check=False, capture_output=True, text=True,
+                                      env=env)
+                if done.returncode:
+                    sys.exit(f"the {mode} run failed:\n{done.stderr[-3000:]}")
+                if profile:
+                    print(done.stderr, file=sys.stderr)
+                out = done.stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            if args.json:
+                print(json.dumps({
+                    "n": n, "mode": mode, "sweep_s_median": round(r["median_s"], 3),
+                    "sweep_s_p95": round(r["p95_s"], 3),
+                    "first_sweep_s": round(r["first_s"], 3),
+                    "cpu_ms_per_probe": round(r["cpu_ms_per_probe"], 3),
+                    "sim_cpu_ms_per_probe": round(r["sim_cpu_ms_per_probe"], 3),
+                    "rss_mb": round(r["rss_mb"]),
+                    "rss_growth_mb_per_cycle": round(r["rss_growth_mb"], 2),
+                    "do_requests_per_cycle": r["do_requests"],
+                    "probes_per_cycle": r["probes"],
+                    "new_connections_per_cycle": r["new_connections_per_cycle"],
+                    "rate_limited": r["rate_limited"], "rtt_ms": args.rtt_ms,
+                    "health": args.health, "cycles": CYCLES, "pause_s": PAUSE}),
+                      flush=True)
+                continue
+            print(f"{n:>6} {mode:>9} {r['do_requests']:>13.1f} {r['probes']:>13.1f} "
+                  f"{r['first_s']:>8.2f} {r['median_s']:>9.2f} {r['p95_s']:>7.2f} "
+                  f"{r['cpu_ms_per_probe']:>13.2f} {r['sim_cpu_ms_per_probe']:>13.2f} "
+                  f"{r['new_connections_per_cycle']:>15.1f} {r['rss_mb']:>12.0f} "
+                  f"{r['rate_limited']:>5}", flush=True)
 
 
 if __name__ == "__main__":

@@ -105,14 +105,19 @@ def cmd_sandbox_serve(args: argparse.Namespace, out: Output) -> int:
     from pathlib import Path
 
     from ibdesk.sandbox import SandboxOptions
+    from ibdesk.sandbox.ibeam import HealthServer
     from ibdesk.sandbox.runner import serve
 
     for name in ("error_rate", "timeout_rate"):
         if not 0 <= getattr(args, name) <= 1:
             raise IbdeskError(f"--{name.replace('_', '-')} must be between 0 and 1.")
+    for name in ("latency_ms", "droplet_rtt_ms"):
+        if getattr(args, name) < 0:
+            raise IbdeskError(f"--{name.replace('_', '-')} cannot be negative.")
     options = SandboxOptions(
         port=args.port, boot_seconds=args.boot_seconds, action_seconds=args.action_seconds,
         login_seconds=args.login_seconds, latency_ms=args.latency_ms,
+        droplet_rtt_ms=args.droplet_rtt_ms, health_server=HealthServer(args.health),
         error_rate=args.error_rate, timeout_rate=args.timeout_rate,
         droplet_limit=args.droplet_limit, with_seed_image=args.with_seed_image,
         ibkr_users=Path(args.ibkr_users) if args.ibkr_users else None,

@@ -100,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how long IBeam takes to log in (default 3)")
     serve.add_argument("--latency-ms", type=float, default=0.0, metavar="L",
                        help="added to every API request")
+    serve.add_argument("--droplet-rtt-ms", type=float, default=0.0, metavar="R",
+                       help="round trip added in front of every droplet's SSH port")
+    serve.add_argument("--health", choices=["http10", "keepalive"], default="http10",
+                       help="IBeam's own HTTP/1.0 health server (default) or, to compare, "
+                            "one that keeps connections alive")
     serve.add_argument("--error-rate", type=float, default=0.0, metavar="R",
                        help="share of API requests answered with a 500 (0-1)")
     serve.add_argument("--timeout-rate", type=float, default=0.0, metavar="R",

@@ -8,11 +8,16 @@ IBKR allows it once a minute. When the gateway is not logged in, IBeam's recent 
 (both streams) says whether something stops it for good (`diagnosis.verdict`).
 
 IBeam's health server is a single-threaded `HTTPServer` speaking HTTP/1.0: it closes the
-connection after every answer, so each request is one new SSH channel, spoken to
+connection after every answer, so each health request is one new SSH channel, spoken to
 directly (no local listening socket), and `/readyz`, which tickles the gateway with a
-15-second timeout (`IBEAM_REQUEST_TIMEOUT`), is given longer than that. The gateway
-keeps its connection alive between probes (`keepalive_expiry=None`: a probe comes once a
-cycle, further apart than httpx's 5-second default would keep it).
+15-second timeout (`IBEAM_REQUEST_TIMEOUT`), is given longer than that. The gateway's
+HTTPS connection is kept open between probes, however far apart.
+
+A probe asks `/readyz` and the gateway's auth status at the same time: they are
+different servers (IBeam's and the gateway's), each asked once as before, and a probe
+then costs the round trips of the slower one (a channel open and a request for the
+health server) instead of the sum. The auth status is only used when IBeam's health
+server answered. Both are spoken with h11 (`gateway/http1.py`), not httpx.
 """
 
 from __future__ import annotations
@@ -24,64 +29,58 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from ibdesk.domain import ibeam as ib
 from ibdesk.domain.diagnosis import verdict
 from ibdesk.domain.errors import GatewayError
 from ibdesk.domain.models import GatewayHealth
-from ibdesk.gateway.channels import gateway_client
+from ibdesk.gateway.channels import open_stream, open_tls_stream
+from ibdesk.gateway.http1 import HTTPConnection, Reply
 from ibdesk.gateway.ssh import Remote
+from ibdesk.gateway.tls import INSIDE_SSH
 
 HEALTH_TIMEOUT = 20.0
 """Above IBeam's own 15 s tickle timeout, so a slow /readyz is an answer, not a failure."""
-GATEWAY_KEEPALIVE_EXPIRY: float | None = None
-"""Never expire the gateway connection between probes (httpx's default, 5 s, dropped it
-before every probe; benchmarks/monitor.py sets 5.0 to measure that baseline)."""
 LOG_COMMAND = ib.logs_command(200)
+AUTH_STATUS = "/v1/api/iserver/auth/status"
+
+
+def health_connection(remote: Remote) -> HTTPConnection:
+    """IBeam's health server on the droplet behind `remote`, over SSH channels."""
+    return HTTPConnection(lambda: open_stream(remote, ib.HEALTH_PORT))
+
+
+def gateway_connection(remote: Remote) -> HTTPConnection:
+    """The gateway's HTTPS on the droplet behind `remote`: TLS in memory over an SSH
+    channel, never a local port."""
+    return HTTPConnection(lambda: open_tls_stream(remote, ib.GATEWAY_PORT, INSIDE_SSH))
 
 
 async def health_request(remote: Remote, path: str, *, timeout: float = HEALTH_TIMEOUT
                          ) -> tuple[int, str]:
     """One GET to IBeam's health server over a fresh SSH channel: (status, body).
     Raises GatewayError when nothing answers."""
-    reader, writer = await remote.open_channel(ib.HEALTH_PORT)
+    connection = health_connection(remote)
     try:
-        writer.write(f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
-        try:
-            raw = await asyncio.wait_for(reader.read(), timeout)
-        except TimeoutError:
-            raise GatewayError(f"IBeam's health server did not answer {path} within "
-                               f"{timeout:g} s.") from None
+        reply = await connection.request("GET", path, timeout=timeout)
     finally:
-        writer.close()
-    head, _, body = raw.partition(b"\r\n\r\n")
-    parts = head.split(b"\r\n", 1)[0].split()
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
-        raise GatewayError("IBeam's health server closed the connection without an answer.")
-    return int(parts[1]), body.decode("utf-8", "replace")
+        connection.close()
+    return reply.status, reply.text
 
 
 class GatewayProbe:
-    """Probes one gateway again and again over the same SSH connection: a new channel
-    per health request (HTTP/1.0), one kept-alive HTTPS connection to the gateway."""
+    """Probes one gateway again and again over the same SSH connection: the health server
+    on a new channel per request (HTTP/1.0; kept when a server keeps it), one kept-alive
+    HTTPS connection to the gateway."""
 
     def __init__(self, remote: Remote, *, timeout: float = HEALTH_TIMEOUT) -> None:
         self._remote = remote
         self._timeout = timeout
-        self._gateway: httpx.AsyncClient | None = None
-
-    async def gateway(self) -> httpx.AsyncClient:
-        """The gateway's HTTPS, over SSH channels (no port listens on this computer)."""
-        if self._gateway is None:
-            self._gateway = gateway_client(self._remote, timeout=self._timeout,
-                                           keepalive_expiry=GATEWAY_KEEPALIVE_EXPIRY)
-        return self._gateway
+        self.health = health_connection(remote)
+        self.gateway = gateway_connection(remote)
 
     async def aclose(self) -> None:
-        if self._gateway is not None:
-            await self._gateway.aclose()
-        self._gateway = None
+        self.health.close()
+        self.gateway.close()
 
     async def __aenter__(self) -> GatewayProbe:
         return self
@@ -93,9 +92,13 @@ class GatewayProbe:
         """What the gateway says now; a gateway problem is the answer, not an exception."""
         started = time.perf_counter()
         fields: dict[str, object] = {"checked_at": datetime.now(UTC), "reachable": False}
-        try:
-            ready, _ = await health_request(self._remote, "/readyz", timeout=self._timeout)
-        except GatewayError:
+        ready, status = await asyncio.gather(
+            self.health.request("GET", "/readyz", timeout=self._timeout),
+            self.gateway.request("POST", AUTH_STATUS, timeout=self._timeout),
+            return_exceptions=True)
+        if isinstance(ready, BaseException):
+            if not isinstance(ready, GatewayError):
+                raise ready
             if self._remote.closed:  # not IBeam: the connection itself (a reboot, say)
                 fields["error"] = ("The SSH connection to the server was lost; ibdesk "
                                    "connects again.")
@@ -103,31 +106,45 @@ class GatewayProbe:
             fields["error"] = "IBeam's health server does not answer (IBeam is not running)."
             return await _with_log(self._remote, fields, read_logs)
         fields["reachable"] = True
-        fields["readyz"] = ready == 200
+        fields["readyz"] = ready.status == 200
         try:
             # a ready IBeam is live; only a not-ready one is asked whether it is shutting down
             fields["livez"] = True if fields["readyz"] else (
-                (await health_request(self._remote, "/livez", timeout=self._timeout))[0] == 200)
-            gateway = await self.gateway()
-            status = await gateway.post("/v1/api/iserver/auth/status")
-            if status.status_code == 200:
-                data = status.json()
-                fields.update(authenticated=bool(data.get("authenticated")),
-                              connected=bool(data.get("connected")),
-                              competing=bool(data.get("competing")),
-                              message=str(data.get("message") or ""))
-            elif status.status_code == 401:  # the gateway holds no session yet
-                fields.update(authenticated=False, connected=False)
-            elif status.status_code == 429:
-                fields["error"] = "IBKR's gateway asked ibdesk to slow down (429)."
-            else:
-                fields["error"] = f"The gateway answered {status.status_code}."
-        except (httpx.HTTPError, ValueError, GatewayError):
+                (await self.health.request("GET", "/livez", timeout=self._timeout)).status
+                == 200)
+        except GatewayError:
+            fields["livez"] = False
+        if isinstance(status, GatewayError):
             fields["error"] = "The Client Portal gateway does not answer yet."
+        elif isinstance(status, BaseException):
+            raise status
+        else:
+            _read_auth_status(status, fields)
         fields["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
         if not fields.get("authenticated"):
             return await _with_log(self._remote, fields, read_logs)
         return GatewayHealth(**fields)  # type: ignore[arg-type]
+
+
+def _read_auth_status(reply: Reply, fields: dict[str, object]) -> None:
+    if reply.status == 200:
+        try:
+            data = json.loads(reply.body)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            fields["error"] = "The gateway's auth status is not JSON."
+            return
+        fields.update(authenticated=bool(data.get("authenticated")),
+                      connected=bool(data.get("connected")),
+                      competing=bool(data.get("competing")),
+                      message=str(data.get("message") or ""))
+    elif reply.status == 401:  # the gateway holds no session yet
+        fields.update(authenticated=False, connected=False)
+    elif reply.status == 429:
+        fields["error"] = "IBKR's gateway asked ibdesk to slow down (429)."
+    else:
+        fields["error"] = f"The gateway answered {reply.status}."
 
 
 @dataclass(frozen=True)
@@ -165,12 +182,14 @@ async def inspect(remote: Remote, *, timeout: float = HEALTH_TIMEOUT) -> Inspect
         return Answer(status, body[:2000])
 
     livez, readyz = await health("/livez"), await health("/readyz")
-    async with GatewayProbe(remote, timeout=timeout) as prober:
-        try:
-            response = await (await prober.gateway()).post("/v1/api/iserver/auth/status")
-            auth = Answer(response.status_code, response.text[:2000])
-        except (httpx.HTTPError, GatewayError) as exc:
-            auth = Answer(0, "", f"no answer ({type(exc).__name__})")
+    gateway = gateway_connection(remote)
+    try:
+        reply = await gateway.request("POST", AUTH_STATUS, timeout=timeout)
+        auth = Answer(reply.status, reply.text[:2000])
+    except GatewayError as exc:
+        auth = Answer(0, "", f"no answer ({exc.user_message})")
+    finally:
+        gateway.close()
     return Inspection(livez, readyz, auth)
 
 
@@ -192,5 +211,6 @@ async def _with_log(remote: Remote, fields: dict[str, object], read_logs: bool) 
     return GatewayHealth(**fields)  # type: ignore[arg-type]
 
 
-__all__ = ["HEALTH_TIMEOUT", "LOG_COMMAND", "Answer", "GatewayProbe", "Inspection",
-           "health_request", "inspect", "probe"]
+__all__ = ["AUTH_STATUS", "HEALTH_TIMEOUT", "LOG_COMMAND", "Answer", "GatewayProbe",
+           "Inspection", "gateway_connection", "health_connection", "health_request",
+           "inspect", "probe"]

@@ -43,6 +43,7 @@ from ibdesk.sandbox.docker import Container, Docker, DockerError, find_run_lines
 from ibdesk.sandbox.firstboot import FirstBoot
 from ibdesk.sandbox.ibeam import GatewayFaults, HostContext, IBeamTiming, LightIBeam
 from ibdesk.sandbox.ibkr import IBKR
+from ibdesk.sandbox.netdelay import DelayedPort
 from ibdesk.sandbox.sftp import DiskSFTPServer
 from ibdesk.sandbox.systemd import Systemd, UnitNotFound
 from ibdesk.sandbox.world import DropletRec, World
@@ -123,7 +124,8 @@ class SimulatedHost:
                  timing: IBeamTiming, tls: ssl.SSLContext, *,
                  process_factory: ProcessFactory | None = None,
                  image_env: dict[str, str] | None = None,
-                 first_boot_seconds: float = 3.0, real_owners: bool | None = None) -> None:
+                 first_boot_seconds: float = 3.0, real_owners: bool | None = None,
+                 rtt: float = 0.0) -> None:
         self.world = world
         self.droplet = droplet
         self.root = root
@@ -146,6 +148,9 @@ class SimulatedHost:
         self.commands: list[str] = []
         self._ssh_hits: deque[float] = deque()
         self._listener: asyncssh.SSHAcceptor | None = None
+        self.rtt = rtt
+        """Seconds of round trip between the workstation and this droplet (0: none)."""
+        self._distance: DelayedPort | None = None
         self.ssh_port = 0
 
     # ------------------------------------------------------------------ the image
@@ -184,12 +189,16 @@ class SimulatedHost:
             self.first_boot.begin(self.droplet.user_data, degraded=degraded_boot)
         key = asyncssh.import_private_key(self.droplet.host_key)
         self._listener = await asyncssh.listen(
-            host="127.0.0.1", port=self.ssh_port, server_host_keys=[key],
+            host="127.0.0.1", port=0 if self.rtt else self.ssh_port, server_host_keys=[key],
             server_factory=lambda: _HostServer(self),
             process_factory=self._run, encoding="utf-8",
             sftp_factory=lambda chan: DiskSFTPServer(chan, self.disk),
             allow_scp=False, login_timeout=30, keepalive_interval=0)
-        self.ssh_port = self._listener.sockets[0].getsockname()[1]
+        port = self._listener.sockets[0].getsockname()[1]
+        if self.rtt:  # the workstation reaches the droplet through the network's delay
+            self._distance = DelayedPort(port, self.rtt)
+            port = await self._distance.start(self.ssh_port)
+        self.ssh_port = port
         await self.first_boot.advance()
         if self.docker.installed:
             await self.systemd.boot()
@@ -214,6 +223,9 @@ class SimulatedHost:
         for conn in list(self.connections):
             conn.close()
         self.connections.clear()
+        if self._distance is not None:
+            await self._distance.close()
+            self._distance = None
 
     def go_silent(self, silent: bool = True) -> None:
         """The network between the workstation and the droplet drops everything without a

@@ -18,7 +18,9 @@ browser and in simulated time:
   the first login ends the process (the container exits), one during a later maintenance
   stops only the health server, as IBeam's maintenance thread does;
 * its health server is IBeam's: plain HTTP/1.0, one request at a time, the connection
-  closed after every answer; the gateway answers 401 without a session.
+  closed after every answer; the gateway answers 401 without a session. (For the
+  monitor's benchmark only, `HealthServer.KEEPALIVE` makes it an HTTP/1.1 server that
+  keeps a connection open between requests, to measure what IBeam's choice costs.)
 
 Whether a password or a code is right is IBKR's to say (`IBKR`, shared with the real
 IBeam's gateway).
@@ -38,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
+from enum import StrEnum
 from typing import Any, cast
 
 from aiohttp import web
@@ -54,6 +57,16 @@ DEFAULT_IMMEDIATE_ATTEMPTS = 10
 AUTH_URL = "https://localhost:5000/sso/Login?forwardTo=22&RL=1&ip2loc=on"
 
 
+class HealthServer(StrEnum):
+    """How the health server speaks."""
+
+    HTTP10 = "http10"
+    """IBeam's own: HTTP/1.0, the connection closed after every answer."""
+    KEEPALIVE = "keepalive"
+    """Not IBeam: HTTP/1.1 with Content-Length, the connection kept open for the next
+    request (a comparison for the monitor's benchmark)."""
+
+
 @dataclass
 class IBeamTiming:
     login_seconds: float = 3.0
@@ -64,6 +77,7 @@ class IBeamTiming:
     """IBKR's daily session reset (about midnight in New York)."""
     requests_per_second: int = 10
     """The gateway's rate limit per session."""
+    health_server: HealthServer = HealthServer.HTTP10
 
 
 @dataclass
@@ -656,13 +670,15 @@ class LightIBeam:
 
 class _HealthProtocol(asyncio.Protocol):
     """IBeam's `HTTPServer` + `BaseHTTPRequestHandler` on the wire: HTTP/1.0, no
-    Content-Length, the connection closed after one answer, one request at a time."""
+    Content-Length, the connection closed after one answer, one request at a time. With
+    `HealthServer.KEEPALIVE`, an HTTP/1.1 request without `Connection: close` gets an
+    HTTP/1.1 answer with Content-Length and the connection stays open."""
 
     def __init__(self, ibeam: LightIBeam) -> None:
         self._ibeam = ibeam
+        self._keepalive = ibeam.host.timing.health_server is HealthServer.KEEPALIVE
         self._buffer = b""
         self._transport: asyncio.Transport | None = None
-        self._done = False
         self._answering: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -670,16 +686,25 @@ class _HealthProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
-        if self._done or b"\r\n\r\n" not in self._buffer and b"\n\n" not in self._buffer:
-            return
-        self._done = True
-        self._answering = asyncio.ensure_future(self._answer())  # kept: the loop holds it weakly
+        self._next()
 
-    async def _answer(self) -> None:
+    def _next(self) -> None:
+        if self._answering is not None and not self._answering.done():
+            return  # one request at a time; the next waits in the buffer
+        end = self._buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        request, self._buffer = self._buffer[:end], self._buffer[end + 4:]
+        self._answering = asyncio.ensure_future(self._answer(request))  # held: weak in loop
+
+    async def _answer(self, request: bytes) -> None:
         assert self._transport is not None
+        lines = request.decode("latin-1").split("\r\n")
+        line = lines[0].split()
+        method, path, version = (line + ["", "", ""])[:3]
+        keep = self._keepalive and version == "HTTP/1.1" and not any(
+            h.lower().replace(" ", "") == "connection:close" for h in lines[1:])
         async with self._ibeam._health_lock:
-            line = self._buffer.split(b"\r\n", 1)[0].decode("latin-1").split()
-            method, path = (line + ["", ""])[:2]
             if method != "GET":
                 status, body = 501, "Unsupported method"
             else:
@@ -688,14 +713,23 @@ class _HealthProtocol(asyncio.Protocol):
                 status, body = self._ibeam.health_answer(path)
             reason = {200: "OK", 404: "Not Found", 500: "Internal Server Error",
                       501: "Not Implemented", 503: "Service Unavailable"}[status]
-            head = (f"HTTP/1.0 {status} {reason}\r\nServer: BaseHTTP/0.6 Python/3.11.13\r\n"
-                    f"Date: {formatdate(usegmt=True)}\r\nContent-type: text/html\r\n\r\n")
-            self._transport.write(head.encode() + body.encode())
-            self._transport.close()
+            payload = body.encode()
+            head = (f"HTTP/1.{1 if keep else 0} {status} {reason}\r\n"
+                    f"Server: BaseHTTP/0.6 Python/3.11.13\r\n"
+                    f"Date: {formatdate(usegmt=True)}\r\nContent-type: text/html\r\n"
+                    + (f"Content-Length: {len(payload)}\r\n" if keep else "") + "\r\n")
+            if self._transport.is_closing():
+                return
+            self._transport.write(head.encode() + payload)
+            if not keep:
+                self._transport.close()
             # BaseHTTPRequestHandler.log_request: every answer, on IBeam's stderr
             stamp = time.strftime("%d/%b/%Y %H:%M:%S", time.localtime())
             self._ibeam.container.write(
                 "stderr", f'127.0.0.1 - - [{stamp}] "{" ".join(line[:3]) or "-"}" {status} -')
+        if keep:
+            self._next()
 
 
-__all__ = ["GatewayFaults", "HostContext", "IBeamTiming", "LightIBeam", "to_bool"]
+__all__ = ["GatewayFaults", "HealthServer", "HostContext", "IBeamTiming", "LightIBeam",
+           "to_bool"]

@@ -31,7 +31,7 @@ from cryptography.x509.oid import NameOID
 from ibdesk.oslimits import raise_file_limit
 from ibdesk.sandbox.api import ADMIN, build_app
 from ibdesk.sandbox.hosts import SimulatedHost, make_root
-from ibdesk.sandbox.ibeam import IBeamTiming
+from ibdesk.sandbox.ibeam import HealthServer, IBeamTiming
 from ibdesk.sandbox.ibkr import IBKR, IBKRService, IBKRUser, UserBook
 from ibdesk.sandbox.realibeam import (
     IBeamInstall,
@@ -55,6 +55,12 @@ class SandboxOptions:
     boot_seconds: float = 5.0
     action_seconds: float = 2.0
     latency_ms: float = 0.0
+    """Added to every DigitalOcean API request."""
+    droplet_rtt_ms: float = 0.0
+    """Round trip added in front of every droplet's SSH port (the network's distance)."""
+    health_server: HealthServer = HealthServer.HTTP10
+    """IBeam's own HTTP/1.0 health server, or a keep-alive one (the benchmark's
+    comparison)."""
     error_rate: float = 0.0
     timeout_rate: float = 0.0
     droplet_limit: int = 25
@@ -137,7 +143,8 @@ class Sandbox:
         self.world.faults.timeout_rate = opts.timeout_rate
         self.timing = IBeamTiming(login_seconds=opts.login_seconds,
                                   maintenance_seconds=opts.maintenance_seconds,
-                                  reset_hour_utc=opts.reset_hour_utc)
+                                  reset_hour_utc=opts.reset_hour_utc,
+                                  health_server=opts.health_server)
         self.hosts: dict[int, SimulatedHost] = {}
         self.real: RealRuntime | None = None
         self._ibkr_service: IBKRService | None = None
@@ -205,7 +212,8 @@ class Sandbox:
                              self.ibkr, self.timing, self.tls, process_factory=factory,
                              image_env=real.image_env if real is not None else None,
                              first_boot_seconds=self.options.first_boot_seconds,
-                             real_owners=self.options.real_owners)
+                             real_owners=self.options.real_owners,
+                             rtt=self.options.droplet_rtt_ms / 1000)
 
     async def stop(self) -> None:
         self.stopping.set()
