@@ -9,6 +9,7 @@ pydantic-settings.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 
@@ -38,4 +39,20 @@ STEADY_BOUNDS = Bounds(15, 3600)
 ERROR_BOUNDS = Bounds(10, 600)
 """What a person may set `check_interval_error` to."""
 
-__all__ = ["CADENCE", "ERROR_BOUNDS", "STEADY_BOUNDS", "Bounds", "Cadence"]
+
+
+def next_look(account_id: str, now: float, interval: float) -> float:
+    """When to look at an account again: on its own beat, `interval` apart, each account
+    at its own phase of the interval (from its id), never sooner than half an interval
+    after `now`.
+
+    Without a phase, every account looked at in one cycle came due again together: a
+    thousand probes in one burst every minute and nothing between. With one, a steady
+    minute's probes are spread evenly over it, and a look out of turn (a refresh, a
+    forced cycle) is followed by one back on the account's beat."""
+    phase = zlib.crc32(account_id.encode()) / 2**32 * interval
+    earliest = now + interval / 2
+    return earliest + (phase - earliest) % interval
+
+
+__all__ = ["CADENCE", "ERROR_BOUNDS", "STEADY_BOUNDS", "Bounds", "Cadence", "next_look"]

@@ -37,12 +37,12 @@ async def test_a_new_password_during_a_monitor_cycle_is_not_undone(sandbox: Sand
     look = monitor._look
     given: list[str] = []
 
-    async def look_while_the_password_changes(seen: Account, stats: Any) -> Any:
+    async def look_while_the_password_changes(seen: Account, health: Any, stats: Any) -> Any:
         assert seen.login_refused is IBeamVerdict.PASSWORD_REFUSED  # the stale copy
         if not given:
             await change_password(rt, seen.id, "p@per'pa$$")
             given.append(seen.id)
-        return await look(seen, stats)
+        return await look(seen, health, stats)
 
     monitor._look = look_while_the_password_changes  # type: ignore[method-assign]
     try:

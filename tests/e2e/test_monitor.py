@@ -236,3 +236,35 @@ async def test_probes_open_no_port_any_local_user_could_use(sandbox: Sandbox,
         assert _listening() - before == set()  # …and nothing listened meanwhile
     finally:
         await monitor.close()
+
+
+async def test_probes_run_while_the_droplet_list_is_fetched(sandbox: Sandbox,
+                                                            rt: Runtime) -> None:
+    """At 1,000 droplets the list is five pages; the gateways the last list showed running
+    are probed meanwhile, not after it (issue 18)."""
+    await _accounts(rt, 2)
+    monitor = Monitor(rt, MonitorConfig(fast_interval=0.1, slow_interval=0.1))
+    order: list[str] = []
+    listed, probe = monitor._list, monitor._probe
+
+    async def list_slowly(*args, **kwargs):  # type: ignore[no-untyped-def]
+        order.append("list asked")
+        result = await listed(*args, **kwargs)
+        order.append("list answered")
+        return result
+
+    async def probe_noted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        order.append("probe")
+        return await probe(*args, **kwargs)
+
+    monitor._list, monitor._probe = list_slowly, probe_noted  # type: ignore[method-assign]
+    try:
+        await monitor.cycle(force=True)  # the first list: nothing known to probe before it
+        sandbox.world.faults.latency_ms = 400
+        order.clear()
+        stats, _ = await monitor.cycle(force=True)
+        assert stats.probes == 2 and stats.listed
+        assert order == ["list asked", "probe", "probe", "list answered"], order
+    finally:
+        sandbox.world.faults.latency_ms = 0
+        await monitor.close()

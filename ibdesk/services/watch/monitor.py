@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ibdesk.cloud import DigitalOceanClient, Droplet
-from ibdesk.domain.cadence import CADENCE
+from ibdesk.domain.cadence import CADENCE, next_look
 from ibdesk.domain.errors import (
     CloudAuthError,
     CloudError,
@@ -70,7 +70,11 @@ class MonitorConfig:
     slow_interval: float = CADENCE.steady
     """Seconds between looks at a running or stopped account."""
     error_interval: float = CADENCE.error
-    probe_concurrency: int = 64
+    probe_concurrency: int = 128
+    """Probes in flight. Each is on its own droplet's SSH connection (at most two requests
+    on it, to two different servers), so the bound is this computer's, not IBKR's or a
+    droplet's: at 40 ms to the droplets, 64 left a 1,000-account sweep waiting on round
+    trips (benchmarks/monitor.py --rtt-ms 40)."""
     probe_timeout: float = 20.0
     """Above IBeam's own 15 s: its /readyz tickles the gateway with that timeout."""
     budget_share: float = 0.5
@@ -255,10 +259,16 @@ class Monitor:
         if not due:
             self.last_cycle = stats
             return stats, []
-        degraded = await self._list(due, now, stats, force=force)
-        self._set_degraded(degraded)
-
-        looked = await asyncio.gather(*(self._look(a, stats) for a in due))
+        # the droplet list is fetched while the gateways the last list showed running are
+        # probed: at 1,000 droplets it is 5 pages, and waiting for it delayed every probe
+        listing = asyncio.ensure_future(self._list(due, now, stats, force=force))
+        try:
+            early = await asyncio.gather(*(self._look_early(a, stats) for a in due))
+        except BaseException:
+            listing.cancel()
+            raise
+        self._set_degraded(await listing)
+        looked = await asyncio.gather(*(self._look(a, health, stats) for a, health in early))
         updates = [u for u in looked if u is not None]
         stale: list[str] = []
         events = await self._rt.store.record_statuses(updates, stale)
@@ -282,13 +292,15 @@ class Monitor:
             interval = (self.config.fast_interval if status in TRANSITIONAL else
                         self.config.error_interval if status is ServerStatus.ERROR else
                         self.config.slow_interval)
-            self._schedule.next_look[update.account_id] = now + interval
+            self._schedule.next_look[update.account_id] = next_look(update.account_id, now,
+                                                                    interval)
         for account_id in stale:  # changed while looked at: look again in the next cycle
             self._schedule.next_look[account_id] = now
         written = {u.account_id for u in looked if u is not None}
         for account in due:  # guard-only looks (no droplet list yet): as often as errors
             if account.id not in written and account.id not in stale:
-                self._schedule.next_look[account.id] = now + self.config.error_interval
+                self._schedule.next_look[account.id] = next_look(
+                    account.id, now, self.config.error_interval)
         stats.changes = len(changes)
         stats.seconds = time.perf_counter() - started
         if self._client is not None:
@@ -364,26 +376,43 @@ class Monitor:
         self._schedule.list_interval = min(interval, 600.0)
 
     # ------------------------------------------------------------------ one account
-    async def _look(self, account: Account, stats: CycleStats) -> StatusUpdate | None:
+    def _probed(self, account: Account) -> bool:
+        """Whether the account's gateway is asked: IBeam started, the login not refused,
+        and the server running (by the last droplet list, or by the database until a
+        list ever came: the failed-login guard must not wait for DigitalOcean)."""
+        if not account.ibeam_started or account.login_refused is not None:
+            return False
+        if not self._listed:
+            return account.do_server_status in (ServerStatus.RUNNING,
+                                                ServerStatus.INITIALIZING)
+        droplet = self._droplets.get(account.do_droplet_id or -1)
+        return droplet is not None and droplet.status == "active"
+
+    async def _look_early(self, account: Account, stats: CycleStats
+                          ) -> tuple[Account, GatewayHealth | None]:
+        """The probe (and the guard), while the droplet list is fetched."""
+        if not self._probed(account):
+            return account, None
+        health = await self._probe(account)
+        stats.probes += 1
+        if health.verdict is not None and health.verdict.guarded:
+            account = await self._guard(account, health.verdict)
+        return account, health
+
+    async def _look(self, account: Account, health: GatewayHealth | None, stats: CycleStats
+                    ) -> StatusUpdate | None:
+        """The account's status from the droplet list just fetched and its probe (made
+        now when the list just showed a server the last one did not)."""
         now = datetime.now(UTC)
-        health: GatewayHealth | None = None
         if not self._listed:  # DigitalOcean never answered yet: the guard only
-            if account.ibeam_started and account.login_refused is None and \
-                    account.do_server_status in (ServerStatus.RUNNING, ServerStatus.INITIALIZING):
-                health = await self._probe(account)
-                stats.probes += 1
-                if health.verdict is not None and health.verdict.guarded:
-                    await self._guard(account, health.verdict)
             return None
         droplet = self._droplets.get(account.do_droplet_id or -1)
         missing = droplet is None
-        if droplet is not None and droplet.status == "active" and account.ibeam_started and \
-                account.login_refused is None:
-            health = await self._probe(account)
-            stats.probes += 1
-            if health.verdict is not None and health.verdict.guarded:
-                account = await self._guard(account, health.verdict)
-        elif droplet is None or droplet.status != "active":
+        if droplet is not None and droplet.status == "active":
+            if health is None and self._probed(account):
+                account, health = await self._look_early(account, stats)
+        else:
+            health = None  # a probe of a server that is off now says nothing
             await self._drop_session(account.id)
         decision, fields = evaluate(account, droplet, health, now=now, missing=missing)
         return StatusUpdate(account.id, decision.status, decision.detail.reason, now,
