@@ -94,7 +94,18 @@ async def measure(folder: Path, info: dict[str, str], cycles: int, mode: str = "
         await asyncio.sleep(0)
     watch.stop()
     window._ages.stop()
+    # Closing mid-sweep: a forced cycle under way, then the window's close, timed until
+    # the monitor's process has exited (by itself, or killed after 15 s).
+    sweep = asyncio.ensure_future(controller.monitor.cycle(force=True))
+    await asyncio.sleep(1.0)
+    process = controller.monitor._process
+    started = time.perf_counter()
     await controller.close()
+    shutdown = time.perf_counter() - started
+    sweep.cancel()
+    from PySide6.QtCore import QProcess
+
+    killed = process is not None and process.exitStatus() == QProcess.ExitStatus.CrashExit
     return {"mode": mode, "sorted_by": column, "cycles": cycles,
             "qt_cpu_ms_per_sweep": round(statistics.median(qt_cpu) * 1000),
             "cycle_seconds": [round(t, 2) for t in times],
@@ -102,7 +113,8 @@ async def measure(folder: Path, info: dict[str, str], cycles: int, mode: str = "
             "stalls_ms": sorted(round(s * 1000) for s in watch.stalls)[-10:],
             "scroll_pages": len(frames),
             "scroll_frame_ms_median": round(statistics.median(frames), 1) if frames else None,
-            "scroll_frame_ms_max": round(max(frames), 1) if frames else None}
+            "scroll_frame_ms_max": round(max(frames), 1) if frames else None,
+            "shutdown_s": round(shutdown, 2), "worker_killed": killed}
 
 
 def main(argv: list[str]) -> int:
@@ -126,12 +138,12 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         subprocess.run([sys.executable, monitor_bench.__file__, "--child", "build", str(folder),
-                        str(n), "0"], check=True, stdout=subprocess.DEVNULL)
+                        str(n), "0", "0", ""], check=True, stdout=subprocess.DEVNULL)
         env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM",
                                                                "offscreen")}
         for column in ("account", "checked"):
             for mode in ("before", "current"):
-                with monitor_bench.served(folder) as info:
+                with monitor_bench.served(folder, 0, "http10") as info:
                     out = subprocess.run([sys.executable, __file__, str(n), str(cycles),
                                           "--child", str(folder), json.dumps(info), mode,
                                           column], check=True, stdout=subprocess.PIPE,
@@ -139,7 +151,8 @@ def main(argv: list[str]) -> int:
                 r = json.loads(out.strip().splitlines()[-1])
                 print(f"sorted by {column:<8} {mode:<8} Qt CPU {r['qt_cpu_ms_per_sweep']:>5} ms"
                       f"/sweep, stalls > 50 ms: {r['stalls_over_50ms']:>3}, worst "
-                      f"{r['worst_stall_ms']:>4} ms", flush=True)
+                      f"{r['worst_stall_ms']:>4} ms, closing mid-sweep {r['shutdown_s']:>5.2f} s"
+                      f"{' (worker killed)' if r['worker_killed'] else ''}", flush=True)
     return 0
 
 

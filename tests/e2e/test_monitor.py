@@ -268,3 +268,34 @@ async def test_probes_run_while_the_droplet_list_is_fetched(sandbox: Sandbox,
     finally:
         sandbox.world.faults.latency_ms = 0
         await monitor.close()
+
+
+async def test_stopping_abandons_a_cycle_under_way(sandbox: Sandbox, rt: Runtime) -> None:
+    """Closing the window mid-sweep: the monitor stops now, not when the slowest gateway
+    answers (a /readyz may take IBeam's 15 s), and its SSH connections are closed."""
+    import asyncio
+
+    (account_id,) = await _accounts(rt, 1)
+    droplet_id = rt.repository.require_account(account_id).do_droplet_id or 0
+    host = sandbox.host(droplet_id)
+    monitor = Monitor(rt)
+    probing = asyncio.Event()
+    probe = monitor._probe
+
+    async def noted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        probing.set()
+        return await probe(*args, **kwargs)
+
+    monitor._probe = noted  # type: ignore[method-assign]
+    host.set_gateway_faults(readyz_delay_seconds=30)
+    stop = asyncio.Event()
+    running = asyncio.ensure_future(monitor.run(stop))
+    try:
+        await asyncio.wait_for(probing.wait(), 10)
+        await asyncio.sleep(0.3)  # the probe is waiting for /readyz
+        stop.set()
+        await asyncio.wait_for(running, 5)  # not the 30 s the gateway would take
+        assert not monitor._sessions
+    finally:
+        host.set_gateway_faults(readyz_delay_seconds=0)
+        running.cancel()

@@ -59,6 +59,8 @@ from ibdesk.store import StatusUpdate
 log = logging.getLogger(__name__)
 
 TRANSITIONAL = (ServerStatus.PROVISIONING, ServerStatus.INITIALIZING)
+GUARD_GRACE = 10.0
+"""Seconds a closing monitor waits for a guard under way (two SSH commands)."""
 _STILL = ("Gateways are still checked and the failed-login guard still works; servers' "
           "states are as last seen.")
 
@@ -153,6 +155,8 @@ class Monitor:
         self._client: DigitalOceanClient | None = None
         self._token: str | None = None
         self._gate = asyncio.Semaphore(self.config.probe_concurrency)
+        self._guards: set[asyncio.Task[Account]] = set()
+        """Guards under way; they outlive a cancelled cycle (see `close`)."""
         self._one_cycle = asyncio.Lock()
         """Cycles never overlap (a refresh during a cycle waits for it): two would read the
         same accounts and write their results over each other's."""
@@ -199,15 +203,26 @@ class Monitor:
 
     # ------------------------------------------------------------------ running
     async def run(self, stop: asyncio.Event) -> None:
+        """Cycles until `stop` is set. A cycle under way when it is set is abandoned (its
+        results are not written; the next start looks again): a thousand accounts' sweep
+        took the window's closing 15 s, and the process was killed."""
+        stopping = asyncio.ensure_future(stop.wait())
         try:
             while not stop.is_set():
+                cycle = asyncio.ensure_future(self.cycle())
+                await asyncio.wait({cycle, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not cycle.done():
+                    cycle.cancel()
+                    await asyncio.wait({cycle})
+                    break
                 try:
-                    await self.cycle()
+                    cycle.result()
                 except IbdeskError as exc:
                     log.warning("monitor cycle failed: %s", exc.user_message)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self._sleep_for())
+                    await asyncio.wait_for(asyncio.shield(stopping), timeout=self._sleep_for())
         finally:
+            stopping.cancel()
             await self.close()
 
     def _sleep_for(self) -> float:
@@ -216,9 +231,16 @@ class Monitor:
         return max(0.2, min(self.config.fast_interval, min(upcoming, default=now + 5) - now))
 
     async def close(self) -> None:
-        for session in list(self._sessions.values()):
-            await session.close()
+        """Ends every SSH connection at once (each close only says goodbye; nothing is
+        awaited from a thousand servers one after the other), after letting a guard under
+        way finish stopping IBeam: an interrupted guard could leave IBeam trying a
+        refused password."""
+        if self._guards:
+            await asyncio.wait(set(self._guards), timeout=GUARD_GRACE)
+        sessions = list(self._sessions.values())
         self._sessions.clear()
+        await asyncio.gather(*(session.close() for session in sessions),
+                             return_exceptions=True)
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -396,7 +418,10 @@ class Monitor:
         health = await self._probe(account)
         stats.probes += 1
         if health.verdict is not None and health.verdict.guarded:
-            account = await self._guard(account, health.verdict)
+            guard = asyncio.ensure_future(self._guard(account, health.verdict))
+            self._guards.add(guard)
+            guard.add_done_callback(self._guards.discard)
+            account = await asyncio.shield(guard)  # a cancelled cycle does not stop it
         return account, health
 
     async def _look(self, account: Account, health: GatewayHealth | None, stats: CycleStats
