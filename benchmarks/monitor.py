@@ -248,17 +248,25 @@ def served(folder: Path, rtt_ms: float, health: str) -> Iterator[dict[str, str]]
     """`ibdesk sandbox serve` on the world saved in `folder`, with 100 ms of latency on
     every DigitalOcean request, `rtt_ms` in front of every droplet and the chosen health
     server; yields its first --json line (URLs and token)."""
+    log = (folder / "serve.log").open("w")
     serve = subprocess.Popen(
         [sys.executable, "-m", "ibdesk", "sandbox", "serve", "--json", "--state",
          str(folder / "world.json"), "--latency-ms", "100", "--droplet-rtt-ms", str(rtt_ms),
          "--health", health],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        stdout=subprocess.PIPE, stderr=log, text=True)
     try:
         assert serve.stdout is not None
-        yield {**json.loads(serve.stdout.readline()), "pid": str(serve.pid)}
+        first = serve.stdout.readline()
+        info = json.loads(first) if first.strip() else {}
+        if "api_url" not in info:
+            serve.wait(timeout=60)
+            sys.exit(f"`sandbox serve` did not start: {first.strip()}\n"
+                     f"{(folder / 'serve.log').read_text()[-3000:]}")
+        yield {**info, "pid": str(serve.pid)}
     finally:
         serve.terminate()
         serve.wait(timeout=60)
+        log.close()
 
 
 def _arguments(argv: list[str]) -> argparse.Namespace:

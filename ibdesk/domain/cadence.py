@@ -38,21 +38,24 @@ STEADY_BOUNDS = Bounds(15, 3600)
 """What a person may set `check_interval` to (settings file, environment, dialog)."""
 ERROR_BOUNDS = Bounds(10, 600)
 """What a person may set `check_interval_error` to."""
-
+BEATS = 10
+"""Phases per interval an account's beat can fall on (a steady minute: every 6 s)."""
 
 
 def next_look(account_id: str, now: float, interval: float) -> float:
     """When to look at an account again: on its own beat, `interval` apart, each account
-    at its own phase of the interval (from its id), never sooner than half an interval
-    after `now`.
+    at one of BEATS phases of the interval (taken from its id), never sooner than half an
+    interval after `now`.
 
     Without a phase, every account looked at in one cycle came due again together: a
     thousand probes in one burst every minute and nothing between. With one, a steady
-    minute's probes are spread evenly over it, and a look out of turn (a refresh, a
-    forced cycle) is followed by one back on the account's beat."""
-    phase = zlib.crc32(account_id.encode()) / 2**32 * interval
+    minute's probes are spread over it, and a look out of turn (a refresh, a forced
+    cycle) is followed by one back on the account's beat. A few phases, not one per
+    account: each cycle reads every account from the store and tells the window, so a
+    thousand phases made a cycle every 0.2 s with a handful of probes in each."""
+    phase = zlib.crc32(account_id.encode()) * BEATS // 2**32 * interval / BEATS
     earliest = now + interval / 2
     return earliest + (phase - earliest) % interval
 
 
-__all__ = ["CADENCE", "ERROR_BOUNDS", "STEADY_BOUNDS", "Bounds", "Cadence", "next_look"]
+__all__ = ["BEATS", "CADENCE", "ERROR_BOUNDS", "STEADY_BOUNDS", "Bounds", "Cadence", "next_look"]

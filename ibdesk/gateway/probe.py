@@ -1,11 +1,12 @@
 """One look at an IBeam gateway through an open SSH connection.
 
-Order matters and mirrors what can fail: IBeam's health server (`/readyz`, then `/livez`
-when not ready), then the Client Portal's own word (`/v1/api/iserver/auth/status`, HTTPS
-on 5000 with IBKR's self-signed certificate: the channel is already inside SSH, so the
-certificate is not what protects it). `/sso/validate` is never called: IBeam uses it and
-IBKR allows it once a minute. When the gateway is not logged in, IBeam's recent log
-(both streams) says whether something stops it for good (`diagnosis.verdict`).
+Two servers are asked: IBeam's health server (`/readyz`, and `/livez` when not ready) and
+the Client Portal's own word (`/v1/api/iserver/auth/status`, HTTPS on 5000 with IBKR's
+self-signed certificate: the channel is already inside SSH, so the certificate is not
+what protects it). The health server's answer comes first in the verdict: the gateway's
+is only believed when IBeam's server answered. `/sso/validate` is never called: IBeam
+uses it and IBKR allows it once a minute. When the gateway is not logged in, IBeam's
+recent log (both streams) says whether something stops it for good (`diagnosis.verdict`).
 
 IBeam's health server is a single-threaded `HTTPServer` speaking HTTP/1.0: it closes the
 connection after every answer, so each health request is one new SSH channel, spoken to

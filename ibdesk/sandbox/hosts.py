@@ -17,6 +17,7 @@ PORT on the droplet's loopback, refusing them when none does.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import re
@@ -24,9 +25,9 @@ import shutil
 import ssl
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncssh
 from asyncssh.forward import SSHForwarder
@@ -117,6 +118,23 @@ class _HostServer(asyncssh.SSHServer):
         return self._host.open_port(container, port)
 
 
+_Bound = TypeVar("_Bound")
+
+
+async def _kept_port(bind: Callable[[int], Awaitable[_Bound]], port: int) -> _Bound:
+    """`bind(port)`: a rebooted droplet keeps its port when it can; when something else
+    took it meanwhile (at a thousand droplets, another droplet's inner listener or an
+    outgoing connection often does), a free one. Clients ask the port map every time."""
+    if port:
+        try:
+            return await bind(port)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            log.info("port %d was taken while its droplet was down; using another", port)
+    return await bind(0)
+
+
 class SimulatedHost:
     """One droplet's SSH server, disk and software."""
 
@@ -188,17 +206,22 @@ class SimulatedHost:
         if not self.first_boot.started:
             self.first_boot.begin(self.droplet.user_data, degraded=degraded_boot)
         key = asyncssh.import_private_key(self.droplet.host_key)
-        self._listener = await asyncssh.listen(
-            host="127.0.0.1", port=0 if self.rtt else self.ssh_port, server_host_keys=[key],
-            server_factory=lambda: _HostServer(self),
-            process_factory=self._run, encoding="utf-8",
-            sftp_factory=lambda chan: DiskSFTPServer(chan, self.disk),
-            allow_scp=False, login_timeout=30, keepalive_interval=0)
-        port = self._listener.sockets[0].getsockname()[1]
+
+        def listen(port: int) -> Awaitable[asyncssh.SSHAcceptor]:
+            return asyncssh.listen(
+                host="127.0.0.1", port=port, server_host_keys=[key],
+                server_factory=lambda: _HostServer(self),
+                process_factory=self._run, encoding="utf-8",
+                sftp_factory=lambda chan: DiskSFTPServer(chan, self.disk),
+                allow_scp=False, login_timeout=30, keepalive_interval=0)
+
         if self.rtt:  # the workstation reaches the droplet through the network's delay
-            self._distance = DelayedPort(port, self.rtt)
-            port = await self._distance.start(self.ssh_port)
-        self.ssh_port = port
+            self._listener = await listen(0)
+            self._distance = DelayedPort(self._listener.sockets[0].getsockname()[1], self.rtt)
+            self.ssh_port = await _kept_port(self._distance.start, self.ssh_port)
+        else:
+            self._listener = await _kept_port(listen, self.ssh_port)
+            self.ssh_port = self._listener.sockets[0].getsockname()[1]
         await self.first_boot.advance()
         if self.docker.installed:
             await self.systemd.boot()

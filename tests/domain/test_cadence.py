@@ -7,7 +7,7 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ibdesk.domain.cadence import next_look
+from ibdesk.domain.cadence import BEATS, next_look
 from ibdesk.domain.models import new_account_id
 
 
@@ -17,6 +17,9 @@ def test_a_thousand_accounts_looked_at_together_come_due_spread_over_the_interva
     assert all(1030.0 <= t < 1090.0 for t in due)
     per_tenth = Counter(int((t - 1030.0) // 6) for t in due)  # ten 6-second slices
     assert len(per_tenth) == 10 and max(per_tenth.values()) < 160  # ~100 each, not 1000
+    # on a few beats, not a thousand: a cycle (a store read, a message to the window)
+    # every 6 s, not every 0.2 s
+    assert len(set(due)) == BEATS == 10
 
 
 @given(st.text(min_size=1, max_size=20), st.floats(0, 1e7), st.floats(1, 3600))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncssh
@@ -9,6 +11,8 @@ import asyncssh
 from ibdesk.cloud import DigitalOceanClient, Droplet, DropletCreate
 from ibdesk.cloud.userdata import render_cloud_init
 from ibdesk.domain import ibeam as ib
+from ibdesk.gateway.probe import GatewayProbe
+from ibdesk.gateway.ssh import Remote
 from ibdesk.sandbox import IBKRUser, Sandbox, SandboxOptions
 
 USERS = [IBKRUser("jdoe123", "s3cret pass"),
@@ -94,3 +98,15 @@ async def deliver(machine: Machine, username: str, password: str, *,
         if start:
             result = await conn.run(ib.START_COMMAND)
             assert result.exit_status == 0, result.stderr
+
+
+@asynccontextmanager
+async def logged_in_probe(sandbox: Sandbox) -> AsyncIterator[GatewayProbe]:
+    """A booted droplet with a login delivered and IBeam logged in, and a probe of it over
+    its own SSH connection, as the monitor holds one."""
+    async with DigitalOceanClient(sandbox.token, base_url=sandbox.api_url) as do:
+        machine = await boot_machine(sandbox, do)
+        await deliver(machine, "jdoe123", "s3cret pass")
+        await advance(sandbox, 5)
+        async with machine.connect() as conn, GatewayProbe(Remote(conn, "")) as prober:
+            yield prober

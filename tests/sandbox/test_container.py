@@ -225,22 +225,15 @@ async def test_owners_without_root_are_kept_and_checked_the_same_way() -> None:
 async def test_the_probe_reuses_a_health_connection_only_where_the_server_keeps_it() -> None:
     """IBeam's HTTP/1.0 server costs a channel per request; the benchmark's keep-alive
     server (`--health keepalive`) one for all, spoken to by the same probe."""
-    from ibdesk.gateway.probe import GatewayProbe
-    from ibdesk.gateway.ssh import Remote
     from ibdesk.sandbox.ibeam import HealthServer
-    from tests.helpers.sandbox import fast_options
+    from tests.helpers.sandbox import fast_options, logged_in_probe
 
     opened = {}
     for kind in HealthServer:
-        async with Sandbox(fast_options(health_server=kind)) as sandbox:
-            async with DigitalOceanClient(sandbox.token, base_url=sandbox.api_url) as do:
-                machine = await boot_machine(sandbox, do)
-                await deliver(machine, "jdoe123", "s3cret pass")
-                await advance(sandbox, 5)
-                async with machine.connect() as conn:
-                    async with GatewayProbe(Remote(conn, "")) as prober:
-                        for _ in range(3):
-                            health = await prober.probe()
-                            assert health.readyz and health.authenticated, health
-                        opened[kind] = (prober.health.opened, prober.gateway.opened)
+        async with Sandbox(fast_options(health_server=kind)) as sandbox, \
+                logged_in_probe(sandbox) as prober:
+            for _ in range(3):
+                health = await prober.probe()
+                assert health.readyz and health.authenticated, health
+            opened[kind] = (prober.health.opened, prober.gateway.opened)
     assert opened == {HealthServer.HTTP10: (3, 1), HealthServer.KEEPALIVE: (1, 1)}

@@ -140,6 +140,38 @@ async def test_power_off_closes_ssh_and_boot_restarts_ibeam(sandbox: Sandbox,
     assert host.ibeam.session.authenticated
 
 
+@pytest.mark.parametrize("rtt_ms", [0, 20])
+async def test_a_droplet_whose_port_was_taken_while_off_comes_back_on_another(
+        rtt_ms: int) -> None:
+    """At 1,000 droplets another droplet's listener or an outgoing connection takes a
+    stopped one's port ("address already in use" stopped `sandbox serve`); the client
+    finds the new one through the port map."""
+    import socket
+
+    from ibdesk.gateway.ssh import resolve_endpoint
+    from tests.helpers.sandbox import fast_options
+
+    async with Sandbox(fast_options(droplet_rtt_ms=rtt_ms)) as sandbox, \
+            DigitalOceanClient(sandbox.token, base_url=sandbox.api_url) as do:
+        machine = await boot_machine(sandbox, do)
+        kept = machine.ssh_port
+        await do.droplet_action(machine.droplet.id, "shutdown")
+        await advance(sandbox, 10)
+        with socket.socket() as squatter:
+            squatter.bind(("127.0.0.1", kept))
+            squatter.listen()
+            await do.droplet_action(machine.droplet.id, "power_on")
+            await advance(sandbox, 10)
+            assert sandbox.host(machine.droplet.id).running
+            assert machine.ssh_port != kept
+            mapped = await resolve_endpoint(machine.droplet.public_ipv4 or "",
+                                            sandbox_map_url=sandbox.ssh_map_url,
+                                            token=sandbox.token)
+            assert mapped.port == machine.ssh_port
+            async with machine.connect() as conn:
+                assert (await conn.run("true")).exit_status == 0
+
+
 async def test_destroy_removes_host_and_disk(sandbox: Sandbox, do: DigitalOceanClient) -> None:
     machine = await boot_machine(sandbox, do)
     root = sandbox.host(machine.droplet.id).root

@@ -45,19 +45,11 @@ async def test_every_exchange_costs_the_round_trip_and_bytes_keep_their_order() 
 
 async def test_a_sandbox_droplet_behind_a_round_trip_still_works() -> None:
     """SSH, SFTP and the probe through `droplet_rtt_ms`; the probe's latency shows it."""
-    from ibdesk.cloud import DigitalOceanClient
-    from ibdesk.gateway.probe import GatewayProbe
-    from ibdesk.gateway.ssh import Remote
     from ibdesk.sandbox import Sandbox
-    from tests.helpers.sandbox import advance, boot_machine, deliver, fast_options
+    from tests.helpers.sandbox import fast_options, logged_in_probe
 
-    async with Sandbox(fast_options(droplet_rtt_ms=50)) as sandbox:
-        async with DigitalOceanClient(sandbox.token, base_url=sandbox.api_url) as do:
-            machine = await boot_machine(sandbox, do)
-            await deliver(machine, "jdoe123", "s3cret pass")
-            await advance(sandbox, 5)
-            async with machine.connect() as conn:
-                async with GatewayProbe(Remote(conn, "")) as prober:
-                    health = await prober.probe()
+    async with Sandbox(fast_options(droplet_rtt_ms=50)) as sandbox, \
+            logged_in_probe(sandbox) as prober:
+        health = await prober.probe()
     assert health.authenticated
     assert health.latency_ms is not None and health.latency_ms >= 2 * 50  # open + request
