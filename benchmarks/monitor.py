@@ -1,37 +1,36 @@
 """The monitor at 10, 100 and 1,000 accounts against the sandbox, with 100 ms of latency
-added to every DigitalOcean request and IBeam's own kind of health server: HTTP/1.0, one
-request per connection (so one new SSH channel per health request).
+added to every DigitalOcean request, optionally a round trip in front of every droplet
+(`--rtt-ms`), and IBeam's own kind of health server (`--health http10`, the default:
+HTTP/1.0, one request per connection, so one new SSH channel per health request) or a
+keep-alive one for comparison (`--health keepalive`).
 
 For each N: (1) build a sandbox state with N droplets (the stock image, cloud-init's
 first boot done), IBeam's secrets delivered to each over SSH as ibdesk delivers them, and
-an ibdesk database holding the N accounts; (2) serve that state with
-`ibdesk sandbox serve --latency-ms 100` in its own process; (3) in a third process, run
-20 forced monitor cycles (every account looked at, the list always fetched) and print:
-DigitalOcean requests per cycle, gateway probes per cycle, cycle wall time (median and
-p95; the first cycle, which opens the SSH connections, separately), **the monitor
-process's own CPU time per probe** (user + system, steady cycles), its peak RSS, and the
-429s it met.
+an ibdesk database holding the N accounts; (2) serve that state with `ibdesk sandbox
+serve` in its own process; (3) in a third process, run `--cycles` forced monitor cycles
+(every account looked at, the list always fetched), each started `--pause` seconds after
+the last ended (in normal use an account is probed once a minute, longer than any
+keep-alive that expires), and print: DigitalOcean requests per cycle, probes per cycle,
+cycle wall time (median and p95 of the steady cycles; the first, which opens the SSH
+connections, separately), **the monitor process's own CPU time per probe** (user +
+system, steady cycles) with the simulator's beside it, the part of it spent in Python's
+garbage collector, its peak RSS and growth per cycle, and the 429s it met.
 
-Each N is measured three times in the same run, side by side: `before` probes as ibdesk
-did before the ground-truth round (health requests through a local port forward with an
-httpx client, the gateway connection dropped after httpx's default 5-second keep-alive),
-`forward` as it did until the gateway left its local forward (each health request on a
-direct SSH channel, the gateway's HTTPS through a forward listening on 127.0.0.1, kept
-alive), `current` as it does now (the gateway's HTTPS too on an SSH channel, TLS in
-memory, no listening socket).
-Cycles start `--pause` seconds (default 6) after the last one ended: in normal use an
-account is probed once a minute, longer than any keep-alive that expires.
+Each N is measured per mode, side by side in one run against the same simulator:
+`current` is ibdesk as it is; `baseline` is ibdesk's package exported from a git revision
+(`--baseline REV`, default the end of the stop before this benchmark's last change), so
+a figure is always compared with one measured on the same machine minutes apart.
 
     .venv/bin/python benchmarks/monitor.py            # 10, 100, 1000
     .venv/bin/python benchmarks/monitor.py --pause 0 10 100
-    .venv/bin/python benchmarks/monitor.py --json 100 1000   # a JSON object per N and mode
+    .venv/bin/python benchmarks/monitor.py --json --rtt-ms 40 1000   # a JSON line per N and mode
 
 With `--json`, each line holds `n`, `mode`, `sweep_s_median`, `sweep_s_p95`,
 `first_sweep_s`, `cpu_ms_per_probe` (the monitor's), `sim_cpu_ms_per_probe` (the
-simulator's own, beside it), `rss_mb`, `do_requests_per_cycle`, `probes_per_cycle`,
-`new_connections_per_cycle` (SSH connections opened plus SSH channels, each a new TCP
-connection on the droplet), `rtt_ms` and `health`. (The sandbox has no RTT to add in front
-of the droplets yet, nor a keep-alive health server: `rtt_ms` is 0 and `health` `http10`.)
+simulator's own, beside it), `gc_ms_per_probe`, `rss_mb`, `rss_growth_mb_per_cycle`,
+`do_requests_per_cycle`, `probes_per_cycle`, `new_connections_per_cycle` (SSH
+connections opened plus SSH channels, each a new TCP connection on the droplet), `rtt_ms`
+and `health`. `--profile PATH` writes a cProfile of each mode's steady cycles.
 """
 
 from __future__ import annotations
@@ -39,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import json
 import os
 import resource
@@ -138,7 +138,8 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def measure(folder: Path, info: dict[str, str], mode: str) -> dict[str, object]:
+async def measure(folder: Path, info: dict[str, str], mode: str,
+                  profiler: cProfile.Profile | None = None) -> dict[str, object]:
     import ibdesk
     from ibdesk.secrets import DO_TOKEN
     from ibdesk.services import open_runtime
@@ -152,6 +153,12 @@ async def measure(folder: Path, info: dict[str, str], mode: str) -> dict[str, ob
     rt.secrets.set(DO_TOKEN, info["token"])
     opened = _count_connections()
     monitor = Monitor(rt)
+    try:  # as the window's monitor worker and `ibdesk watch` run it
+        from ibdesk.services.watch.heap import QuietHeap
+    except ImportError:  # a revision from before it
+        pass
+    else:
+        QuietHeap().watch(monitor)
     runs = []
     cpu_steady = 0.0
     connections = []
@@ -159,6 +166,7 @@ async def measure(folder: Path, info: dict[str, str], mode: str) -> dict[str, ob
     import psutil
 
     rss: list[float] = []
+    collecting = _gc_clock()
     try:
         for index in range(CYCLES):
             if index:
@@ -166,7 +174,13 @@ async def measure(folder: Path, info: dict[str, str], mode: str) -> dict[str, ob
             before = _cpu()
             sim_before = _sim_cpu(info)
             count = sum(opened.values())
+            if index == 1:
+                collecting.clear()  # steady cycles only
+            if index and profiler is not None:
+                profiler.enable()  # steady cycles only: the first opens the connections
             stats, _ = await monitor.cycle(force=True)
+            if profiler is not None:
+                profiler.disable()
             if index:
                 cpu_steady += _cpu() - before
                 sim_cpu += _sim_cpu(info) - sim_before
@@ -191,7 +205,29 @@ async def measure(folder: Path, info: dict[str, str], mode: str) -> dict[str, ob
         # after the first cycle (which opens the connections) to the last
         "rss_growth_mb": (rss[-1] - rss[1]) / max(1, len(rss) - 2) if len(rss) > 2 else 0.0,
         "rate_limited": sum(s.rate_limited for s in runs),
+        "gc_ms_per_probe": sum(collecting.values()) * 1000 / probes,
+        "gc_by_generation": {g: round(t, 3) for g, t in sorted(collecting.items())},
     }
+
+
+def _gc_clock() -> dict[int, float]:
+    """Seconds spent in Python's garbage collector from now on, by generation: with a
+    thousand SSH connections alive, a full collection walks every object they hold."""
+    import gc
+    import time
+
+    spent: dict[int, float] = {}
+    started = [0.0]
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.process_time()
+        else:
+            generation = info["generation"]
+            spent[generation] = spent.get(generation, 0.0) + time.process_time() - started[0]
+
+    gc.callbacks.append(callback)
+    return spent
 
 
 def _count_connections() -> dict[str, int]:
@@ -232,11 +268,10 @@ def child(mode: str, folder: Path, arg: str, profile: str) -> None:
     if not profile:
         print(json.dumps(asyncio.run(measure(folder, json.loads(arg), mode))))
         return
-    import cProfile
     import pstats
 
-    with cProfile.Profile() as prof:
-        result = asyncio.run(measure(folder, json.loads(arg), mode))
+    prof = cProfile.Profile()
+    result = asyncio.run(measure(folder, json.loads(arg), mode, prof))
     prof.dump_stats(profile)
     stats = pstats.Stats(profile, stream=sys.stderr)
     stats.sort_stats("tottime").print_stats(40)
@@ -283,7 +318,8 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--baseline", default=BASELINE, metavar="REV",
                         help=f"the git revision `baseline` runs (default {BASELINE})")
     parser.add_argument("--profile", default="",
-                        help="cProfile each measured child into PATH.MODE.N (top on stderr)")
+                        help="cProfile each measured child's steady cycles into PATH.MODE.N "
+                        "(top on stderr)")
     args = parser.parse_args(argv)
     args.modes = [m for m in args.modes.split(",") if m]
     if unknown := set(args.modes) - set(MODES):
@@ -361,6 +397,8 @@ def _measure_size(args: argparse.Namespace, n: int, baseline: Path) -> None:
                     "probes_per_cycle": r["probes"],
                     "new_connections_per_cycle": r["new_connections_per_cycle"],
                     "rate_limited": r["rate_limited"], "rtt_ms": args.rtt_ms,
+                    "gc_ms_per_probe": round(r["gc_ms_per_probe"], 3),
+                    "gc_s_by_generation": r["gc_by_generation"],
                     "health": args.health, "cycles": CYCLES, "pause_s": PAUSE}),
                       flush=True)
                 continue

@@ -30,6 +30,7 @@ from ibdesk.domain.errors import IbdeskError, InvalidInput, SecretsError
 from ibdesk.secrets import ALERT_URLS, MemoryKeyring, SecretStore, remember
 from ibdesk.services.runtime import Runtime
 from ibdesk.services.watch.alerts import Alerts
+from ibdesk.services.watch.heap import QuietHeap
 from ibdesk.services.watch.metrics import Metrics, serve_for
 from ibdesk.services.watch.monitor import Monitor, MonitorConfig, StatusChange
 from ibdesk.services.watch.worker_protocol import CYCLE_CHUNK, HANDED, Command, Message
@@ -167,6 +168,7 @@ class _Worker:
         self.keep_secrets(json.loads(first))
         self.monitor = Monitor(self.rt, config)
         self.monitor.subscribe(lambda change: self.send(change_json(change)))
+        QuietHeap().watch(self.monitor)  # this process is a monitor: see heap.py
         self.monitor.subscribe_cycles(self.send_cycle)
         Alerts(self.rt).watch(self.monitor)  # the trader's alert targets, if any
         try:

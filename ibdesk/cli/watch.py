@@ -14,6 +14,7 @@ from ibdesk.domain.cadence import CADENCE
 from ibdesk.domain.errors import IbdeskError
 from ibdesk.services.runtime import Runtime
 from ibdesk.services.watch.alerts import Alerts
+from ibdesk.services.watch.heap import QuietHeap
 from ibdesk.services.watch.metrics import serve_for
 from ibdesk.services.watch.monitor import Monitor, MonitorConfig, StatusChange
 from ibdesk.services.watch.reconciler import Orphan, Reconciler, ReconcileReport
@@ -43,6 +44,7 @@ def cmd_watch(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
                                slow_interval=max(args.interval, CADENCE.steady))
         monitor = Monitor(rt, config)
         monitor.subscribe(show)
+        QuietHeap().watch(monitor)  # this process is a monitor: see heap.py
         alerts = Alerts(rt)
         alerts.watch(monitor)  # to the targets of `ibdesk alerts`, if any
         scheduler = Scheduler(rt)  # the schedules run while this runs (the service)

@@ -39,6 +39,7 @@ from ibdesk.cloud.models import (
     Droplet,
     DropletActionType,
     DropletCreate,
+    DropletSummary,
     Firewall,
     FirewallSpec,
     Image,
@@ -410,6 +411,12 @@ class DigitalOceanClient:
     async def list_droplets(self, *, tag_name: str | None = None,
                             name: str | None = None) -> list[Droplet]:
         return [d async for d in self.iter_droplets(tag_name=tag_name, name=name)]
+
+    async def list_droplet_summaries(self, *, tag_name: str) -> list[DropletSummary]:
+        """The same list call as `list_droplets`, each droplet read only as far as the
+        monitor needs (status, address, tags)."""
+        return [d async for d in self._paged("/v2/droplets", "droplets", DropletSummary,
+                                             {"tag_name": tag_name})]
 
     async def delete_droplet(self, droplet_id: int) -> None:
         await self._request("DELETE", f"/v2/droplets/{droplet_id}", what=f"droplet {droplet_id}")

@@ -70,3 +70,23 @@ async def test_create_and_list_survive_a_one_click_droplet(api: respx.MockRouter
         name="bob-ib-demo-1", region="nyc1", size="s-1vcpu-1gb", image="docker-20-04"))
     assert created.image.type == "application"
     assert [d.id for d in await do.list_droplets()] == [droplet["id"]]
+
+
+async def test_the_monitors_summary_reads_what_the_full_droplet_says(
+        api: respx.MockRouter, do: DigitalOceanClient) -> None:
+    """The monitor lists droplets as DropletSummary (status, address, tags only): on the
+    same answer it must say what Droplet says, and not read the rest (a summary has no
+    size or region: reading them is what a thousand droplets a cycle spent time on)."""
+    droplets = [_droplet_from(image) for image in observed("images")]
+    for number, droplet in enumerate(droplets):
+        droplet["id"] = number + 1
+    droplets[0]["status"] = "off"
+    api.get("/v2/droplets").respond(200, json={"droplets": droplets, "links": {},
+                                               "meta": {"total": len(droplets)}})
+    full = await do.list_droplets(tag_name="ibdesk")
+    summaries = await do.list_droplet_summaries(tag_name="ibdesk")
+    assert [(d.id, d.status, d.public_ipv4, d.tags) for d in summaries] == \
+        [(d.id, d.status, d.public_ipv4, d.tags) for d in full]
+    assert summaries[0].status == "off" and summaries[1].public_ipv4
+    assert not hasattr(summaries[0], "size") and not hasattr(summaries[0], "region")
+    assert api.calls.last.request.url.params["tag_name"] == "ibdesk"

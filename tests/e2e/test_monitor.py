@@ -299,3 +299,21 @@ async def test_stopping_abandons_a_cycle_under_way(sandbox: Sandbox, rt: Runtime
     finally:
         host.set_gateway_faults(readyz_delay_seconds=0)
         running.cancel()
+
+
+async def test_a_cycle_counts_the_connections_it_opened_and_ended(sandbox: Sandbox,
+                                                                 rt: Runtime) -> None:
+    """What watch/heap.QuietHeap refreezes the heap on."""
+    ids = await _accounts(rt, 2)
+    monitor = Monitor(rt)
+    try:
+        first, _ = await monitor.cycle(force=True)
+        second, _ = await monitor.cycle(force=True)
+        assert (first.sessions_opened, first.sessions_closed) == (2, 0)
+        assert (second.sessions_opened, second.sessions_closed) == (0, 0)
+        sandbox.world.vanish(rt.repository.require_account(ids[1]).do_droplet_id or 0)
+        await sandbox.sync_hosts()
+        third, _ = await monitor.cycle(force=True)
+        assert (third.sessions_opened, third.sessions_closed) == (0, 1)
+    finally:
+        await monitor.close()

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ibdesk.cloud import DigitalOceanClient, Droplet
+from ibdesk.cloud import DigitalOceanClient, DropletSummary
 from ibdesk.domain.cadence import CADENCE, next_look
 from ibdesk.domain.errors import (
     CloudAuthError,
@@ -105,6 +105,10 @@ class CycleStats:
     """DigitalOcean's remaining request budget after the cycle, as last seen."""
     do_answers: dict[str, int] = field(default_factory=dict)
     """This cycle's DigitalOcean requests by status code ("none": no answer)."""
+    sessions_opened: int = 0
+    """SSH connections opened in the cycle."""
+    sessions_closed: int = 0
+    """SSH connections ended in the cycle (a server off or deleted, a connection lost)."""
 
 
 class _Session:
@@ -151,7 +155,7 @@ class Monitor:
         self._listed = False
         self._sessions: dict[str, _Session] = {}
         self._schedule = _Schedule(list_interval=self.config.fast_interval)
-        self._droplets: dict[int, Droplet] = {}
+        self._droplets: dict[int, DropletSummary] = {}
         self._client: DigitalOceanClient | None = None
         self._token: str | None = None
         self._gate = asyncio.Semaphore(self.config.probe_concurrency)
@@ -161,6 +165,8 @@ class Monitor:
         """Cycles never overlap (a refresh during a cycle waits for it): two would read the
         same accounts and write their results over each other's."""
         self.last_cycle = CycleStats()
+        self._opened = self._closed = 0
+        """SSH connections opened and ended so far (a cycle's figures are the change)."""
 
     # ------------------------------------------------------------------ listeners
     def subscribe(self, listener: Callable[[StatusChange], None]) -> Callable[[], None]:
@@ -271,6 +277,7 @@ class Monitor:
         started = time.perf_counter()
         now = time.monotonic()
         stats = CycleStats()
+        opened, closed = self._opened, self._closed
         accounts = await self._rt.store.list_accounts()
         busy = await self._busy_accounts()
         accounts = [a for a in accounts if a.id not in busy and a.do_droplet_id is not None
@@ -309,21 +316,10 @@ class Monitor:
                     change = StatusChange(event, fresh[event.account_id])
                     changes.append(change)
                     self._emit(change)
-        for update in updates:
-            status = update.status
-            interval = (self.config.fast_interval if status in TRANSITIONAL else
-                        self.config.error_interval if status is ServerStatus.ERROR else
-                        self.config.slow_interval)
-            self._schedule.next_look[update.account_id] = next_look(update.account_id, now,
-                                                                    interval)
-        for account_id in stale:  # changed while looked at: look again in the next cycle
-            self._schedule.next_look[account_id] = now
-        written = {u.account_id for u in looked if u is not None}
-        for account in due:  # guard-only looks (no droplet list yet): as often as errors
-            if account.id not in written and account.id not in stale:
-                self._schedule.next_look[account.id] = next_look(
-                    account.id, now, self.config.error_interval)
+        self._reschedule(due, updates, stale, now)
         stats.changes = len(changes)
+        stats.sessions_opened, stats.sessions_closed = (self._opened - opened,
+                                                        self._closed - closed)
         stats.seconds = time.perf_counter() - started
         if self._client is not None:
             stats.ratelimit_remaining = self._client.rate_limit.remaining
@@ -334,6 +330,24 @@ class Monitor:
             except Exception:
                 log.exception("stats listener failed")
         return stats, changes
+
+    def _reschedule(self, due: list[Account], updates: list[StatusUpdate], stale: list[str],
+                    now: float) -> None:
+        """Each account's next look, on its beat for its status."""
+        for update in updates:
+            status = update.status
+            interval = (self.config.fast_interval if status in TRANSITIONAL else
+                        self.config.error_interval if status is ServerStatus.ERROR else
+                        self.config.slow_interval)
+            self._schedule.next_look[update.account_id] = next_look(update.account_id, now,
+                                                                    interval)
+        for account_id in stale:  # changed while looked at: look again in the next cycle
+            self._schedule.next_look[account_id] = now
+        written = {u.account_id for u in updates}
+        for account in due:  # guard-only looks (no droplet list yet): as often as errors
+            if account.id not in written and account.id not in stale:
+                self._schedule.next_look[account.id] = next_look(
+                    account.id, now, self.config.error_interval)
 
     async def _list(self, due: list[Account], now: float, stats: CycleStats, *,
                     force: bool) -> str | None:
@@ -351,7 +365,7 @@ class Monitor:
         before = client.requests_sent
         answered = dict(client.answers)
         try:
-            droplets = await client.list_droplets(tag_name=APP_TAG)
+            droplets = await client.list_droplet_summaries(tag_name=APP_TAG)
         except RateLimited:
             stats.rate_limited += 1
             self._schedule.next_list = now + self._schedule.list_interval * 2
@@ -457,6 +471,7 @@ class Monitor:
             session.prober = GatewayProbe(session.remote, timeout=self.config.probe_timeout)
             session.stack.push_async_callback(session.prober.aclose)
             session.failures = 0
+            self._opened += 1
             return session
         except (GatewayError, SecretsError) as exc:
             session.failures += 1
@@ -476,7 +491,12 @@ class Monitor:
     async def _drop_session(self, account_id: str) -> None:
         session = self._sessions.pop(account_id, None)
         if session is not None:
-            await session.close()
+            await self._end(session)
+
+    async def _end(self, session: _Session) -> None:
+        if session.remote is not None:
+            self._closed += 1
+        await session.close()
 
     async def _probe(self, account: Account) -> GatewayHealth:
         async with self._gate:
@@ -493,7 +513,7 @@ class Monitor:
                     not health.reachable and health.error and "not running" not in health.error):
                 # the connection itself is gone (a reboot kills it): reopen at once, next
                 # look (kept, it never came back: the account stayed "Starting" for ever)
-                await session.close()
+                await self._end(session)
                 session.retry_at = 0.0
             return health
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ibdesk.cloud import Droplet
+from ibdesk.cloud import Droplet, DropletSummary
 from ibdesk.domain.errors import GatewayError, NotFound
 from ibdesk.domain.models import (
     Account,
@@ -86,7 +86,7 @@ def basis(account: Account) -> dict[str, object]:
             "login_refused": account.login_refused}
 
 
-def evaluate(account: Account, droplet: Droplet | None, health: GatewayHealth | None, *,
+def evaluate(account: Account, droplet: DropletSummary | None, health: GatewayHealth | None, *,
              now: datetime, missing: bool = False, action_error: str | None = None
              ) -> tuple[StatusDecision, dict[str, object]]:
     """The status rules applied to one observation, and the account fields that change.
