@@ -8,7 +8,7 @@ monitor cycles and the table updates that follow, and prints how many stalls it 
 the worst; then scrolls the 1,000 rows page by page and prints how long each page takes
 to paint.
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/window_stalls.py [N] [CYCLES]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/window_stalls.py [N] [CYCLES] [MODES]
 
 Each run measures the table sorted by account and by "checked" (the column every cycle
 changes), with the window as it is (`current`: the order held during a cycle and made
@@ -99,13 +99,16 @@ async def measure(folder: Path, info: dict[str, str], cycles: int, mode: str = "
     sweep = asyncio.ensure_future(controller.monitor.cycle(force=True))
     await asyncio.sleep(1.0)
     process = controller.monitor._process
+    ended: dict[str, object] = {}
+    if process is not None:  # Qt deletes the QProcess once it has finished
+        process.finished.connect(lambda code, status: ended.update(code=code, status=status))
     started = time.perf_counter()
     await controller.close()
     shutdown = time.perf_counter() - started
     sweep.cancel()
     from PySide6.QtCore import QProcess
 
-    killed = process is not None and process.exitStatus() == QProcess.ExitStatus.CrashExit
+    killed = ended.get("status") == QProcess.ExitStatus.CrashExit
     return {"mode": mode, "sorted_by": column, "cycles": cycles,
             "qt_cpu_ms_per_sweep": round(statistics.median(qt_cpu) * 1000),
             "cycle_seconds": [round(t, 2) for t in times],
@@ -120,6 +123,8 @@ async def measure(folder: Path, info: dict[str, str], cycles: int, mode: str = "
 def main(argv: list[str]) -> int:
     n = int(argv[0]) if argv else 1000
     cycles = int(argv[1]) if len(argv) > 1 else 3
+    modes = argv[2].split(",") if len(argv) > 2 and argv[2] != "--child" else [
+        "before", "current"]
     if len(argv) > 2 and argv[2] == "--child":
         import qasync
 
@@ -142,7 +147,7 @@ def main(argv: list[str]) -> int:
         env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM",
                                                                "offscreen")}
         for column in ("account", "checked"):
-            for mode in ("before", "current"):
+            for mode in modes:
                 with monitor_bench.served(folder, 0, "http10") as info:
                     out = subprocess.run([sys.executable, __file__, str(n), str(cycles),
                                           "--child", str(folder), json.dumps(info), mode,

@@ -11,7 +11,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -39,7 +39,12 @@ from ibdesk.domain.errors import IbdeskError
 from ibdesk.domain.models import Account, Environment
 from ibdesk.private_files import create_private
 from ibdesk.ui import dialogs, status_style
-from ibdesk.ui.account_table_model import COL_ACCOUNT, AccountRole, AccountTableModel
+from ibdesk.ui.account_table_model import (
+    COL_ACCOUNT,
+    AccountProxy,
+    AccountRole,
+    AccountTableModel,
+)
 from ibdesk.ui.controller import Controller
 from ibdesk.ui.status_panel import SCHEDULE_LABEL, StatusPanel
 from ibdesk.ui.tasks import async_slot, spawn
@@ -69,9 +74,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("ibdesk" + (" — SANDBOX" if controller.sandbox else ""))
         self.resize(1200, 720)
         self.model = AccountTableModel(self)
-        self.proxy = QSortFilterProxyModel(self)
+        self.proxy = AccountProxy(self)  # filters; the model sorts itself
         self.proxy.setSourceModel(self.model)
-        self.proxy.setSortRole(AccountRole.SORT)
         self._applying = 0  # chunks being applied now
         self._cycle_over = False  # the cycle's end came while they were
         self._resort = QTimer(self)  # if a cycle's end never comes (the worker stopped)
@@ -466,11 +470,11 @@ class MainWindow(QMainWindow):
         thousand-account cycle never holds a frame."""
         selected = self.selected_account_id()
         touched_selected = False
-        # Sorted by a column the cycle changes ("checked"), the proxy re-sorted and laid the
-        # view out again for every row (a second of the Qt thread per 1,000-row sweep);
-        # during a cycle it holds still, and sorts once when the cycle has ended.
-        if self.proxy.dynamicSortFilter():
-            self.proxy.setDynamicSortFilter(False)
+        # Sorted by a column the cycle changes ("checked"), every row was re-sorted and the
+        # view laid out again (a second of the Qt thread per 1,000-row sweep); during a
+        # cycle the order holds still, and is made once when the cycle has ended.
+        if not self.model.hold_order:
+            self.model.hold_order = True
             self._resort.start()
         self._applying += 1
         try:
@@ -499,8 +503,9 @@ class MainWindow(QMainWindow):
             return
         self._cycle_over = False
         self._resort.stop()
-        if not self.proxy.dynamicSortFilter():
-            self.proxy.setDynamicSortFilter(True)  # one sort, of the rows as they are now
+        if self.model.hold_order:
+            self.model.hold_order = False
+            self.model.resort()  # one sort, of the rows as they are now
         self._update_tray(self.model.accounts())
         self._show_cost()
 

@@ -24,7 +24,6 @@ import gc
 
 from ibdesk.services.watch.monitor import CycleStats, Monitor
 
-
 YOUNG = 20_000
 """Allocations between young collections in a monitor process (Python's default: 700)."""
 
