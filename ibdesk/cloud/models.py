@@ -146,9 +146,9 @@ class Networks(_Model):
 
 
 class DropletSummary(_Model):
-    """What the monitor reads of each listed droplet: a thousand full droplets (each with
-    its size's and region's lists of slugs) took 0.5 ms apiece to read, a third of the
-    monitor's time per probe; these fields take a tenth of that."""
+    """What the monitor reads of each listed droplet, every cycle: a full droplet (its
+    image, size and region, each with lists of slugs) takes 14.5 µs to read, these fields
+    3.3 µs, and every object not made is one the garbage collector need not visit."""
 
     id: int
     name: str
