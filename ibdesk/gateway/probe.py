@@ -18,7 +18,7 @@ A probe asks `/readyz` and the gateway's auth status at the same time: they are
 different servers (IBeam's and the gateway's), each asked once as before, and a probe
 then costs the round trips of the slower one (a channel open and a request for the
 health server) instead of the sum. The auth status is only used when IBeam's health
-server answered. Both are spoken with h11 (`gateway/http1.py`), not httpx.
+server answered. Both are parsed with httptools (`gateway/http1.py`), not httpx.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import pytest
 
 from ibdesk.domain.errors import GatewayError, GatewayUnreachable
 from ibdesk.gateway.channels import open_stream, open_tls_stream
-from ibdesk.gateway.http1 import HTTPConnection
+from ibdesk.gateway.http1 import HTTPConnection, request_bytes
 from ibdesk.gateway.tls import INSIDE_SSH
 from ibdesk.sandbox.server import _self_signed
 
@@ -160,3 +160,49 @@ async def test_silence_and_garbage_and_nothing_listening_are_gateway_errors() ->
     with pytest.raises(GatewayUnreachable, match="Nothing answers"):
         await connection.request("POST", "/v1/api/iserver/auth/status", timeout=5)
 
+
+
+async def test_an_answer_cut_short_is_an_error_not_a_short_body() -> None:
+    """Content-Length says where a framed answer ends: a close before it is a broken
+    answer (an HTTP/1.0 answer without it ends with the close, as above)."""
+    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"authenticated\"")
+        await writer.drain()
+        writer.close()
+
+    async with _served(cut) as port:
+        connection = HTTPConnection(lambda: open_stream(_FakeRemote(port), 5000))  # type: ignore[arg-type]
+        with pytest.raises(GatewayError, match="in the middle of its answer"):
+            await connection.request("POST", "/v1/api/iserver/auth/status", timeout=5)
+
+
+async def test_a_connection_close_answer_is_not_kept() -> None:
+    """Framed, but the server says it closes: the next request opens a new connection."""
+    async def closing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        await asyncio.sleep(0.5)  # closes late: the client must not wait for it
+        writer.close()
+
+    async with _served(closing) as port:
+        remote = _FakeRemote(port)
+        connection = HTTPConnection(lambda: open_stream(remote, 5000))  # type: ignore[arg-type]
+        for _ in range(2):
+            assert (await connection.request("GET", "/livez", timeout=5)).text == "ok"
+        assert connection.opened == 2
+
+
+@pytest.mark.parametrize(("method", "target"), [
+    ("GET", "/readyz HTTP/1.1\r\nX-Injected: 1"), ("GET /x", "/readyz"), ("GET", "readyz"),
+    ("", "/readyz"), ("GET", "/ready z")])
+def test_nothing_can_slip_into_the_request_line(method: str, target: str) -> None:
+    with pytest.raises(ValueError, match="not an HTTP method|not a request target"):
+        request_bytes(method, target, "127.0.0.1", b"")
+
+
+def test_the_request_on_the_wire() -> None:
+    assert request_bytes("POST", "/v1/api/iserver/auth/status", "127.0.0.1", b"") == (
+        b"POST /v1/api/iserver/auth/status HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Length: 0\r\n\r\n")
