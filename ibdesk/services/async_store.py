@@ -68,6 +68,8 @@ class AsyncRepository:
     require_account = _off_loop(_REPOSITORY.require_account)
     list_accounts = _off_loop(_REPOSITORY.list_accounts)
     list_accounts_with_details = _off_loop(_REPOSITORY.list_accounts_with_details)
+    watched_account_ids = _off_loop(_REPOSITORY.watched_account_ids)
+    accounts = _off_loop(_REPOSITORY.accounts)
     count_accounts = _off_loop(_REPOSITORY.count_accounts)
     droplet_names = _off_loop(_REPOSITORY.droplet_names)
     update_account = _off_loop(_REPOSITORY.update_account)

@@ -328,6 +328,25 @@ class Repository:
             return [(_to_account(row), StatusDetail.model_validate(row.status_detail)  # type: ignore[arg-type]
                      if row.status_detail else None) for row in rows]
 
+    def watched_account_ids(self) -> list[str]:
+        """The ids of the accounts with a droplet, oldest first: what the monitor reads
+        every cycle to see who is there (a thousand ids cost a fraction of a thousand
+        accounts), before reading whole accounts only for those due (`accounts`)."""
+        with self._read() as session:
+            return list(session.scalars(
+                select(AccountRow.id).where(AccountRow.do_droplet_id.is_not(None))
+                .order_by(AccountRow.created_at, AccountRow.id)))
+
+    def accounts(self, ids: Sequence[str]) -> list[Account]:
+        """Those of `ids` that exist (oldest first), read as plain rows."""
+        if not ids:
+            return []
+        table = AccountRow.__table__
+        with self._read() as session:
+            rows = session.execute(select(table).where(table.c.id.in_(list(ids)))
+                                   .order_by(table.c.created_at, table.c.id))
+            return [_to_account(row) for row in rows]  # type: ignore[arg-type]
+
     def count_accounts(self) -> int:
         with self._read() as session:
             return int(session.scalar(select(func.count()).select_from(AccountRow)) or 0)

@@ -317,3 +317,36 @@ async def test_a_cycle_counts_the_connections_it_opened_and_ended(sandbox: Sandb
         assert (third.sessions_opened, third.sessions_closed) == (0, 1)
     finally:
         await monitor.close()
+
+
+async def test_a_cycle_reads_whole_accounts_only_for_those_due(sandbox: Sandbox,
+                                                               rt: Runtime) -> None:
+    """Who is there is read as ids; an account is read whole only when it is due (each on
+    its own beat, a cycle holds a tenth of them), and after a change only the changed."""
+    ids = await _accounts(rt, 2)
+    monitor = Monitor(rt)
+    asked: list[list[str]] = []
+    read = rt.repository.accounts
+
+    def accounts(wanted: list[str]) -> list[object]:
+        asked.append(sorted(wanted))
+        return read(wanted)  # type: ignore[return-value]
+
+    rt.repository.list_accounts = None  # type: ignore[assignment,method-assign]  # unused
+    rt.repository.accounts = accounts  # type: ignore[assignment,method-assign]
+    try:
+        await monitor.cycle(force=True)
+        assert asked == [sorted(ids)]
+        monitor._schedule.next_look[ids[0]] = 0.0  # only the first is due
+        sandbox.host(rt.repository.require_account(ids[0]).do_droplet_id or 0).ibeam.set_faults(
+            session_reset=True)
+        asked.clear()
+        stats, changes = await monitor.cycle()
+        assert stats.accounts == 2 and stats.probes == 1
+        assert [c.account.id for c in changes] == [ids[0]]
+        assert asked == [[ids[0]], [ids[0]]]  # the due account, then the changed one
+        asked.clear()
+        await monitor.cycle()  # nothing due: nothing read whole
+        assert asked == []
+    finally:
+        await monitor.close()
