@@ -47,3 +47,11 @@ def test_accounts_loads_no_ssh_http_or_qt(home: object) -> None:
     assert "pydantic_settings" in again and "ibdesk.store" in again
     assert not {"sqlalchemy", "alembic", "keyring", "ibdesk.domain.models",
                 "ibdesk.services", "ibdesk.store.repository"} & again
+
+
+def test_a_monitor_loads_prometheus_only_when_it_serves_metrics() -> None:
+    """prometheus-client is 10 MB of a thousand-account monitor's memory (issue 18)."""
+    probe = ("import sys, ibdesk.cli.monitor_worker, ibdesk.cli.watch; "
+             "print(sorted(m for m in ('prometheus_client', 'apprise') if m in sys.modules))")
+    done = subprocess.run([*PYTHON, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "[]", done.stderr

@@ -25,12 +25,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-
 from ibdesk.domain.enums import ServerStatus
 from ibdesk.domain.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from ibdesk.domain.models import Account
     from ibdesk.services.runtime import Runtime
     from ibdesk.services.watch.monitor import CycleStats, Monitor, StatusChange
@@ -44,6 +44,10 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 class Metrics:
     def __init__(self, rt: Runtime, registry: CollectorRegistry | None = None) -> None:
+        # imported here: prometheus-client is 10 MB of a monitor's memory, and a monitor
+        # only builds this when metrics_port is set (`serve_for`)
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
         self._rt = rt
         self.registry = registry or CollectorRegistry()
         r = self.registry
@@ -86,6 +90,8 @@ class Metrics:
     # ------------------------------------------------------------------ serving
     def serve(self, port: int) -> int:
         """Serve on 127.0.0.1:`port` (0: any free port) from a thread; the port."""
+        from prometheus_client import start_http_server
+
         server, _thread = start_http_server(port, addr="127.0.0.1", registry=self.registry)
         self._server = server
         bound = int(server.server_address[1])
