@@ -403,10 +403,14 @@ class DigitalOceanClient:
                                 what=f"droplet {droplet_id}")
         return self._parse(Droplet, data, "droplet")
 
+    def _droplet_pages(self, model: type[M], tag_name: str | None,
+                       name: str | None) -> AsyncIterator[M]:
+        params = {k: v for k, v in {"tag_name": tag_name, "name": name}.items() if v}
+        return self._paged("/v2/droplets", "droplets", model, params)
+
     def iter_droplets(self, *, tag_name: str | None = None,
                       name: str | None = None) -> AsyncIterator[Droplet]:
-        params = {k: v for k, v in {"tag_name": tag_name, "name": name}.items() if v}
-        return self._paged("/v2/droplets", "droplets", Droplet, params)
+        return self._droplet_pages(Droplet, tag_name, name)
 
     async def list_droplets(self, *, tag_name: str | None = None,
                             name: str | None = None) -> list[Droplet]:
@@ -415,8 +419,7 @@ class DigitalOceanClient:
     async def list_droplet_summaries(self, *, tag_name: str) -> list[DropletSummary]:
         """The same list call as `list_droplets`, each droplet read only as far as the
         monitor needs (status, address, tags)."""
-        return [d async for d in self._paged("/v2/droplets", "droplets", DropletSummary,
-                                             {"tag_name": tag_name})]
+        return [d async for d in self._droplet_pages(DropletSummary, tag_name, None)]
 
     async def delete_droplet(self, droplet_id: int) -> None:
         await self._request("DELETE", f"/v2/droplets/{droplet_id}", what=f"droplet {droplet_id}")

@@ -131,8 +131,7 @@ class AccountTableModel(AccountColumnsModel):
     # ------------------------------------------------------------------ contents
     def set_rows(self, rows: list[tuple[Account, StatusDetail | None]]) -> None:
         self.beginResetModel()
-        self._rows = list(rows)
-        self._rows = [self._rows[i] for i in self._sorted_rows()]
+        self._rows = [rows[i] for i in self._sorted_rows(rows)]
         self._index = {a.id: i for i, (a, _) in enumerate(self._rows)}
         # what this session knew of an account that is gone goes with it
         self._sessions = {k: v for k, v in self._sessions.items() if k in self._index}
@@ -188,18 +187,21 @@ class AccountTableModel(AccountColumnsModel):
             before, [self.index(where[i.row()], i.column()) for i in before])
         self.layoutChanged.emit()
 
-    def _sorted_rows(self) -> list[int]:
-        """Row numbers in the chosen order (stable: equal keys keep their rows' order)."""
+    def _sorted_rows(self, rows: list[tuple[Account, StatusDetail | None]] | None = None
+                     ) -> list[int]:
+        """Numbers of `rows` (the model's own by default) in the chosen order (stable:
+        equal keys keep their rows' order)."""
+        rows = self._rows if rows is None else rows
         column, order = self._order
         if column < 0:
-            return list(range(len(self._rows)))
+            return list(range(len(rows)))
 
         def key(row: int) -> tuple[bool, Any]:
-            account, detail = self._rows[row]
+            account, detail = rows[row]
             value = self._display(account, detail, column, True)
             return (value is not None, value if value is not None else 0)
 
-        return sorted(range(len(self._rows)), key=key,
+        return sorted(range(len(rows)), key=key,
                       reverse=order is Qt.SortOrder.DescendingOrder)
 
     def apply_update(self, update: Any) -> bool:
