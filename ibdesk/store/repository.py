@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, bindparam, delete, func, insert, select
+from sqlalchemy import update as update_rows
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -66,6 +67,15 @@ class StatusUpdate:
 
 def _stale(row: AccountRow, basis: Mapping[str, Any]) -> bool:
     return any(getattr(row, name) != value for name, value in basis.items())
+
+
+def _by_keys(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """`rows` grouped by the keys they hold, in first-seen order (an executemany writes
+    one set of columns)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    return list(groups.values())
 
 
 def _now() -> datetime:
@@ -512,49 +522,68 @@ class Repository:
     def record_statuses(self, updates: Sequence[StatusUpdate],
                         stale: list[str] | None = None) -> list[StatusEvent]:
         """Many `record_status` calls in one transaction (a monitor cycle). Updates whose
-        basis is out of date are skipped; their account ids are added to `stale`."""
+        basis is out of date are skipped; their account ids are added to `stale`.
+
+        Every look writes its row (the check's time and detail), so a cycle is a
+        thousand row updates: the rows are read as plain columns and written with one
+        executemany UPDATE by id, not loaded as ORM objects and flushed one by
+        one (120 ms of CPU for 1,000 unchanged rows, a tenth of the monitor's per cycle);
+        only a status change adds a history line."""
         stale = [] if stale is None else stale
         events: list[StatusEvent] = []
         if not updates:
             return events
+        table = AccountRow.__table__
+        names = sorted({name for update in updates for name in update.basis})
         with self._write() as session:
-            rows = {r.id: r for r in session.scalars(select(AccountRow).where(
-                AccountRow.id.in_([u.account_id for u in updates])))}
+            rows = {row.id: row for row in session.execute(
+                select(table.c.id, table.c.do_server_status, *(table.c[n] for n in names))
+                .where(table.c.id.in_([u.account_id for u in updates])))}
+            writes: list[dict[str, Any]] = []
+            samples: list[dict[str, Any]] = []
             for update in updates:
                 row = rows.get(update.account_id)
                 if row is None:
                     continue  # deleted meanwhile
-                if _stale(row, update.basis):
+                if any(getattr(row, name) != value for name, value in update.basis.items()):
                     stale.append(update.account_id)
                     continue
-                for key, value in update.fields.items():
-                    setattr(row, key, value)
-                row.do_last_status_check = update.at
-                row.updated_at = update.at
+                values: dict[str, Any] = {**update.fields, "row_id": row.id,
+                                          "do_last_status_check": update.at,
+                                          "updated_at": update.at}
                 if update.detail is not None:
-                    row.status_detail = update.detail.model_dump(mode="json")
-                    self._sample(session, row.id, update.at, update.detail.latency_ms)
+                    values["status_detail"] = update.detail.model_dump(mode="json")
+                    sample = self._sample(row.id, update.at, update.detail.latency_ms)
+                    if sample is not None:
+                        samples.append(sample)
                 previous = ServerStatus(row.do_server_status)
-                if previous is update.status:
-                    continue
-                row.do_server_status = update.status.value
-                session.add(StatusHistoryRow(account_id=row.id, at=update.at,
-                                             status=update.status.value,
-                                             previous=previous.value, reason=update.reason))
-                events.append(StatusEvent(account_id=row.id, at=update.at,
-                                          status=update.status, previous=previous,
-                                          reason=update.reason))
+                if previous is not update.status:
+                    values["do_server_status"] = update.status.value
+                    session.add(StatusHistoryRow(account_id=row.id, at=update.at,
+                                                 status=update.status.value,
+                                                 previous=previous.value,
+                                                 reason=update.reason))
+                    events.append(StatusEvent(account_id=row.id, at=update.at,
+                                              status=update.status, previous=previous,
+                                              reason=update.reason))
+                writes.append(values)
+            by_id = update_rows(table).where(table.c.id == bindparam("row_id"))
+            for group in _by_keys(writes):  # one executemany per set of columns written
+                session.execute(by_id, group)  # SET: the columns each dict names
+            if samples:
+                session.execute(insert(LatencySampleRow), samples)
         return events
 
-    def _sample(self, session: Session, account_id: str, at: datetime,
-                latency_ms: float | None) -> None:
+    def _sample(self, account_id: str, at: datetime, latency_ms: float | None
+                ) -> dict[str, Any] | None:
+        """A latency sample's row, when one is due for the account (every few minutes)."""
         if latency_ms is None:
-            return
+            return None
         last = self._sampled.get(account_id)
         if last is not None and at - last < LATENCY_SAMPLE_EVERY:
-            return
+            return None
         self._sampled[account_id] = at
-        session.add(LatencySampleRow(account_id=account_id, at=at, ms=latency_ms))
+        return {"account_id": account_id, "at": at, "ms": latency_ms}
 
     def latency_samples(self, account_id: str, since: datetime) -> list[tuple[datetime, float]]:
         with self._read() as session:

@@ -185,3 +185,47 @@ def test_each_account_gets_its_own_port_the_first_free_from_5000(repo: Repositor
     repo.delete_account(a.id)
     assert repo.free_local_port() == 5000
     assert repo.local_ports() == {5001: b.id, 6000: c.id}
+
+
+def test_a_cycle_of_statuses_is_written_in_one_batch(repo: Repository) -> None:
+    """record_statuses (the monitor's cycle): each row gets its own fields, the check's
+    time and detail; only a change makes a history line; a stale look and a deleted
+    account are skipped; latency is sampled every few minutes, not every look."""
+    from ibdesk.store import StatusUpdate
+
+    a, b, c, gone = (repo.add_account(make(username=f"u{i}", do_droplet_id=i + 1))
+                     for i in range(4))
+    repo.delete_account(gone.id)
+    t0 = datetime.now(UTC) + timedelta(hours=1)
+
+    def look(account: Account, status: ServerStatus, at: datetime, ms: float,
+             **fields: object) -> StatusUpdate:
+        return StatusUpdate(account.id, status, f"{status.value} seen", at,
+                            StatusDetail(reason=f"{status.value} seen", latency_ms=ms),
+                            dict(fields), {"do_droplet_id": account.do_droplet_id})
+
+    stale: list[str] = []
+    stale_look = look(c, ServerStatus.RUNNING, t0, 5.0)
+    stale_look.basis["do_droplet_id"] = 99  # a new droplet was recorded meanwhile
+    events = repo.record_statuses([
+        look(a, ServerStatus.RUNNING, t0, 40.0, do_ip_address="203.0.113.1"),
+        look(b, ServerStatus.PROVISIONING, t0, 50.0),  # unchanged (the default)
+        stale_look, look(gone, ServerStatus.RUNNING, t0, 1.0)], stale)
+    assert stale == [c.id]
+    assert [(e.account_id, e.previous, e.status) for e in events] == [
+        (a.id, ServerStatus.PROVISIONING, ServerStatus.RUNNING)]
+    now_a, now_b, now_c = (repo.require_account(x.id) for x in (a, b, c))
+    assert (now_a.do_server_status, now_a.do_ip_address) == (ServerStatus.RUNNING,
+                                                             "203.0.113.1")
+    assert now_a.do_last_status_check == t0 == now_b.do_last_status_check
+    assert now_b.do_ip_address is None and now_c.do_last_status_check is None
+    assert repo.status_detail(b.id) == StatusDetail(reason="provisioning seen",
+                                                    latency_ms=50.0)
+    assert [h.reason for h in repo.history(a.id)][-1] == "running seen"
+    assert len(repo.history(b.id)) == 1  # the account's first line only
+    later = t0 + timedelta(minutes=1)
+    repo.record_statuses([look(a, ServerStatus.RUNNING, later, 41.0),
+                          look(b, ServerStatus.PROVISIONING, t0 + timedelta(minutes=6), 51.0)])
+    assert repo.require_account(a.id).do_last_status_check == later
+    assert [ms for _, ms in repo.latency_samples(a.id, t0)] == [40.0]  # a minute: not yet
+    assert [ms for _, ms in repo.latency_samples(b.id, t0)] == [50.0, 51.0]
