@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Engine, bindparam, delete, func, insert, select
+from sqlalchemy import Engine, Table, bindparam, delete, func, insert, select
 from sqlalchemy import update as update_rows
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -533,7 +533,7 @@ class Repository:
         events: list[StatusEvent] = []
         if not updates:
             return events
-        table = AccountRow.__table__
+        table = cast(Table, AccountRow.__table__)
         names = sorted({name for update in updates for name in update.basis})
         with self._write() as session:
             rows = {row.id: row for row in session.execute(

@@ -350,3 +350,19 @@ async def test_a_cycle_reads_whole_accounts_only_for_those_due(sandbox: Sandbox,
         assert asked == []
     finally:
         await monitor.close()
+
+
+async def test_an_open_connection_keeps_no_copy_of_the_account_or_the_key(
+        sandbox: Sandbox, rt: Runtime) -> None:
+    """A monitor holds a connection per account for days, waiting in RemoteAccess.open:
+    that frame kept two copies of each account (7 MB of a thousand-account monitor)."""
+    from ibdesk.domain.models import Account
+    from ibdesk.services.remote import RemoteAccess
+
+    (account_id,) = await _accounts(rt, 1)
+    opener = RemoteAccess(rt).open(rt.repository.require_account(account_id))
+    async with opener as remote:
+        assert not remote.closed
+        held = opener.gen.ag_frame.f_locals  # type: ignore[attr-defined]
+        assert not [name for name, value in held.items() if isinstance(value, Account)]
+        assert not {"private_key", "token"} & set(held)
