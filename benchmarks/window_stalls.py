@@ -4,8 +4,11 @@ Builds 1,000 accounts as benchmarks/monitor.py does, serves them from `ibdesk sa
 serve` in its own process (100 ms API latency), opens the real main window on them
 (offscreen) with the monitor in its own process (as the app runs it) and the stall watch
 on (a 10 ms timer on the qasync loop; lateness over 50 ms is a stall), runs forced
-monitor cycles and the table updates that follow, and prints how many stalls it saw and
-the worst; then scrolls the 1,000 rows page by page and prints how long each page takes
+monitor cycles and the table updates that follow, and prints how many stalls it saw during
+the sweeps and the worst, each split into what the Qt thread did meanwhile (ran, or
+waited for a core: `ui/stalls.py`; a stall spent mostly waiting is the machine's, the
+window's own are the rest), and the loop callbacks that ran in the worst; then scrolls the
+1,000 rows page by page and prints how long each page takes
 to paint.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/window_stalls.py [N] [CYCLES] [MODES]
@@ -72,6 +75,7 @@ async def measure(folder: Path, info: dict[str, str], cycles: int, mode: str = "
     await window.reload()
     window.table.sortByColumn(COL_CHECKED if column == "checked" else COL_ACCOUNT,
                               Qt.SortOrder.AscendingOrder)
+    slow = _time_callbacks()
     watch = StallWatch()
     watch.start()
     times = []
@@ -83,6 +87,11 @@ async def measure(folder: Path, info: dict[str, str], cycles: int, mode: str = "
         await asyncio.sleep(0.5)  # its results reach the table as the window applies them
         qt_cpu.append(time.thread_time() - cpu)
         times.append(time.perf_counter() - started)
+    during = list(watch.details)  # the sweeps' stalls (scrolling paints on purpose below)
+    # what ran in each of the worst stalls: the callbacks that ended within it
+    causes = [[(round(spent * 1000), what) for end, spent, what in slow
+               if stall.ended - stall.late - 0.01 <= end <= stall.ended]
+              for stall in sorted(during, key=lambda s: s.late)[-3:]]
     # Scrolling: the whole table, top to bottom, one page a step, each step painted now.
     bar = window.table.verticalScrollBar()
     frames = []
@@ -112,12 +121,36 @@ async def measure(folder: Path, info: dict[str, str], cycles: int, mode: str = "
     return {"mode": mode, "sorted_by": column, "cycles": cycles,
             "qt_cpu_ms_per_sweep": round(statistics.median(qt_cpu) * 1000),
             "cycle_seconds": [round(t, 2) for t in times],
-            "stalls_over_50ms": len(watch.stalls), "worst_stall_ms": round(watch.worst * 1000),
-            "stalls_ms": sorted(round(s * 1000) for s in watch.stalls)[-10:],
+            "stalls_over_50ms": len(during),
+            "worst_stall_ms": round(max((s.late for s in during), default=0) * 1000),
+            "own_stalls_over_50ms": sum(not s.machine for s in during),
+            "worst_own_stall_ms": round(max((s.late for s in during if not s.machine),
+                                            default=0) * 1000),
+            "stalls_ms": [(round(s.late * 1000), round(s.ran * 1000), round(s.waited * 1000))
+                          for s in sorted(during, key=lambda s: s.late)[-10:]],
+            "worst_stalls_callbacks": causes,
             "scroll_pages": len(frames),
             "scroll_frame_ms_median": round(statistics.median(frames), 1) if frames else None,
             "scroll_frame_ms_max": round(max(frames), 1) if frames else None,
             "shutdown_s": round(shutdown, 2), "worker_killed": killed}
+
+
+def _time_callbacks() -> list[tuple[float, float, str]]:
+    """From now on, every loop callback over 2 ms (when it ended on the loop's clock, how
+    long, what), to name a stall's causes: asyncio's own Handle._run, which qasync's loop
+    runs every callback and task step through."""
+    slow: list[tuple[float, float, str]] = []
+    run = asyncio.events.Handle._run
+
+    def timed(handle: asyncio.events.Handle) -> None:
+        started = time.perf_counter()
+        run(handle)
+        spent = time.perf_counter() - started
+        if spent > 0.002:
+            slow.append((handle._loop.time(), spent, repr(handle)[:200]))
+
+    asyncio.events.Handle._run = timed  # type: ignore[method-assign]
+    return slow
 
 
 def main(argv: list[str]) -> int:
@@ -156,8 +189,13 @@ def main(argv: list[str]) -> int:
                 r = json.loads(out.strip().splitlines()[-1])
                 print(f"sorted by {column:<8} {mode:<8} Qt CPU {r['qt_cpu_ms_per_sweep']:>5} ms"
                       f"/sweep, stalls > 50 ms: {r['stalls_over_50ms']:>3}, worst "
-                      f"{r['worst_stall_ms']:>4} ms, closing mid-sweep {r['shutdown_s']:>5.2f} s"
+                      f"{r['worst_stall_ms']:>4} ms (the window's own: "
+                      f"{r['own_stalls_over_50ms']}, worst {r['worst_own_stall_ms']} ms), "
+                      f"closing mid-sweep {r['shutdown_s']:>5.2f} s"
                       f"{' (worker killed)' if r['worker_killed'] else ''}", flush=True)
+                print(f"    stalls (ms late, ran, waited for a core): {r['stalls_ms']}\n"
+                      f"    the worst stalls' callbacks (ms, what): "
+                      f"{json.dumps(r['worst_stalls_callbacks'], indent=1)}", flush=True)
     return 0
 
 

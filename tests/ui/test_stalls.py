@@ -22,3 +22,18 @@ async def test_a_blocking_call_is_reported(caplog: pytest.LogCaptureFixture) -> 
     watch.stop()
     assert len(watch.stalls) == 1 and 0.12 < watch.worst < 0.5
     assert "event loop stalled for" in caplog.text
+    stall, = watch.details
+    assert stall.ran < 0.05 and not stall.machine  # asleep: neither running nor queued
+
+
+async def test_a_stall_spent_computing_is_the_windows_own() -> None:
+    watch = StallWatch()
+    watch.start()
+    await asyncio.sleep(0.05)
+    end = time.thread_time() + 0.15
+    while time.thread_time() < end:  # on a core all the time
+        pass
+    await asyncio.sleep(0.05)
+    watch.stop()
+    stall, = watch.details
+    assert stall.ran >= 0.15 and stall.ran > stall.waited and not stall.machine
