@@ -11,6 +11,7 @@ its environment. If the child dies, it is started again with a growing delay.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
@@ -83,6 +84,9 @@ class MonitorProcess(QObject):
         self._on_degraded: list[Callable[[str | None], None]] = []
         self._process: QProcess | None = None
         self._buffer = b""
+        self._lines: collections.deque[bytes] = collections.deque()
+        """Lines from the worker not yet dispatched (`_pump`)."""
+        self._pumping = False
         self._errors = b""
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[None]] = {}
@@ -214,18 +218,29 @@ class MonitorProcess(QObject):
     def _feed(self, data: bytes) -> None:
         self._buffer += data
         *lines, self._buffer = self._buffer.split(b"\n")
-        loop = asyncio.get_event_loop()
-        for line in lines:
-            if line.strip():
-                # one line per turn of the loop: a thousand accounts' results arrive as
-                # ten short steps with paints in between
-                loop.call_soon(self._dispatch_line, line)
+        self._lines.extend(line for line in lines if line.strip())
+        if self._lines and not self._pumping:
+            self._pumping = True
+            asyncio.get_event_loop().call_soon(self._pump)
 
-    def _dispatch_line(self, line: bytes) -> None:
+    def _pump(self) -> None:
+        """One line per pass of Qt's loop, the next scheduled only once this one is done:
+        a thousand accounts' results arrive as ten lines at once, and ten callbacks
+        scheduled together ran in one pass (stalls of 50-90 ms, benchmarks/
+        window_stalls.py), with no paint or timer between them."""
+        if not self._lines:
+            self._pumping = False
+            return
+        line = self._lines.popleft()
         try:
             self._dispatch(json.loads(line))
         except (ValueError, KeyError, TypeError):
             log.exception("unreadable line from the monitor")
+        finally:
+            if self._lines:
+                asyncio.get_event_loop().call_soon(self._pump)
+            else:
+                self._pumping = False
 
     def _read_stderr(self) -> None:
         if self._process is None:
