@@ -27,7 +27,8 @@ a figure is always compared with one measured on the same machine minutes apart.
 
 With `--json`, each line holds `n`, `mode`, `sweep_s_median`, `sweep_s_p95`,
 `first_sweep_s`, `cpu_ms_per_probe` (the monitor's), `sim_cpu_ms_per_probe` (the
-simulator's own, beside it), `gc_ms_per_probe`, `rss_mb`, `rss_growth_mb_per_cycle`,
+simulator's own, beside it), `gc_ms_per_probe`, `rss_mb` (the peak), `rss_growth_mb_per_cycle`
+and `rss_mb_after_each_cycle` (the first cycle opens the SSH connections),
 `do_requests_per_cycle`, `probes_per_cycle`, `new_connections_per_cycle` (SSH
 connections opened plus SSH channels, each a new TCP connection on the droplet), `rtt_ms`
 and `health`. `--profile PATH` writes a cProfile of each mode's steady cycles.
@@ -128,9 +129,9 @@ async def build(folder: Path, n: int) -> None:
 
 
 MODES = ("baseline", "current")
-BASELINE = "bf3a720"
-"""The monitor as it was at the end of the stop before this one (httpx over SSH channels,
-the health request and the auth status one after the other)."""
+BASELINE = "b684a4f"
+"""The monitor as it was at the end of the stop before this one (h11 over SSH channels;
+all accounts read and their rows written through the ORM every cycle)."""
 
 
 def _cpu() -> float:
@@ -204,6 +205,7 @@ async def measure(folder: Path, info: dict[str, str], mode: str,
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         # after the first cycle (which opens the connections) to the last
         "rss_growth_mb": (rss[-1] - rss[1]) / max(1, len(rss) - 2) if len(rss) > 2 else 0.0,
+        "rss_by_cycle": [round(r) for r in rss],
         "rate_limited": sum(s.rate_limited for s in runs),
         "gc_ms_per_probe": sum(collecting.values()) * 1000 / probes,
         "gc_by_generation": {g: round(t, 3) for g, t in sorted(collecting.items())},
@@ -393,6 +395,7 @@ def _measure_size(args: argparse.Namespace, n: int, baseline: Path) -> None:
                     "sim_cpu_ms_per_probe": round(r["sim_cpu_ms_per_probe"], 3),
                     "rss_mb": round(r["rss_mb"]),
                     "rss_growth_mb_per_cycle": round(r["rss_growth_mb"], 2),
+                    "rss_mb_after_each_cycle": r.get("rss_by_cycle", []),
                     "do_requests_per_cycle": r["do_requests"],
                     "probes_per_cycle": r["probes"],
                     "new_connections_per_cycle": r["new_connections_per_cycle"],
