@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import monitor as monitor_bench  # noqa: E402
@@ -87,11 +88,7 @@ async def measure(folder: Path, info: dict[str, str], cycles: int, mode: str = "
         await asyncio.sleep(0.5)  # its results reach the table as the window applies them
         qt_cpu.append(time.thread_time() - cpu)
         times.append(time.perf_counter() - started)
-    during = list(watch.details)  # the sweeps' stalls (scrolling paints on purpose below)
-    # what ran in each of the worst stalls: the callbacks that ended within it
-    causes = [[(round(spent * 1000), what) for end, spent, what in slow
-               if stall.ended - stall.late - 0.01 <= end <= stall.ended]
-              for stall in sorted(during, key=lambda s: s.late)[-3:]]
+    stalls = _stall_figures(list(watch.details), slow)  # the sweeps' (scrolling paints below)
     # Scrolling: the whole table, top to bottom, one page a step, each step painted now.
     bar = window.table.verticalScrollBar()
     frames = []
@@ -121,18 +118,31 @@ async def measure(folder: Path, info: dict[str, str], cycles: int, mode: str = "
     return {"mode": mode, "sorted_by": column, "cycles": cycles,
             "qt_cpu_ms_per_sweep": round(statistics.median(qt_cpu) * 1000),
             "cycle_seconds": [round(t, 2) for t in times],
-            "stalls_over_50ms": len(during),
-            "worst_stall_ms": round(max((s.late for s in during), default=0) * 1000),
-            "own_stalls_over_50ms": sum(not s.machine for s in during),
-            "worst_own_stall_ms": round(max((s.late for s in during if not s.machine),
-                                            default=0) * 1000),
-            "stalls_ms": [(round(s.late * 1000), round(s.ran * 1000), round(s.waited * 1000))
-                          for s in sorted(during, key=lambda s: s.late)[-10:]],
-            "worst_stalls_callbacks": causes,
+            **stalls,
             "scroll_pages": len(frames),
             "scroll_frame_ms_median": round(statistics.median(frames), 1) if frames else None,
             "scroll_frame_ms_max": round(max(frames), 1) if frames else None,
             "shutdown_s": round(shutdown, 2), "worker_killed": killed}
+
+
+def _stall_figures(during: list[Any], slow: list[tuple[float, float, str]]
+                   ) -> dict[str, object]:
+    """The stalls' figures, and what ran in each of the worst: the callbacks that ended
+    within it."""
+    worst = sorted(during, key=lambda s: s.late)
+    return {
+        "stalls_over_50ms": len(during),
+        "worst_stall_ms": round(max((s.late for s in during), default=0) * 1000),
+        "own_stalls_over_50ms": sum(not s.machine for s in during),
+        "worst_own_stall_ms": round(max((s.late for s in during if not s.machine),
+                                        default=0) * 1000),
+        "stalls_ms": [(round(s.late * 1000), round(s.ran * 1000), round(s.waited * 1000))
+                      for s in worst[-10:]],
+        "worst_stalls_callbacks": [
+            [(round(spent * 1000), what) for end, spent, what in slow
+             if stall.ended - stall.late - 0.01 <= end <= stall.ended]
+            for stall in worst[-3:]],
+    }
 
 
 def _time_callbacks() -> list[tuple[float, float, str]]:
