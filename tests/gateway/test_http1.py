@@ -52,6 +52,17 @@ async def _served(answer: Answer, **kwargs: Any) -> AsyncIterator[int]:
         server.close()
 
 
+def _once(payload: bytes) -> Answer:
+    """A server that reads one request, sends `payload` and closes the connection."""
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(payload)
+        await writer.drain()
+        writer.close()
+
+    return answer
+
+
 async def _keep_answering(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """HTTP/1.1 with Content-Length, the connection kept until the client closes it."""
     try:
@@ -142,17 +153,11 @@ async def test_silence_and_garbage_and_nothing_listening_are_gateway_errors() ->
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await asyncio.sleep(1)
 
-    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
     async with _served(silent) as port:
         connection = HTTPConnection(lambda: open_stream(_FakeRemote(port), 5001))  # type: ignore[arg-type]
         with pytest.raises(GatewayError, match="No answer to /readyz within 0.3 s"):
             await connection.request("GET", "/readyz", timeout=0.3)
-    async with _served(garbage) as port:
+    async with _served(_once(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")) as port:
         connection = HTTPConnection(lambda: open_stream(_FakeRemote(port), 5001))  # type: ignore[arg-type]
         with pytest.raises(GatewayError, match="not HTTP"):
             await connection.request("GET", "/readyz", timeout=5)
@@ -165,12 +170,7 @@ async def test_silence_and_garbage_and_nothing_listening_are_gateway_errors() ->
 async def test_an_answer_cut_short_is_an_error_not_a_short_body() -> None:
     """Content-Length says where a framed answer ends: a close before it is a broken
     answer (an HTTP/1.0 answer without it ends with the close, as above)."""
-    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"authenticated\"")
-        await writer.drain()
-        writer.close()
-
+    cut = _once(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"authenticated\"")
     async with _served(cut) as port:
         connection = HTTPConnection(lambda: open_stream(_FakeRemote(port), 5000))  # type: ignore[arg-type]
         with pytest.raises(GatewayError, match="in the middle of its answer"):
