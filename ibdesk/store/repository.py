@@ -65,7 +65,9 @@ class StatusUpdate:
     written (the next look reads the row afresh)."""
 
 
-def _stale(row: AccountRow, basis: Mapping[str, Any]) -> bool:
+def _stale(row: Any, basis: Mapping[str, Any]) -> bool:
+    """Whether `row` (an AccountRow, or a plain row of its columns) no longer holds the
+    facts in `basis`."""
     return any(getattr(row, name) != value for name, value in basis.items())
 
 
@@ -545,7 +547,7 @@ class Repository:
                 row = rows.get(update.account_id)
                 if row is None:
                     continue  # deleted meanwhile
-                if any(getattr(row, name) != value for name, value in update.basis.items()):
+                if _stale(row, update.basis):
                     stale.append(update.account_id)
                     continue
                 values: dict[str, Any] = {**update.fields, "row_id": row.id,
