@@ -6,9 +6,13 @@ The model is the one place the window's views read an account from: the table th
 the display roles, the status panel through `AccountRole` (it watches the model's
 `dataChanged` for its row, as napari's Qt widgets watch their layer model). A change
 touches only its row (one `dataChanged`, with the roles that changed); the "checked"
-column's ages are refreshed by one range `dataChanged` on that column. Sorting and
-filtering happen in a QSortFilterProxyModel in front of it, so a thousand rows stay
-cheap.
+column's ages are refreshed by repainting. The model sorts itself, and the table
+filters by hiding rows (`ui/row_filter.py`): the view reads this model directly, with no
+QSortFilterProxyModel in front of it. Painting is the hot path at 1,000 rows. Each
+visible cell asks `data()` for seven roles, each a call from C++ into Python, and a proxy
+adds Python `rowCount`/`columnCount` calls for each index it maps. So `data()` answers
+the roles it never sets at once, and keeps each row's display texts until the row
+changes.
 """
 
 from __future__ import annotations
@@ -16,14 +20,16 @@ from __future__ import annotations
 import enum
 import functools
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import (
     QModelIndex,
+    QModelRoleData,
+    QModelRoleDataSpan,
     QPersistentModelIndex,
-    QSortFilterProxyModel,
     Qt,
 )
 from PySide6.QtGui import QColor, QFont
@@ -105,20 +111,33 @@ def gateway_text(detail: StatusDetail | None) -> str:
 _ACCOUNT_FIELDS = frozenset(Account.model_fields)
 
 
-class AccountProxy(QSortFilterProxyModel):
-    """The table's filter (in Qt), over rows the AccountTableModel sorts itself: a click
-    on a header sorts the model, and this proxy keeps the model's order."""
+_PAINTED = (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.DecorationRole,
+            Qt.ItemDataRole.FontRole, Qt.ItemDataRole.ForegroundRole,
+            Qt.ItemDataRole.TextAlignmentRole, Qt.ItemDataRole.BackgroundRole,
+            Qt.ItemDataRole.CheckStateRole)
+"""The roles QStyledItemDelegate paints a cell with (the `multiData` it asks for)."""
+_ANSWERED = frozenset({
+    Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.DecorationRole,
+    Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.FontRole, Qt.ItemDataRole.ForegroundRole,
+    Qt.ItemDataRole.AccessibleTextRole, *AccountRole})
+"""The roles `data()` can answer; the delegate also asks for alignment, background and
+check state for every cell it paints, and those get None without any work."""
 
-    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        source = self.sourceModel()
-        if source is not None:
-            source.sort(column, order)
+
+def _span(roles: QModelRoleDataSpan | QModelRoleData) -> Iterable[QModelRoleData]:
+    if isinstance(roles, QModelRoleDataSpan):  # iterable, though its stubs do not say so
+        return cast(Iterable[QModelRoleData], roles)
+    return (roles,)
 
 
 class AccountTableModel(AccountColumnsModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__([], parent)
         self._rows: list[tuple[Account, StatusDetail | None]] = []
+        self._cells: list[list[dict[int, Any]] | None] = []
+        """Each row's cells (by column) as painted, role by role: made when the row is
+        first painted, dropped when it changes. The "checked" column's age is never
+        kept: it grows."""
         self._index: dict[str, int] = {}
         self._sessions: dict[str, Session] = {}
         """By account id, kept across `set_rows` (a reload must not forget a tunnel)."""
@@ -132,6 +151,7 @@ class AccountTableModel(AccountColumnsModel):
     def set_rows(self, rows: list[tuple[Account, StatusDetail | None]]) -> None:
         self.beginResetModel()
         self._rows = [rows[i] for i in self._sorted_rows(rows)]
+        self._cells = [None] * len(self._rows)
         self._index = {a.id: i for i, (a, _) in enumerate(self._rows)}
         # what this session knew of an account that is gone goes with it
         self._sessions = {k: v for k, v in self._sessions.items() if k in self._index}
@@ -143,6 +163,7 @@ class AccountTableModel(AccountColumnsModel):
         if row is None:
             return False
         self._rows[row] = (account, detail)
+        self._cells[row] = None
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(HEADERS) - 1))
         if not self.hold_order:
             self.resort()
@@ -182,6 +203,7 @@ class AccountTableModel(AccountColumnsModel):
         where = {old: new for new, old in enumerate(order)}
         before = self.persistentIndexList()
         self._rows = [self._rows[i] for i in order]
+        self._cells = [self._cells[i] for i in order]
         self._index = {a.id: i for i, (a, _) in enumerate(self._rows)}
         self.changePersistentIndexList(
             before, [self.index(where[i.row()], i.column()) for i in before])
@@ -268,24 +290,72 @@ class AccountTableModel(AccountColumnsModel):
         return self._rows[row][0] if row is not None else None
 
     def accounts(self) -> list[Account]:
-        """Every row's account, in the store's order."""
+        """Every row's account, in the table's order."""
         return [account for account, _ in self._rows]
+
+    def restyle(self) -> None:
+        """Forget the painted cells: colours follow the theme, which just changed."""
+        self._cells = [None] * len(self._rows)
+
+    def text(self, row: int, column: int) -> str:
+        """What that cell shows."""
+        if column == COL_CHECKED:
+            return age(self._rows[row][0].do_last_status_check)
+        text: str = self._row_cells(row)[column][Qt.ItemDataRole.DisplayRole]
+        return text
+
+    def _row_cells(self, row: int) -> list[dict[int, Any]]:
+        cells = self._cells[row]
+        if cells is None:
+            account, detail = self._rows[row]
+            cells = [{role: self._display(account, detail, column, False)
+                      if role == Qt.ItemDataRole.DisplayRole
+                      else self._role(account, detail, column, role) for role in _PAINTED}
+                     for column in Column]
+            del cells[COL_CHECKED][Qt.ItemDataRole.DisplayRole]  # asked for each time
+            self._cells[row] = cells
+        return cells
 
     # ------------------------------------------------------------------ Qt API
     # rowCount, columnCount and headerData come from AccountColumnsModel.
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        account, detail = self._rows[index.row()]
-        column = index.column()
+        return self._value(index.row(), index.column(), role)
+
+    def multiData(self, index: Index,  # noqa: N802
+                  roleDataSpan: QModelRoleDataSpan | QModelRoleData) -> None:  # noqa: N803
+        """Every role a cell is painted with, in one call from C++: the delegate asks
+        for seven, and through `data()` each would be a call into Python."""
+        if not index.isValid():
+            for item in _span(roleDataSpan):
+                item.clearData()
+            return
+        row, column = index.row(), index.column()
+        cell = self._row_cells(row)[column]
+        for item in _span(roleDataSpan):
+            role = item.role()
+            item.setData(cell[role] if role in cell else self._value(row, column, role))
+
+    def _value(self, row: int, column: int, role: int) -> Any:
+        if role not in _ANSWERED:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.text(row, column)
+        account, detail = self._rows[row]
+        return self._role(account, detail, column, role)
+
+    def _role(self, account: Account, detail: StatusDetail | None, column: int,
+              role: int) -> Any:
+        """Any role's value but the display text's."""
         if role == AccountRole.ACCOUNT:
             return account
         if role == AccountRole.DETAIL:
             return detail
         if role == AccountRole.SESSION:
             return self.session(account.id)
-        if role in (Qt.ItemDataRole.DisplayRole, AccountRole.SORT):
-            return self._display(account, detail, column, role == AccountRole.SORT)
+        if role == AccountRole.SORT:
+            return self._display(account, detail, column, True)
         if role == Qt.ItemDataRole.DecorationRole and column == COL_STATUS:
             return status_style.icon(account.do_server_status)
         if role == Qt.ItemDataRole.ForegroundRole and column == COL_STATUS:
@@ -349,5 +419,5 @@ class AccountTableModel(AccountColumnsModel):
 
 __all__ = ["COL_ACCOUNT", "COL_CHECKED", "COL_COST", "COL_DROPLET", "COL_ENVIRONMENT",
            "COL_GATEWAY", "COL_IP", "COL_PORT", "COL_REGION", "COL_STATUS", "HEADERS",
-           "LATENCY_POINTS", "AccountProxy", "AccountRole", "AccountTableModel", "Session", "age",
+           "LATENCY_POINTS", "AccountRole", "AccountTableModel", "Session", "age",
            "gateway_text"]

@@ -41,11 +41,11 @@ from ibdesk.private_files import create_private
 from ibdesk.ui import dialogs, status_style
 from ibdesk.ui.account_table_model import (
     COL_ACCOUNT,
-    AccountProxy,
     AccountRole,
     AccountTableModel,
 )
 from ibdesk.ui.controller import Controller
+from ibdesk.ui.row_filter import RowFilter
 from ibdesk.ui.status_panel import SCHEDULE_LABEL, StatusPanel
 from ibdesk.ui.tasks import async_slot, spawn
 from ibdesk.ui.tray import Tray
@@ -77,9 +77,7 @@ class MainWindow(QMainWindow):
         self.controller = controller
         self.setWindowTitle("ibdesk" + (" — SANDBOX" if controller.sandbox else ""))
         self.resize(1200, 720)
-        self.model = AccountTableModel(self)
-        self.proxy = AccountProxy(self)  # filters; the model sorts itself
-        self.proxy.setSourceModel(self.model)
+        self.model = AccountTableModel(self)  # sorts itself; the view filters (RowFilter)
         self._applying = 0  # chunks being applied now
         self._one_chunk = asyncio.Lock()
         self._cycle_over = False  # the cycle's end came while they were
@@ -87,8 +85,6 @@ class MainWindow(QMainWindow):
         self._resort.setSingleShot(True)
         self._resort.setInterval(5000)
         self._resort.timeout.connect(self._on_cycle_ended)
-        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.proxy.setFilterKeyColumn(-1)
         self.wizard: Any = None  # a ConnectWizard once opened
         self.diagnose_dialogs: dict[str | None, Any] = {}
         self.log_dialogs: dict[str, Any] = {}
@@ -106,14 +102,19 @@ class MainWindow(QMainWindow):
             self.tray = Tray(QApplication.windowIcon(), self)
             self.tray.show()
         hints = QApplication.styleHints()
-        hints.colorSchemeChanged.connect(lambda *_: self.panel.apply_theme())
+        hints.colorSchemeChanged.connect(lambda *_: self._apply_theme())
         self._ages = QTimer(self)
         self._ages.setInterval(5000)
         # Ages are computed when cells are painted: repainting the visible rows is enough,
-        # and unlike dataChanged over every row it does not make the sort proxy re-read a
+        # and unlike dataChanged over every row it does not re-run the filter over a
         # thousand rows (each a call into Python, slow while the monitor's thread is busy).
         self._ages.timeout.connect(self._tick_ages)
         self._ages.start()
+
+    def _apply_theme(self) -> None:
+        self.model.restyle()
+        self.table.viewport().update()
+        self.panel.apply_theme()
 
     def _tick_ages(self) -> None:
         self.table.viewport().update()
@@ -194,7 +195,6 @@ class MainWindow(QMainWindow):
         self.filter.setClearButtonEnabled(True)
         self.filter.setMaximumWidth(320)
         self.filter.setAccessibleName("Filter accounts")
-        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
         toolbar.addWidget(self.filter)
         find = QAction(self)
         find.setShortcut(QKeySequence.StandardKey.Find)
@@ -256,7 +256,8 @@ class MainWindow(QMainWindow):
 
     def _build_table(self) -> None:
         self.table = QTableView()
-        self.table.setModel(self.proxy)
+        self.table.setModel(self.model)
+        self.rows = RowFilter(self.table, self.model)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(COL_ACCOUNT, Qt.SortOrder.AscendingOrder)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -296,6 +297,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.cost)
 
     def _connect_signals(self) -> None:
+        self.filter.textChanged.connect(self.rows.set_text)
         c = self.controller
         c.cycle_finished.connect(self._on_cycle_finished)
         c.cycle_ended.connect(self._cycle_end_arrived)
@@ -355,15 +357,14 @@ class MainWindow(QMainWindow):
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
         if not rows:
             return None
-        account = self.proxy.data(rows[0], AccountRole.ACCOUNT)
+        account = self.model.data(rows[0], AccountRole.ACCOUNT)
         return account.id if isinstance(account, Account) else None
 
     def select(self, account_id: str) -> None:
         row = self.model.row_of(account_id)
-        if row is None:
-            return
-        index = self.proxy.mapFromSource(self.model.index(row, 0))
-        self.table.selectRow(index.row())
+        if row is None or self.table.isRowHidden(row):
+            return  # not shown: filtered out
+        self.table.selectRow(row)
 
     def _update_tray(self, accounts: list[Account]) -> None:
         if self.tray is not None:
@@ -420,7 +421,7 @@ class MainWindow(QMainWindow):
         index = self.table.indexAt(point)
         if not index.isValid():
             return
-        account = self.proxy.data(index, AccountRole.ACCOUNT)
+        account = self.model.data(index, AccountRole.ACCOUNT)
         if not isinstance(account, Account):
             return
         self.select(account.id)
@@ -790,11 +791,11 @@ class MainWindow(QMainWindow):
         """What the table shows, for the next start's first paint (see ui/snapshot.py)."""
         from ibdesk.ui import snapshot
 
-        proxy = self.proxy  # in the order the person sorted the table
-        rows = [[str(proxy.data(proxy.index(row, column)) or "")
-                 for column in range(proxy.columnCount())] for row in range(proxy.rowCount())]
+        columns = range(self.model.columnCount())  # the rows as shown, in their order
+        rows = [[self.model.text(row, column) for column in columns]
+                for row in self.rows.shown_rows()]
         try:
-            widths = [self.table.columnWidth(c) for c in range(proxy.columnCount())]
+            widths = [self.table.columnWidth(c) for c in columns]
             geometry = bytes(self._hidden_geometry or self.saveGeometry().data())
             await asyncio.to_thread(snapshot.write, self.controller.rt.settings.home, rows,
                                     title=self.windowTitle(), widths=widths,

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt
+from PySide6.QtCore import QModelRoleData, QSortFilterProxyModel, Qt
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QTableView
 from pytestqt.qtbot import QtBot
 
-from ibdesk.domain.enums import ServerStatus
+from ibdesk.domain.enums import Environment, ServerStatus
 from ibdesk.domain.models import Account, StatusDetail
 from ibdesk.ui.account_table_model import (
     COL_ACCOUNT,
+    COL_CHECKED,
     COL_COST,
     COL_GATEWAY,
     COL_STATUS,
     HEADERS,
-    AccountProxy,
     AccountRole,
     AccountTableModel,
     age,
@@ -59,7 +62,8 @@ def test_an_update_touches_only_its_row(qtbot: QtBot) -> None:
     assert not model.update_account(account(5000), None)
 
 
-def test_sorting_and_filtering_through_a_proxy() -> None:
+def test_the_sort_role_orders_rows_through_a_proxy_too() -> None:
+    """The table sorts in the model, but AccountRole.SORT stays a proper sort key."""
     model = AccountTableModel()
     model.set_rows([(account(3, ServerStatus.ERROR), None),
                     (account(1, ServerStatus.RUNNING), None),
@@ -67,12 +71,36 @@ def test_sorting_and_filtering_through_a_proxy() -> None:
     proxy = QSortFilterProxyModel()
     proxy.setSourceModel(model)
     proxy.setSortRole(AccountRole.SORT)
-    proxy.setFilterKeyColumn(-1)
     proxy.sort(COL_STATUS)
     order = [proxy.data(proxy.index(r, 0), AccountRole.ACCOUNT).username for r in range(3)]
     assert order == ["user2", "user1", "user3"]  # provisioning < running < error
-    proxy.setFilterFixedString("user3")
-    assert proxy.rowCount() == 1
+
+
+def test_a_painted_cell_asks_only_for_what_it_shows() -> None:
+    """Roles the model never sets get None before any work, and a row's texts are made
+    once until it changes: a paint of the visible rows asks for seven roles a cell."""
+    model = AccountTableModel()
+    model.set_rows([(account(1), None), (account(2), None)])
+    made = 0
+    original = model._display
+
+    def counted(*args: Any) -> Any:
+        nonlocal made
+        made += 1
+        return original(*args)
+
+    model._display = counted  # type: ignore[method-assign]
+    cell = model.index(0, COL_ACCOUNT)
+    for role in (Qt.ItemDataRole.TextAlignmentRole, Qt.ItemDataRole.BackgroundRole,
+                 Qt.ItemDataRole.CheckStateRole):
+        assert model.data(cell, role) is None
+    assert made == 0
+    assert model.data(cell) == "user1"
+    assert model.data(model.index(0, COL_COST)) == "$6"
+    assert made == len(HEADERS)  # the row's texts, once
+    model.update_account(account(1).model_copy(update={"username": "renamed"}), None)
+    assert model.data(cell) == "renamed"
+    assert model.data(model.index(1, COL_ACCOUNT)) == "user2"
 
 
 def test_age_words() -> None:
@@ -190,8 +218,6 @@ def test_the_table_sorts_in_the_model_with_one_key_per_row() -> None:
     model = AccountTableModel()
     model.set_rows([(account(i, ServerStatus.RUNNING), None) for i in (3, 1, 2)] +
                    [(account(i, ServerStatus.ERROR), None) for i in range(4, 1000)])
-    proxy = AccountProxy()
-    proxy.setSourceModel(model)
     reads = 0
     original = model.data
 
@@ -201,19 +227,17 @@ def test_the_table_sorts_in_the_model_with_one_key_per_row() -> None:
         return original(index, role)
 
     model.data = counted  # type: ignore[method-assign]
-    proxy.sort(COL_ACCOUNT)
+    model.sort(COL_ACCOUNT)
     assert reads == 0  # not one call through Qt
     model.data = original  # type: ignore[method-assign]
-    names = [proxy.data(proxy.index(r, 0), AccountRole.ACCOUNT).username for r in range(5)]
+    names = [model.account_at(r).username for r in range(5)]
     assert names == sorted(names) and names[0] == "user1"
     # a change moves its row at once, except while the order is held (a monitor cycle)
-    proxy.sort(COL_STATUS, Qt.SortOrder.DescendingOrder)
-    last = proxy.rowCount() - 1
-    assert proxy.data(proxy.index(last, 0), AccountRole.ACCOUNT).do_server_status is \
-        ServerStatus.RUNNING
+    model.sort(COL_STATUS, Qt.SortOrder.DescendingOrder)
+    last = model.rowCount() - 1
+    assert model.account_at(last).do_server_status is ServerStatus.RUNNING
     def order() -> list[str]:
-        return [proxy.data(proxy.index(r, 0), AccountRole.ACCOUNT).username
-                for r in range(proxy.rowCount())]
+        return [model.account_at(r).username for r in range(model.rowCount())]
 
     held = order()
     model.hold_order = True
@@ -221,7 +245,49 @@ def test_the_table_sorts_in_the_model_with_one_key_per_row() -> None:
     assert order() == held  # held still
     model.hold_order = False
     model.resort()
-    assert proxy.data(proxy.index(last, 0), AccountRole.ACCOUNT).username == "user4"
-    proxy.setFilterKeyColumn(COL_ACCOUNT)
-    proxy.setFilterFixedString("user999")  # filtering is still the proxy's
-    assert proxy.rowCount() == 1
+    assert model.account_at(last).username == "user4"
+
+
+def _same(value: Any) -> Any:
+    return value.cacheKey() if isinstance(value, QIcon) else value
+
+
+def test_a_cell_is_painted_from_one_call_with_what_data_says(qtbot: QtBot) -> None:
+    """The delegate asks for all a cell's roles at once (multiData): one call into Python
+    a cell instead of seven. What it gets is what data() says, role by role."""
+    model = AccountTableModel()
+    live = account(2, local_port=15002,
+                   do_last_status_check=datetime.now(UTC) - timedelta(minutes=3)
+                   ).model_copy(update={"environment": Environment.LIVE})
+    model.set_rows([(account(1, ServerStatus.ERROR), StatusDetail(
+        reason="Down.", fix="Restart it.", authenticated=False, connected=True)),
+        (live, None)])
+    roles = [*Qt.ItemDataRole, *AccountRole]
+    for row in range(2):
+        for column in range(len(HEADERS)):
+            index = model.index(row, column)
+            for role in roles:
+                item = QModelRoleData(role)
+                model.multiData(index, item)
+                assert _same(item.data()) == _same(model.data(index, role)), (column, role)
+    assert model.data(model.index(1, COL_CHECKED)) == "3 min ago"
+    view = QTableView()
+    qtbot.addWidget(view)
+    view.setModel(model)
+    view.show()
+    calls: list[str] = []
+    original = AccountTableModel.__dict__["data"].__code__
+
+    def hook(frame: Any, event: str, _arg: Any) -> None:
+        if event == "call" and frame.f_code is original:
+            calls.append("data")
+
+    sys.setprofile(hook)
+    try:
+        view.viewport().repaint()
+    finally:
+        sys.setprofile(None)
+    assert calls == []  # painted from multiData alone
+    assert model._cells[0] is not None
+    model.restyle()  # the theme changed: colours are made again
+    assert model._cells == [None, None]

@@ -59,8 +59,8 @@ def test_closing_window_saves_what_the_table_shows(loop: qasync.QEventLoop,
         data = snapshot.read(sandboxed.settings.home)
         assert data is not None
         (row,) = data["rows"]
-        proxy = window.proxy
-        assert row == [proxy.data(proxy.index(0, c)) for c in range(proxy.columnCount())]
+        model = window.model
+        assert row == [model.data(model.index(0, c)) for c in range(model.columnCount())]
         assert row[0] == account.username and row[5] == "Running"
         assert "p@per" not in json.dumps(data)  # the password is nowhere near it
         assert len(data["widths"]) == len(HEADERS)

@@ -18,7 +18,7 @@ from ibdesk.domain.models import Account
 from ibdesk.services import open_runtime
 from ibdesk.services.watch.worker_protocol import Message
 from ibdesk.store.repository import StatusUpdate
-from ibdesk.ui.account_table_model import COL_CHECKED, AccountRole
+from ibdesk.ui.account_table_model import COL_CHECKED
 from ibdesk.ui.controller import Controller
 from ibdesk.ui.main_window import MainWindow
 from ibdesk.ui.monitor_process import MonitorProcess
@@ -37,8 +37,7 @@ def test_a_cycle_sorts_once_at_its_end(loop: qasync.QEventLoop, home: Path) -> N
     win.table.sortByColumn(COL_CHECKED, Qt.SortOrder.AscendingOrder)
 
     def order() -> list[str]:
-        return [win.proxy.data(win.proxy.index(r, 0), AccountRole.ACCOUNT).id
-                for r in range(win.proxy.rowCount())]
+        return [win.model.account_at(r).id for r in range(win.model.rowCount())]
 
     assert order() == [f"ib-demo-0000000{i}" for i in range(6)]
     summaries: list[Any] = []
@@ -46,7 +45,7 @@ def test_a_cycle_sorts_once_at_its_end(loop: qasync.QEventLoop, home: Path) -> N
     win._update_tray = lambda accounts: (summaries.append(len(accounts)),  # type: ignore[method-assign]
                                          original(accounts))
     layouts: list[int] = []
-    win.proxy.layoutChanged.connect(lambda *_: layouts.append(1))
+    win.model.layoutChanged.connect(lambda *_: layouts.append(1))
     now = datetime.now(UTC)
     # the oldest-checked account is looked at first: it becomes the newest
     first_chunk = [StatusUpdate("ib-demo-00000000", ServerStatus.RUNNING, "ok", now)]
@@ -60,6 +59,11 @@ def test_a_cycle_sorts_once_at_its_end(loop: qasync.QEventLoop, home: Path) -> N
     assert order()[-2:] == ["ib-demo-00000000", "ib-demo-00000001"]  # sorted, once
     assert len(layouts) == 1 and summaries == [6]
     assert not win.model.hold_order  # other changes sort as before
+    win.filter.setText("USER1")  # the filter box hides rows (text shown, any case)
+    assert [win.model.account_at(r).id for r in win.rows.shown_rows()] == \
+        ["ib-demo-00000001"]
+    win.filter.clear()
+    assert len(win.rows.shown_rows()) == 6
     win._ages.stop()
     loop.run_until_complete(controller.close())
     win.deleteLater()
