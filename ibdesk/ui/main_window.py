@@ -288,6 +288,11 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         self.statusBar().showMessage(f"ibdesk {__version__}")
+        self.shown = QLabel()  # while the filter hides rows: how many it shows
+        self.shown.setAccessibleName("Accounts shown")
+        self.shown.setContentsMargins(8, 0, 8, 0)
+        self.shown.setVisible(False)
+        self.statusBar().addPermanentWidget(self.shown)
         self.cost = QLabel()
         self.cost.setAccessibleName("Monthly cost")
         self.cost.setToolTip(COST_TIP)
@@ -298,6 +303,7 @@ class MainWindow(QMainWindow):
 
     def _connect_signals(self) -> None:
         self.filter.textChanged.connect(self.rows.set_text)
+        self.rows.counted.connect(self._show_count)
         c = self.controller
         c.cycle_finished.connect(self._on_cycle_finished)
         c.cycle_ended.connect(self._cycle_end_arrived)
@@ -365,6 +371,20 @@ class MainWindow(QMainWindow):
         if row is None or self.table.isRowHidden(row):
             return  # not shown: filtered out
         self.table.selectRow(row)
+
+    def _show_count(self, shown: int, total: int) -> None:
+        """What the filter leaves, in the status bar: a table it emptied says why."""
+        if shown == total:
+            self.shown.setVisible(False)
+            return
+        if shown:
+            self.shown.setText(f"Showing {shown:,} of {total:,} accounts")
+            self.shown.setStyleSheet("")
+        else:
+            self.shown.setText(f"No account matches “{self.filter.text()}”: clear the "
+                               f"filter to see all {total:,}")
+            self.shown.setStyleSheet(status_style.text_style("warning"))
+        self.shown.setVisible(True)
 
     def _update_tray(self, accounts: list[Account]) -> None:
         if self.tray is not None:

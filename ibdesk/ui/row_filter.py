@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 from PySide6.QtWidgets import QTableView
 
 from ibdesk.ui.account_table_model import AccountTableModel
@@ -25,7 +25,14 @@ Index = QModelIndex | QPersistentModelIndex
 
 class RowFilter(QObject):
     """Hides the rows of `view` whose texts do not hold the filter's text, and keeps
-    doing so as rows change or the model is reloaded."""
+    doing so as rows change or the model is reloaded.
+
+    Signals:
+        counted(shown, total): the rows shown and all of them, after the filter ran
+            (shown == total once it is cleared)
+    """
+
+    counted = Signal(int, int)
 
     def __init__(self, view: QTableView, model: AccountTableModel) -> None:
         super().__init__(view)
@@ -64,6 +71,7 @@ class RowFilter(QObject):
         if selection is not None and any(self._view.isRowHidden(index.row())
                                          for index in selection.selectedRows()):
             self._view.clearSelection()  # what is selected is what is seen
+        self.counted.emit(len(self.shown_rows()), self._model.rowCount())
 
     def _apply_all(self) -> None:
         if not self._needle and not self._some_hidden:

@@ -62,8 +62,11 @@ def test_a_cycle_sorts_once_at_its_end(loop: qasync.QEventLoop, home: Path) -> N
     win.filter.setText("USER1")  # the filter box hides rows (text shown, any case)
     assert [win.model.account_at(r).id for r in win.rows.shown_rows()] == \
         ["ib-demo-00000001"]
+    assert win.shown.text() == "Showing 1 of 6 accounts" and not win.shown.isHidden()
+    win.filter.setText("nobody")
+    assert win.shown.text() == "No account matches “nobody”: clear the filter to see all 6"
     win.filter.clear()
-    assert len(win.rows.shown_rows()) == 6
+    assert len(win.rows.shown_rows()) == 6 and win.shown.isHidden()
     win._ages.stop()
     loop.run_until_complete(controller.close())
     win.deleteLater()
