@@ -9,10 +9,10 @@ touches only its row (one `dataChanged`, with the roles that changed); the "chec
 column's ages are refreshed by repainting. The model sorts itself, and the table
 filters by hiding rows (`ui/row_filter.py`): the view reads this model directly, with no
 QSortFilterProxyModel in front of it. Painting is the hot path at 1,000 rows. Each
-visible cell asks `data()` for seven roles, each a call from C++ into Python, and a proxy
-adds Python `rowCount`/`columnCount` calls for each index it maps. So `data()` answers
-the roles it never sets at once, and keeps each row's display texts until the row
-changes.
+visible cell is painted with seven roles; asked through `data()`, each is a call from
+C++ into Python, and a proxy adds Python `rowCount`/`columnCount` calls for each index it
+maps. So the model gives a cell all its roles in one `multiData` call, from the row's
+cells, kept until the row changes, and the roles it never sets cost nothing.
 """
 
 from __future__ import annotations
