@@ -139,6 +139,23 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _as_a_monitor_process(monitor: object) -> None:
+    """The heap's settings, as the window's monitor worker and `ibdesk watch` have them
+    (what the code being measured has of them)."""
+    try:
+        from ibdesk.services.watch.heap import QuietHeap
+    except ImportError:  # a revision from before it
+        pass
+    else:
+        QuietHeap().watch(monitor)  # type: ignore[arg-type]
+    try:
+        from ibdesk.services.watch.heap import limit_malloc_arenas
+    except ImportError:  # a revision from before it
+        pass
+    else:
+        limit_malloc_arenas()
+
+
 async def measure(folder: Path, info: dict[str, str], mode: str,
                   profiler: cProfile.Profile | None = None) -> dict[str, object]:
     import ibdesk
@@ -154,12 +171,7 @@ async def measure(folder: Path, info: dict[str, str], mode: str,
     rt.secrets.set(DO_TOKEN, info["token"])
     opened = _count_connections()
     monitor = Monitor(rt)
-    try:  # as the window's monitor worker and `ibdesk watch` run it
-        from ibdesk.services.watch.heap import QuietHeap
-    except ImportError:  # a revision from before it
-        pass
-    else:
-        QuietHeap().watch(monitor)
+    _as_a_monitor_process(monitor)
     runs = []
     cpu_steady = 0.0
     connections = []

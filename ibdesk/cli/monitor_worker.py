@@ -30,7 +30,7 @@ from ibdesk.domain.errors import IbdeskError, InvalidInput, SecretsError
 from ibdesk.secrets import ALERT_URLS, MemoryKeyring, SecretStore, remember
 from ibdesk.services.runtime import Runtime
 from ibdesk.services.watch.alerts import Alerts
-from ibdesk.services.watch.heap import QuietHeap
+from ibdesk.services.watch.heap import QuietHeap, limit_malloc_arenas
 from ibdesk.services.watch.metrics import Metrics, serve_for
 from ibdesk.services.watch.monitor import Monitor, MonitorConfig, StatusChange
 from ibdesk.services.watch.worker_protocol import CYCLE_CHUNK, HANDED, Command, Message
@@ -219,6 +219,7 @@ def _stdin_lines() -> asyncio.Queue[str]:
 
 def run_worker(rt: Runtime, *, steady: float, error: float, fast: float = CADENCE.fast,
                channel: str | None = None) -> int:
+    limit_malloc_arenas()  # this process is a monitor: see heap.py
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     quiet_libraries()

@@ -14,7 +14,7 @@ from ibdesk.domain.cadence import CADENCE
 from ibdesk.domain.errors import IbdeskError
 from ibdesk.services.runtime import Runtime
 from ibdesk.services.watch.alerts import Alerts
-from ibdesk.services.watch.heap import QuietHeap
+from ibdesk.services.watch.heap import QuietHeap, limit_malloc_arenas
 from ibdesk.services.watch.metrics import serve_for
 from ibdesk.services.watch.monitor import Monitor, MonitorConfig, StatusChange
 from ibdesk.services.watch.reconciler import Orphan, Reconciler, ReconcileReport
@@ -84,6 +84,7 @@ def cmd_watch(rt: Runtime, args: argparse.Namespace, out: Output) -> int:
             await schedules
             await alerts.drain()
 
+    limit_malloc_arenas()  # this process is a monitor: see heap.py
     asyncio.run(watch())
     return EXIT_OK
 

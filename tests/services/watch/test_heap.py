@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
 import weakref
 from collections.abc import Iterator
 
 import pytest
 
-from ibdesk.services.watch.heap import QuietHeap
+from ibdesk.services.watch.heap import ARENAS, QuietHeap
 from ibdesk.services.watch.monitor import CycleStats
 
 
@@ -44,3 +47,53 @@ def test_what_an_ended_connection_left_is_collected_at_the_next_refreeze() -> No
     assert gone() is not None  # frozen: a cycle among frozen objects is never collected
     heap.after(CycleStats(sessions_closed=1))
     assert gone() is None
+
+
+_ARENAS = """
+import ctypes, sys, tempfile, threading
+from ibdesk.services.watch.heap import limit_malloc_arenas
+limited = sys.argv[1] == "limit" and limit_malloc_arenas()
+start = threading.Barrier(6)
+held = []
+def allocate():
+    start.wait()  # all at once: each new thread's first malloc picks its arena
+    held.append([bytearray(1000) for _ in range(200)])  # over 512 bytes: glibc's malloc
+threads = [threading.Thread(target=allocate) for _ in range(6)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+libc = ctypes.CDLL(None)
+libc.fopen.restype = ctypes.c_void_p
+libc.fopen.argtypes = (ctypes.c_char_p, ctypes.c_char_p)
+libc.malloc_info.argtypes = (ctypes.c_int, ctypes.c_void_p)
+libc.fclose.argtypes = (ctypes.c_void_p,)
+with tempfile.NamedTemporaryFile(suffix=".xml") as report:
+    stream = libc.fopen(report.name.encode(), b"w")
+    libc.malloc_info(0, stream)
+    libc.fclose(stream)
+    print(limited, open(report.name).read().count("<heap nr="))
+"""
+
+
+def _arenas(mode: str) -> tuple[str, int]:
+    done = subprocess.run([sys.executable, "-c", _ARENAS, mode], capture_output=True,
+                          text=True, check=True, timeout=60)
+    limited, heaps = done.stdout.split()
+    return limited, int(heaps)
+
+
+def _glibc() -> bool:
+    try:
+        return sys.platform == "linux" and bool(os.confstr("CS_GNU_LIBC_VERSION"))
+    except (ValueError, OSError):
+        return False
+
+
+@pytest.mark.skipif(not _glibc(), reason="glibc's allocator")
+def test_a_monitor_process_keeps_to_two_malloc_arenas() -> None:
+    """Six threads allocating at once get an arena each from glibc (up to eight per
+    core); a monitor process caps them at ARENAS, so memory freed in one is reused."""
+    limited, heaps = _arenas("default")
+    assert limited == "False" and heaps == 7  # the main arena and one per thread
+    assert _arenas("limit") == ("True", ARENAS)
