@@ -65,9 +65,18 @@ class RowFilter(QObject):
         return [row for row in range(self._model.rowCount())
                 if not self._view.isRowHidden(row)]
 
-    def _apply(self, rows: Iterable[int]) -> None:
+    def _apply(self, rows: Iterable[int], *, count: bool = False) -> None:
+        """Hide or show `rows`; say the count when one changed (or when asked to). A
+        sweep changes a thousand rows one by one, so nothing here walks all of them
+        unless the filter itself changed."""
+        changed = False
         for row in rows:
-            self._view.setRowHidden(row, not self.matches(row))
+            hide = not self.matches(row)
+            if hide != self._view.isRowHidden(row):
+                self._view.setRowHidden(row, hide)
+                changed = True
+        if not (changed or count):
+            return
         selection = self._view.selectionModel()
         if selection is not None and any(self._view.isRowHidden(index.row())
                                          for index in selection.selectedRows()):
@@ -77,7 +86,7 @@ class RowFilter(QObject):
     def _apply_all(self) -> None:
         if not self._needle and not self._some_hidden:
             return  # nothing hidden, nothing to hide: a reload costs nothing here
-        self._apply(range(self._model.rowCount()))
+        self._apply(range(self._model.rowCount()), count=True)
         self._some_hidden = bool(self._needle)
 
     def _on_data_changed(self, top: Index, bottom: Index,

@@ -89,3 +89,17 @@ def test_a_sessions_news_does_not_run_the_filter(qtbot: QtBot) -> None:
     assert runs == []
     model.update_account(_renamed(1, "user-one"), None)
     assert runs == [model.row_of(account(1).id)]
+
+
+def test_a_sweep_of_unchanged_matches_does_not_recount(qtbot: QtBot) -> None:
+    """Each updated row is filtered again, but the rows are counted (a walk over all of
+    them) only when one was hidden or shown."""
+    _, model, rows = _table(qtbot, 50)
+    rows.set_text("user1")
+    counts: list[tuple[int, int]] = []
+    rows.counted.connect(lambda shown, total: counts.append((shown, total)))
+    for i in range(50):
+        model.update_account(account(i, ServerStatus.STOPPED), None)
+    assert counts == []
+    model.update_account(_renamed(20, "user1-now"), None)
+    assert counts == [(12, 50)]
