@@ -13,6 +13,7 @@ import pytest
 
 from ibdesk.services.watch.heap import ARENAS, QuietHeap
 from ibdesk.services.watch.monitor import CycleStats
+from tests.helpers import PYTHON
 
 
 class _Cyclic:
@@ -77,7 +78,7 @@ with tempfile.NamedTemporaryFile(suffix=".xml") as report:
 
 
 def _arenas(mode: str) -> tuple[str, int]:
-    done = subprocess.run([sys.executable, "-c", _ARENAS, mode], capture_output=True,
+    done = subprocess.run([*PYTHON, "-c", _ARENAS, mode], capture_output=True,
                           text=True, check=True, timeout=60)
     limited, heaps = done.stdout.split()
     return limited, int(heaps)
