@@ -45,10 +45,6 @@ class RowFilter(QObject):
         model.modelReset.connect(self._apply_all)
         model.dataChanged.connect(self._on_data_changed)
 
-    @property
-    def text(self) -> str:
-        return self._needle
-
     def set_text(self, text: str) -> None:
         """Filter by `text` (empty: every row is shown)."""
         self._needle = text.casefold()
