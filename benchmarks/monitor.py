@@ -31,7 +31,9 @@ simulator's own, beside it), `gc_ms_per_probe`, `rss_mb` (the peak), `rss_growth
 and `rss_mb_after_each_cycle` (the first cycle opens the SSH connections),
 `do_requests_per_cycle`, `probes_per_cycle`, `new_connections_per_cycle` (SSH
 connections opened plus SSH channels, each a new TCP connection on the droplet), `rtt_ms`
-and `health`. `--profile PATH` writes a cProfile of each mode's steady cycles.
+`health` and `simulator`. `--simulators current,REV` runs every mode against each
+simulator in turn (REV's `sandbox serve`, exported as the baseline is), to compare
+simulators in one run. `--profile PATH` writes a cProfile of each mode's steady cycles.
 """
 
 from __future__ import annotations
@@ -293,16 +295,21 @@ def child(mode: str, folder: Path, arg: str, profile: str) -> None:
 
 
 @contextlib.contextmanager
-def served(folder: Path, rtt_ms: float, health: str) -> Iterator[dict[str, str]]:
+def served(folder: Path, rtt_ms: float, health: str,
+           code: Path | None = None) -> Iterator[dict[str, str]]:
     """`ibdesk sandbox serve` on the world saved in `folder`, with 100 ms of latency on
     every DigitalOcean request, `rtt_ms` in front of every droplet and the chosen health
-    server; yields its first --json line (URLs and token)."""
+    server, run from the package exported into `code` (the current one when None);
+    yields its first --json line (URLs and token)."""
     log = (folder / "serve.log").open("w")
+    env = dict(os.environ)
+    if code is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(code), *filter(None, [env.get("PYTHONPATH")])])
     serve = subprocess.Popen(
         [sys.executable, "-m", "ibdesk", "sandbox", "serve", "--json", "--state",
          str(folder / "world.json"), "--latency-ms", "100", "--droplet-rtt-ms", str(rtt_ms),
          "--health", health],
-        stdout=subprocess.PIPE, stderr=log, text=True)
+        stdout=subprocess.PIPE, stderr=log, text=True, env=env)
     try:
         assert serve.stdout is not None
         first = serve.stdout.readline()
@@ -331,11 +338,15 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
                         help=f"comma-separated, of {', '.join(MODES)}")
     parser.add_argument("--baseline", default=BASELINE, metavar="REV",
                         help=f"the git revision `baseline` runs (default {BASELINE})")
+    parser.add_argument("--simulators", default="current", metavar="current,REV",
+                        help="the simulators each mode runs against, in turn: `current` or "
+                        "a git revision's `sandbox serve` (to compare simulators in one run)")
     parser.add_argument("--profile", default="",
                         help="cProfile each measured child's steady cycles into PATH.MODE.N "
                         "(top on stderr)")
     args = parser.parse_args(argv)
     args.modes = [m for m in args.modes.split(",") if m]
+    args.simulators = [s for s in args.simulators.split(",") if s]
     if unknown := set(args.modes) - set(MODES):
         parser.error(f"unknown modes: {', '.join(sorted(unknown))}")
     return args
@@ -361,8 +372,10 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as code:
         if "baseline" in args.modes:
             _export(args.baseline, Path(code) / "baseline")
+        for simulator in set(args.simulators) - {"current"}:
+            _export(simulator, Path(code) / f"simulator-{simulator}")
         for n in args.sizes:
-            _measure_size(args, n, Path(code) / "baseline")
+            _measure_size(args, n, Path(code))
     return 0
 
 
@@ -374,19 +387,20 @@ def _export(revision: str, into: Path) -> None:
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
 
 
-def _measure_size(args: argparse.Namespace, n: int, baseline: Path) -> None:
+def _measure_size(args: argparse.Namespace, n: int, code: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         subprocess.run([sys.executable, __file__, "--child", "build", str(folder), str(n),
                         str(PAUSE), str(CYCLES), ""], check=True,
                        stdout=subprocess.DEVNULL)
-        for mode in args.modes:
-            profile = f"{args.profile}.{mode}.{n}" if args.profile else ""
+        for simulator, mode in ((s, m) for s in args.simulators for m in args.modes):
+            profile = f"{args.profile}.{mode}.{simulator}.{n}" if args.profile else ""
             env = dict(os.environ)
             if mode == "baseline":
                 env["PYTHONPATH"] = os.pathsep.join(
-                    [str(baseline), *filter(None, [env.get("PYTHONPATH")])])
-            with served(folder, args.rtt_ms, args.health) as info:
+                    [str(code / "baseline"), *filter(None, [env.get("PYTHONPATH")])])
+            simulator_code = None if simulator == "current" else code / f"simulator-{simulator}"
+            with served(folder, args.rtt_ms, args.health, simulator_code) as info:
                 done = subprocess.run([sys.executable, __file__, "--child", mode,
                                        str(folder), json.dumps(info), str(PAUSE),
                                        str(CYCLES), profile],
@@ -414,10 +428,12 @@ def _measure_size(args: argparse.Namespace, n: int, baseline: Path) -> None:
                     "rate_limited": r["rate_limited"], "rtt_ms": args.rtt_ms,
                     "gc_ms_per_probe": round(r["gc_ms_per_probe"], 3),
                     "gc_s_by_generation": r["gc_by_generation"],
-                    "health": args.health, "cycles": CYCLES, "pause_s": PAUSE}),
+                    "health": args.health, "simulator": simulator, "cycles": CYCLES,
+                    "pause_s": PAUSE}),
                       flush=True)
                 continue
-            print(f"{n:>6} {mode:>9} {r['do_requests']:>13.1f} {r['probes']:>13.1f} "
+            label = mode if args.simulators == ["current"] else f"{mode}/sim {simulator}"
+            print(f"{n:>6} {label:>9} {r['do_requests']:>13.1f} {r['probes']:>13.1f} "
                   f"{r['first_s']:>8.2f} {r['median_s']:>9.2f} {r['p95_s']:>7.2f} "
                   f"{r['cpu_ms_per_probe']:>13.2f} {r['sim_cpu_ms_per_probe']:>13.2f} "
                   f"{r['new_connections_per_cycle']:>15.1f} {r['rss_mb']:>12.0f} "

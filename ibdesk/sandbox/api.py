@@ -68,7 +68,12 @@ def _error(status: int, error_id: str, message: str) -> web.Response:
 
 
 # ---------------------------------------------------------------------- rendering
-def render_droplet(world: World, d: DropletRec) -> dict[str, Any]:
+def render_droplet(world: World, d: DropletRec,
+                   locked: set[int] | None = None) -> dict[str, Any]:
+    """`d` as DigitalOcean shows a droplet; `locked`, the ids of the locked droplets
+    when the caller renders many (`World.locked_droplet_ids`, worked out once)."""
+    if locked is None:
+        locked = world.locked_droplet_ids()
     status = world.droplet_status(d)
     size = catalogue.size(d.size) or {}
     v4: list[dict[str, Any]] = []
@@ -82,7 +87,7 @@ def render_droplet(world: World, d: DropletRec) -> dict[str, Any]:
     return {
         "id": d.id, "name": d.name, "memory": size.get("memory", 1024),
         "vcpus": size.get("vcpus", 1), "disk": size.get("disk", 25),
-        "disk_info": size.get("disk_info", []), "locked": world.droplet_locked(d),
+        "disk_info": size.get("disk_info", []), "locked": d.id in locked,
         "status": status, "kernel": None, "created_at": iso(d.created_at),
         "features": features, "backup_ids": [], "next_backup_window": None,
         "snapshot_ids": [], "image": d.image, "volume_ids": [], "size": size,
@@ -107,7 +112,11 @@ def render_firewall(f: FirewallRec) -> dict[str, Any]:
             "outbound_rules": f.outbound_rules}
 
 
-def _page(request: web.Request, key: str, items: list[Any]) -> dict[str, Any]:
+def _page(request: web.Request, key: str, items: list[Any],
+          render: Callable[[Any], Any] | None = None) -> dict[str, Any]:
+    """One page of `items`, with DigitalOcean's links and total; `render` makes the
+    page's items only (rendering all of them for every page cost a 1,000-droplet list
+    five times the work)."""
     try:
         page = max(1, int(request.query.get("page", "1")))
         per_page = min(MAX_PER_PAGE, max(1, int(request.query.get("per_page",
@@ -117,6 +126,8 @@ def _page(request: web.Request, key: str, items: list[Any]) -> dict[str, Any]:
     total = len(items)
     last = max(1, -(-total // per_page))
     chunk = items[(page - 1) * per_page: page * per_page]
+    if render is not None:
+        chunk = [render(item) for item in chunk]
 
     def link(n: int) -> str:
         query = {k: v for k, v in request.query.items() if k not in ("page", "per_page")}
@@ -364,7 +375,9 @@ async def list_droplets(request: web.Request) -> web.Response:
         droplets = [d for d in droplets if request.query["tag_name"] in d.tags]
     if "name" in request.query:
         droplets = [d for d in droplets if d.name == request.query["name"]]
-    return _json(_page(request, "droplets", [render_droplet(world, d) for d in droplets]))
+    locked = world.locked_droplet_ids()
+    return _json(_page(request, "droplets", droplets,
+                       lambda d: render_droplet(world, d, locked)))
 
 
 @api.delete("/v2/droplets")
