@@ -230,6 +230,30 @@ async def test_daily_reset_then_relogin(sandbox: Sandbox, do: DigitalOceanClient
                for line in ibeam.container.logs)
 
 
+def test_the_kept_last_reset_is_the_one_worked_out_afresh() -> None:
+    """`LightIBeam._last_reset` keeps its answer until the next reset is due; at every
+    moment (either side of a reset, the clock sent back, the hour changed) it must be
+    what a fresh computation gives."""
+    from types import SimpleNamespace
+
+    from ibdesk.sandbox.ibeam import LightIBeam
+
+    def fresh(now: float, hour: int) -> float:
+        moment = datetime.fromtimestamp(now, UTC).replace(hour=hour, minute=0, second=0,
+                                                          microsecond=0)
+        return (moment - timedelta(days=moment.timestamp() > now)).timestamp()
+
+    timing = SimpleNamespace(reset_hour_utc=5)
+    ibeam = SimpleNamespace(host=SimpleNamespace(timing=timing), _reset_kept=(-1, 0.0))
+    reset = datetime(2026, 12, 4, 5, tzinfo=UTC).timestamp()
+    moments = [reset - 1, reset, reset + 1, reset + 86_399, reset + 86_400, reset + 86_401,
+               reset - 86_401, reset + 3 * 86_400 + 7, reset + 10]
+    for hour in (5, 5, 23):
+        timing.reset_hour_utc = hour
+        for now in moments:
+            assert LightIBeam._last_reset(ibeam, now) == fresh(now, hour), (hour, now)
+
+
 async def test_deactivate_and_activate(sandbox: Sandbox, do: DigitalOceanClient) -> None:
     machine = await boot_machine(sandbox, do)
     await deliver(machine, "jdoe123", "s3cret pass")
