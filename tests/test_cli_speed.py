@@ -55,3 +55,15 @@ def test_a_monitor_loads_prometheus_only_when_it_serves_metrics() -> None:
              "print(sorted(m for m in ('prometheus_client', 'apprise') if m in sys.modules))")
     done = subprocess.run([*PYTHON, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_a_monitor_does_not_load_the_command_line_client_of_httpx() -> None:
+    """httpx imports its own CLI (click, pygments, rich) when it can: 5.7 MB of a monitor
+    where those are installed, as here, and 1.3 MB in the app, which has click through
+    apprise (issue 18's 200 MB at 1,000 accounts). ibdesk's package turns that import
+    off; httpx itself still works."""
+    probe = ("import sys, ibdesk.cli.monitor_worker, ibdesk.cli.watch, ibdesk.cloud, httpx; "
+             "assert httpx.Client and callable(httpx.main); "
+             "print(sorted(m for m in ('click', 'rich', 'pygments') if m in sys.modules))")
+    done = subprocess.run([*PYTHON, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "[]", done.stderr

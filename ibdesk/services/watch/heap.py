@@ -1,4 +1,5 @@
-"""Keeping Python's garbage collector off the monitor's long-lived objects.
+"""A monitor process's heap: the garbage collector kept off its long-lived objects, its
+malloc arenas few, and what each cycle freed given back.
 
 A monitor of a thousand accounts holds a thousand SSH connections (ciphers, channels,
 buffers, TLS objects): hundreds of thousands of objects that live for hours. Every
@@ -26,6 +27,14 @@ the loop's default executor run in worker threads, and with an arena each the mo
 Python's own objects stayed flat in both (tracemalloc: 43.3 → 44.7 MB from the second
 cycle to the eighth).
 
+What a cycle frees, glibc keeps: freed chunks inside the heap go back to the system only
+when the top of the heap is free, and a thousand connections' long-lived objects sit
+everywhere. So the monitor's RSS still crept up, 198 → 205 MB over 25 cycles at 1,000
+accounts, and its peak passed issue 18's 200 MB. `release_free_memory` (glibc's
+`malloc_trim(0)`, which gives back every free page, not only the top) after each cycle:
+175 → 180 MB over the same 25 cycles, peak 191 MB, for 1–2.4 ms of CPU a cycle
+(`benchmarks/monitor.py`, in one run with the httpx CLI left out, see `ibdesk/__init__`).
+
 Process-wide, so only processes that are monitors use these: the window's monitor worker
 and `ibdesk watch` (the headless service). Never the window itself or the tests' process.
 """
@@ -47,26 +56,47 @@ _M_ARENA_MAX = -8
 """`mallopt`'s parameter for the arena limit (glibc's malloc.h)."""
 
 
+def _glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc (not macOS, Windows or musl, whose allocators do
+    not work this way and lack these calls)."""
+    if sys.platform != "linux":
+        return None
+    try:
+        if not os.confstr("CS_GNU_LIBC_VERSION"):
+            return None
+    except (ValueError, OSError):  # a libc that does not answer: not glibc
+        return None
+    return ctypes.CDLL(None)
+
+
 def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
     """Cap glibc's malloc arenas, as `MALLOC_ARENA_MAX` would, before the monitor's
     threads allocate (an arena made already stays). True when set: glibc only, so not
     on macOS, Windows or musl, whose allocators do not work this way."""
-    if sys.platform != "linux":
+    libc = _glibc()
+    if libc is None:
         return False
-    try:
-        if not os.confstr("CS_GNU_LIBC_VERSION"):
-            return False
-    except (ValueError, OSError):  # a libc that does not answer: not glibc
-        return False
-    mallopt = ctypes.CDLL(None).mallopt
+    mallopt = libc.mallopt
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     return bool(mallopt(_M_ARENA_MAX, arenas))
 
 
+def release_free_memory() -> bool:
+    """Give the free pages of every malloc arena back to the system (glibc's
+    `malloc_trim(0)`); True when some were. Elsewhere nothing to do: False."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    trim = libc.malloc_trim
+    trim.argtypes = (ctypes.c_size_t,)
+    trim.restype = ctypes.c_int
+    return bool(trim(0))
+
+
 class QuietHeap:
     """`QuietHeap().watch(monitor)`: refreeze the heap after cycles that changed the
-    monitor's connections."""
+    monitor's connections, and give back what every cycle freed."""
 
     def __init__(self) -> None:
         self.refrozen = 0
@@ -80,12 +110,12 @@ class QuietHeap:
         monitor.subscribe_stats(self.after)
 
     def after(self, stats: CycleStats) -> None:
-        if not (stats.sessions_opened or stats.sessions_closed):
-            return
-        gc.unfreeze()
-        gc.collect()
-        gc.freeze()
-        self.refrozen += 1
+        if stats.sessions_opened or stats.sessions_closed:
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
+            self.refrozen += 1
+        release_free_memory()  # what the cycle freed, every cycle: ~1-2 ms
 
 
-__all__ = ["ARENAS", "YOUNG", "QuietHeap", "limit_malloc_arenas"]
+__all__ = ["ARENAS", "YOUNG", "QuietHeap", "limit_malloc_arenas", "release_free_memory"]
