@@ -42,6 +42,7 @@ and `ibdesk watch` (the headless service). Never the window itself or the tests'
 from __future__ import annotations
 
 import ctypes
+import functools
 import gc
 import os
 import sys
@@ -56,9 +57,11 @@ _M_ARENA_MAX = -8
 """`mallopt`'s parameter for the arena limit (glibc's malloc.h)."""
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
     """The C library when it is glibc (not macOS, Windows or musl, whose allocators do
-    not work this way and lack these calls)."""
+    not work this way and lack these calls), with the two calls used here declared.
+    Looked up once: `release_free_memory` runs after every cycle."""
     if sys.platform != "linux":
         return None
     try:
@@ -66,7 +69,12 @@ def _glibc() -> ctypes.CDLL | None:
             return None
     except (ValueError, OSError):  # a libc that does not answer: not glibc
         return None
-    return ctypes.CDLL(None)
+    libc = ctypes.CDLL(None)
+    libc.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    libc.mallopt.restype = ctypes.c_int
+    libc.malloc_trim.argtypes = (ctypes.c_size_t,)
+    libc.malloc_trim.restype = ctypes.c_int
+    return libc
 
 
 def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
@@ -74,24 +82,14 @@ def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
     threads allocate (an arena made already stays). True when set: glibc only, so not
     on macOS, Windows or musl, whose allocators do not work this way."""
     libc = _glibc()
-    if libc is None:
-        return False
-    mallopt = libc.mallopt
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt.restype = ctypes.c_int
-    return bool(mallopt(_M_ARENA_MAX, arenas))
+    return libc is not None and bool(libc.mallopt(_M_ARENA_MAX, arenas))
 
 
 def release_free_memory() -> bool:
     """Give the free pages of every malloc arena back to the system (glibc's
     `malloc_trim(0)`); True when some were. Elsewhere nothing to do: False."""
     libc = _glibc()
-    if libc is None:
-        return False
-    trim = libc.malloc_trim
-    trim.argtypes = (ctypes.c_size_t,)
-    trim.restype = ctypes.c_int
-    return bool(trim(0))
+    return libc is not None and bool(libc.malloc_trim(0))
 
 
 class QuietHeap:
