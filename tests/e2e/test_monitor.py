@@ -142,8 +142,14 @@ async def test_refused_2fa_codes_are_stopped_by_the_monitor(home) -> None:  # ty
         await host.systemd.restart("ibeam")  # e.g. a reboot: a full login, with a code
         monitor = Monitor(rt)
         try:
+            # Looks 50 ms apart, not back to back: each look asks the health server, which
+            # logs every request, and the guard reads the last 200 lines of IBeam's log.
+            # Back to back (~10 ms), ~200 such lines came between two refused codes (one
+            # maintenance run, 1 s, apart), pushing the first out of view, so the guard
+            # saw the refusals two at a time only at the third (a failure in 1 of 3 runs).
+            # In use an account in error is looked at every 5 s against IBeam's 60 s runs.
             current = await cycle_until(monitor, rt, account.id, lambda a: a.login_refused,
-                                        tries=300)
+                                        tries=300, pause=0.05)
             assert current.login_refused == "codes_refused"
             assert current.do_server_status is ServerStatus.ERROR
             assert "2FA codes" in rt.repository.history(account.id)[-1].reason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -64,10 +65,13 @@ def provisioner(rt: Runtime, events: list[Progress] | None = None) -> Provisione
 
 
 async def cycle_until(monitor: Any, rt: Runtime, account_id: str,
-                      reached: Callable[[Account], object], *, tries: int = 200) -> Account:
-    """Run forced monitor cycles until `reached(account)`, at most `tries`; the account
-    as it is then (the caller asserts)."""
-    for _ in range(tries):
+                      reached: Callable[[Account], object], *, tries: int = 200,
+                      pause: float = 0.0) -> Account:
+    """Run forced monitor cycles, `pause` seconds apart, until `reached(account)`, at most
+    `tries`; the account as it is then (the caller asserts)."""
+    for index in range(tries):
+        if index and pause:
+            await asyncio.sleep(pause)
         await monitor.cycle(force=True)
         account = rt.repository.require_account(account_id)
         if reached(account):
